@@ -1,0 +1,48 @@
+"""Navigation that fits the signed-in person's roles."""
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+from accounts.permissions import Access
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    if not getattr(request, "user", None) or not request.user.is_authenticated:
+        return {}
+    access = Access.for_request(request)
+    items: list[tuple[str, str, str]] = [
+        ("Home", reverse("home"), "home"),
+        ("My keys", reverse("allocator:key_list"), "keys"),
+        ("Request a key", reverse("allocator:request_create"), "request"),
+    ]
+    if access.is_manager or access.sees_everything:
+        items.append(("Approvals", reverse("allocator:approvals"), "approvals"))
+    if access.is_manager or access.sees_everything:
+        items.append(("Budgets", reverse("budgets:overview"), "budgets"))
+    items.append(("Organisation", reverse("accounts:organisation"), "org"))
+    admin_items: list[tuple[str, str, str]] = []
+    if access.sees_everything:
+        admin_items.append(("Sync status", reverse("allocator:sync_status"), "sync"))
+        admin_items.append(("Audit log", reverse("accounts:audit"), "audit"))
+    if access.is_admin:
+        admin_items.append(("Provider accounts", reverse("allocator:account_list"), "accounts"))
+        admin_items.append(("All keys", reverse("allocator:key_admin_list"), "allkeys"))
+        admin_items.append(("Policy", reverse("allocator:policy"), "policy"))
+        admin_items.append(("Django admin", reverse("admin:index"), "djadmin"))
+    unread = request.user.notifications.filter(read_at__isnull=True).count()
+    return {
+        "nav_items": _mark_active(request, items),
+        "nav_admin_items": _mark_active(request, admin_items),
+        "access": access,
+        "unread_notifications": unread,
+    }
+
+
+def _mark_active(request: HttpRequest, items: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    path = request.path
+    best = max(
+        (url for _, url, _ in items if path == url or (url != "/" and path.startswith(url))), key=len, default=""
+    )
+    return [{"label": label, "url": url, "key": key, "active": url == best} for label, url, key in items]

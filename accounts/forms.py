@@ -1,0 +1,21 @@
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+
+from accounts.models import AuditEvent, User
+
+
+class EmailAuthenticationForm(AuthenticationForm):
+    username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True}))
+
+
+class AuditFilterForm(forms.Form):
+    action = forms.ChoiceField(required=False)
+    actor = forms.ModelChoiceField(queryset=User.objects.all(), required=False)
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    q = forms.CharField(required=False, label="Target contains")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        actions = AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct()
+        self.fields["action"].choices = [("", "All actions")] + [(a, a) for a in actions]

@@ -1,0 +1,91 @@
+from datetime import datetime, time
+
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts.forms import AuditFilterForm, EmailAuthenticationForm
+from accounts.models import AuditEvent, CostCenter, Membership, Project, Team
+from accounts.permissions import Access
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = EmailAuthenticationForm
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        from django.conf import settings
+
+        context = super().get_context_data(**kwargs)
+        context["oidc_enabled"] = settings.OIDC_ENABLED
+        return context
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Role-aware home: each app contributes its panels."""
+    from allocator.views import home_panels as key_panels
+    from budgets.views import home_panels as budget_panels
+
+    context = {}
+    context.update(key_panels(request))
+    context.update(budget_panels(request))
+    context["approvals_waiting"] = context.get("key_approvals_waiting", 0) + context.get("bump_approvals_waiting", 0)
+    return render(request, "accounts/home.html", context)
+
+
+@login_required
+def organisation(request: HttpRequest) -> HttpResponse:
+    """Read-only tree for everyone: cost center → team → projects and people."""
+    memberships = Membership.objects.select_related("user").order_by("-role", "user__full_name")
+    teams = Team.objects.prefetch_related(
+        Prefetch("memberships", queryset=memberships),
+        Prefetch("projects", queryset=Project.objects.filter(is_active=True)),
+    )
+    cost_centers = CostCenter.objects.select_related("owner").prefetch_related(Prefetch("teams", queryset=teams))
+    return render(request, "accounts/organisation.html", {"cost_centers": cost_centers})
+
+
+@login_required
+def audit_log(request: HttpRequest) -> HttpResponse:
+    if not Access.for_request(request).sees_everything:
+        raise PermissionDenied
+    form = AuditFilterForm(request.GET or None)
+    events = AuditEvent.objects.select_related("actor")
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["action"]:
+            events = events.filter(action=data["action"])
+        if data["actor"]:
+            events = events.filter(actor=data["actor"])
+        if data["since"]:
+            events = events.filter(created_at__gte=timezone.make_aware(datetime.combine(data["since"], time.min)))
+        if data["until"]:
+            events = events.filter(created_at__lte=timezone.make_aware(datetime.combine(data["until"], time.max)))
+        if data["q"]:
+            events = events.filter(target_repr__icontains=data["q"])
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "accounts/audit.html", {"form": form, "page": page, "query": query.urlencode()})
+
+
+@login_required
+def notifications(request: HttpRequest) -> HttpResponse:
+    items = request.user.notifications.all()
+    page = Paginator(items, 30).get_page(request.GET.get("page"))
+    return render(request, "accounts/notifications.html", {"page": page})
+
+
+@login_required
+@require_POST
+def notifications_read(request: HttpRequest) -> HttpResponse:
+    request.user.notifications.filter(read_at__isnull=True).update(read_at=timezone.now())
+    return redirect("accounts:notifications")

@@ -1,0 +1,544 @@
+"""Provider accounts, policy, keys and key requests, usage buckets, daily rollups and sync runs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from allocator.crypto import EncryptedTextField
+
+
+class InvalidTransition(Exception):
+    """A state change that the object's current state does not allow (shown to the user as is)."""
+
+
+class ProviderKind(models.TextChoices):
+    SIMULATED = "simulated", "Simulated (built in)"
+    OPENAI = "openai", "OpenAI"
+    ANTHROPIC = "anthropic", "Anthropic"
+    OPENROUTER = "openrouter", "OpenRouter"
+
+
+class Policy(models.Model):
+    """Global policy, one row (pk=1). Provider accounts may override the approval limits."""
+
+    default_allowance_usd = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("100.00"))
+    auto_approve_limit_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("50.00"),
+        help_text="Key requests and bumps at or under this quarterly amount are approved automatically.",
+    )
+    finance_approval_above_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("1000.00"),
+        help_text="Above this amount finance approves too, after the manager (two-step).",
+    )
+    alert_thresholds = models.JSONField(default=list, help_text="Percent of budget, e.g. [50, 80, 100].")
+    runaway_multiplier = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("5.00"))
+    runaway_min_usd = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("10.00"))
+    suspend_on_runaway = models.BooleanField(default=False)
+    forecast_alert_days = models.PositiveIntegerField(default=14)
+    secret_reveal_hours = models.PositiveIntegerField(default=24)
+    sync_overlap_hours = models.PositiveIntegerField(default=48)
+    usage_retention_months = models.PositiveIntegerField(default=13)
+    finance_slack_webhook_url = EncryptedTextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        verbose_name_plural = "policy"
+
+    def __str__(self) -> str:
+        return "Policy"
+
+    @classmethod
+    def current(cls) -> Policy:
+        policy, _ = cls.objects.get_or_create(pk=1, defaults={"alert_thresholds": [50, 80, 100]})
+        return policy
+
+    @property
+    def thresholds(self) -> list[int]:
+        return sorted(int(t) for t in (self.alert_thresholds or [50, 80, 100]))
+
+
+class ProviderAccount(models.Model):
+    """One connected account at a provider. The admin credential is encrypted at rest."""
+
+    class Status(models.TextChoices):
+        UNCHECKED = "unchecked", "Not checked yet"
+        OK = "ok", "Connected"
+        CREDENTIALS_INVALID = "credentials_invalid", "Credentials invalid"
+        ERROR = "error", "Error"
+
+    kind = models.CharField(max_length=16, choices=ProviderKind.choices)
+    name = models.CharField(max_length=80, unique=True)
+    base_url = models.URLField(blank=True, help_text="Leave blank for the provider's public API.")
+    credential = EncryptedTextField(blank=True, help_text="Admin / management key. Stored encrypted.")
+    options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Provider options, e.g. {"project_id": "proj_…"} for OpenAI.',
+    )
+    allowed_models = models.JSONField(default=list, blank=True, help_text="Default model allow-list.")
+    enabled = models.BooleanField(default=True)
+    auto_approve_limit_usd = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, help_text="Overrides the global policy."
+    )
+    finance_approval_above_usd = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, help_text="Overrides the global policy."
+    )
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.UNCHECKED)
+    status_message = models.TextField(blank=True)
+    status_checked_at = models.DateTimeField(null=True, blank=True)
+    synced_until = models.DateTimeField(null=True, blank=True, help_text="End of the last complete usage pull.")
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("allocator:account_detail", args=[self.pk])
+
+    @property
+    def team_id(self) -> None:
+        return None
+
+    def adapter(self):
+        from allocator.providers import get_provider
+
+        options = dict(self.options or {})
+        options.setdefault("account_id", self.pk)
+        return get_provider(self.kind, base_url=self.base_url, credential=self.credential, options=options)
+
+    @property
+    def capabilities(self):
+        from allocator.providers import provider_class
+
+        return provider_class(self.kind).capabilities
+
+    def approval_limits(self, policy: Policy) -> tuple[Decimal, Decimal]:
+        auto = self.auto_approve_limit_usd if self.auto_approve_limit_usd is not None else policy.auto_approve_limit_usd
+        finance = (
+            self.finance_approval_above_usd
+            if self.finance_approval_above_usd is not None
+            else policy.finance_approval_above_usd
+        )
+        return auto, finance
+
+
+class KeyRequest(models.Model):
+    """A request for a provider key: pending → approved → minted | rejected | cancelled | failed."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved, minting"
+        MINTED = "minted", "Minted"
+        REJECTED = "rejected", "Rejected"
+        CANCELLED = "cancelled", "Cancelled"
+        FAILED = "failed", "Failed"
+
+    class Step(models.TextChoices):
+        NONE = "", "—"
+        MANAGER = "manager", "Manager"
+        FINANCE = "finance", "Finance"
+
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="key_requests")
+    account = models.ForeignKey(ProviderAccount, on_delete=models.PROTECT, related_name="key_requests")
+    team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="key_requests")
+    project = models.ForeignKey(
+        "accounts.Project", null=True, blank=True, on_delete=models.PROTECT, related_name="key_requests"
+    )
+    name = models.CharField(max_length=80)
+    purpose = models.TextField()
+    allowance_usd = models.DecimalField(max_digits=12, decimal_places=2)
+    expires_on = models.DateField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
+    awaiting_step = models.CharField(max_length=16, choices=Step.choices, blank=True, default="", db_index=True)
+    needs_finance = models.BooleanField(default=False)
+    auto_approved = models.BooleanField(default=False)
+    manager_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    manager_approved_at = models.DateTimeField(null=True, blank=True)
+    finance_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    finance_approved_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    failure_message = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    mint_claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set while a worker is minting, so a second worker stands back."
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Key request #{self.pk} {self.name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("allocator:request_detail", args=[self.pk])
+
+    @property
+    def owner_label(self) -> str:
+        return f"project {self.project}" if self.project_id else str(self.requester)
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in (self.State.PENDING, self.State.APPROVED, self.State.FAILED)
+
+    def _require(self, *states: str) -> None:
+        if self.state not in states:
+            raise InvalidTransition(f"This request is {self.get_state_display().lower()}; it cannot be changed now.")
+
+    def submit(self, *, auto_limit: Decimal, finance_above: Decimal) -> None:
+        """Route a new request through policy: auto-approve, manager, or manager then finance."""
+        self.needs_finance = self.allowance_usd > finance_above
+        if self.allowance_usd <= auto_limit and not self.needs_finance:
+            self.state = self.State.APPROVED
+            self.auto_approved = True
+            self.awaiting_step = ""
+        else:
+            self.state = self.State.PENDING
+            self.awaiting_step = self.Step.MANAGER
+
+    def approve(self, *, by: Any) -> None:
+        self._require(self.State.PENDING)
+        now = timezone.now()
+        if self.awaiting_step == self.Step.MANAGER:
+            self.manager_approved_by, self.manager_approved_at = by, now
+            if self.needs_finance:
+                self.awaiting_step = self.Step.FINANCE
+                return
+        elif self.awaiting_step == self.Step.FINANCE:
+            self.finance_approved_by, self.finance_approved_at = by, now
+        self.awaiting_step = ""
+        self.state = self.State.APPROVED
+        self.decided_by, self.decided_at = by, now
+
+    def reject(self, *, by: Any, reason: str) -> None:
+        self._require(self.State.PENDING)
+        if not reason.strip():
+            raise InvalidTransition("Say why the request is rejected.")
+        self.state = self.State.REJECTED
+        self.awaiting_step = ""
+        self.decided_by, self.decided_at, self.decision_reason = by, timezone.now(), reason.strip()
+
+    def cancel(self, *, by: Any) -> None:
+        self._require(self.State.PENDING, self.State.FAILED)
+        self.state = self.State.CANCELLED
+        self.awaiting_step = ""
+        self.decided_by, self.decided_at = by, timezone.now()
+
+    def mark_minted(self) -> None:
+        self._require(self.State.APPROVED)
+        self.state = self.State.MINTED
+        self.failure_message = ""
+
+    def mark_failed(self, message: str) -> None:
+        self._require(self.State.APPROVED)
+        self.state = self.State.FAILED
+        self.failure_message = message
+
+    def retry(self) -> None:
+        self._require(self.State.FAILED)
+        self.state = self.State.APPROVED
+        self.failure_message = ""
+
+
+class Key(models.Model):
+    """A scoped provider key. Only a redacted hint and the provider's id are kept, never the secret,
+    except encrypted in `pending_secret` until the requester has seen it once (or it expires)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"
+
+    account = models.ForeignKey(ProviderAccount, on_delete=models.PROTECT, related_name="keys")
+    owner_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="keys"
+    )
+    owner_project = models.ForeignKey(
+        "accounts.Project", null=True, blank=True, on_delete=models.PROTECT, related_name="keys"
+    )
+    team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="keys")
+    name = models.CharField(max_length=80)
+    provider_key_id = models.CharField(max_length=128)
+    hint = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    status_reason = models.CharField(max_length=200, blank=True)
+    provider_data = models.JSONField(default=dict, blank=True)
+    limit_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    request = models.OneToOneField(KeyRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="key")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    imported = models.BooleanField(default=False, help_text="Created at the provider and imported by an admin.")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    pending_secret = EncryptedTextField(blank=True)
+    secret_expires_at = models.DateTimeField(null=True, blank=True)
+    secret_revealed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "provider_key_id"], name="key_unique_provider_id"),
+            models.CheckConstraint(
+                condition=Q(owner_user__isnull=False, owner_project__isnull=True)
+                | Q(owner_user__isnull=True, owner_project__isnull=False),
+                name="key_exactly_one_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint})" if self.hint else self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("allocator:key_detail", args=[self.pk])
+
+    @property
+    def owner(self) -> Any:
+        return self.owner_user or self.owner_project
+
+    @property
+    def owner_label(self) -> str:
+        return f"project {self.owner_project}" if self.owner_project_id else str(self.owner_user)
+
+    @property
+    def secret_available(self) -> bool:
+        return bool(self.pending_secret) and (self.secret_expires_at is None or self.secret_expires_at > timezone.now())
+
+    def hold_secret(self, secret: str, *, hours: int) -> None:
+        self.pending_secret = secret
+        self.secret_expires_at = timezone.now() + timedelta(hours=hours)
+        self.secret_revealed_at = None
+
+    def take_secret(self) -> str:
+        """Return the secret once and destroy it."""
+        if not self.secret_available:
+            raise InvalidTransition("This key's secret was already shown (or expired). Rotate the key for a new one.")
+        secret = self.pending_secret
+        self.pending_secret = ""
+        self.secret_revealed_at = timezone.now()
+        return secret
+
+    def destroy_secret(self) -> None:
+        self.pending_secret = ""
+
+    def mark_suspended(self, reason: str) -> None:
+        if self.status != self.Status.ACTIVE:
+            raise InvalidTransition(f"Only an active key can be suspended; this one is {self.status}.")
+        self.status = self.Status.SUSPENDED
+        self.status_reason = reason
+        self.suspended_at = timezone.now()
+
+    def mark_reinstated(self) -> None:
+        if self.status != self.Status.SUSPENDED:
+            raise InvalidTransition(f"Only a suspended key can be reinstated; this one is {self.status}.")
+        self.status = self.Status.ACTIVE
+        self.status_reason = ""
+        self.suspended_at = None
+
+    def mark_revoked(self, reason: str = "") -> None:
+        if self.status == self.Status.REVOKED:
+            raise InvalidTransition("This key is already revoked.")
+        self.status = self.Status.REVOKED
+        self.status_reason = reason
+        self.revoked_at = timezone.now()
+        self.pending_secret = ""
+
+
+class SimulatedKey(models.Model):
+    """State kept by the built-in simulated provider (it plays the provider's side, not Allocator's)."""
+
+    account_id = models.BigIntegerField(db_index=True)
+    key_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=120)
+    hint = models.CharField(max_length=64)
+    disabled = models.BooleanField(default=False)
+    revoked = models.BooleanField(default=False)
+    limit_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    profile = models.JSONField(default=dict, blank=True, help_text="Usage profile (rate, models, caching).")
+
+    def __str__(self) -> str:
+        return self.key_id
+
+
+class UsageBucket(models.Model):
+    """One provider-reported bucket: time bucket × key × model (× other grouping dims). Upserted, never added."""
+
+    class CostSource(models.TextChoices):
+        PROVIDER = "provider", "Provider-reported"
+        RECONCILED = "reconciled", "Estimate scaled to billed cost"
+        PRICE_TABLE = "price_table", "Price table estimate"
+        MANUAL = "manual", "Manual price"
+        UNKNOWN = "unknown", "Unknown model (priced at zero)"
+
+    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="+")
+    key = models.ForeignKey(Key, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    provider_key_id = models.CharField(max_length=128, blank=True, help_text="Empty = unattributed.")
+    model = models.CharField(max_length=128)
+    bucket_start = models.DateTimeField()
+    bucket_width = models.CharField(max_length=4)
+    dims = models.CharField(max_length=255, blank=True, default="")
+    input_tokens = models.BigIntegerField(default=0)
+    cached_input_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    requests = models.BigIntegerField(null=True, blank=True)
+    estimated_cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
+    cost_source = models.CharField(max_length=16, choices=CostSource.choices, default=CostSource.PRICE_TABLE)
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "provider_key_id", "model", "bucket_start", "bucket_width", "dims"],
+                name="usage_bucket_identity",
+            )
+        ]
+        indexes = [models.Index(fields=["account", "bucket_start"], name="usage_account_start_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.bucket_start:%Y-%m-%d %H:%M} {self.provider_key_id or 'unattributed'} {self.model}"
+
+
+class DailyRollup(models.Model):
+    """Usage per day × key × model, with the owner/team/cost center the key belonged to. Pages read this.
+
+    Recomputed from buckets for every day a sync touched, so a re-pull corrects it.
+    """
+
+    day = models.DateField()
+    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=16, choices=ProviderKind.choices)
+    key = models.ForeignKey(Key, null=True, blank=True, on_delete=models.SET_NULL, related_name="rollups")
+    owner_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    owner_project = models.ForeignKey(
+        "accounts.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    cost_center = models.ForeignKey(
+        "accounts.CostCenter", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    model = models.CharField(max_length=128)
+    input_tokens = models.BigIntegerField(default=0)
+    cached_input_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    requests = models.BigIntegerField(null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["account", "day"], name="rollup_account_day_idx"),
+            models.Index(fields=["day", "team"], name="rollup_day_team_idx"),
+            models.Index(fields=["day", "owner_user"], name="rollup_day_user_idx"),
+            models.Index(fields=["day", "owner_project"], name="rollup_day_project_idx"),
+            models.Index(fields=["day", "cost_center"], name="rollup_day_cc_idx"),
+            models.Index(fields=["key", "day"], name="rollup_key_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.model} ${self.cost_usd}"
+
+
+class BilledCost(models.Model):
+    """Provider-billed cost at its own grain (per day × project/workspace), beside our estimate for it."""
+
+    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    dims = models.CharField(max_length=255, blank=True, default="")
+    billed_usd = models.DecimalField(max_digits=18, decimal_places=6)
+    estimated_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "day", "dims"], name="billed_cost_identity")]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.day} {self.dims} ${self.billed_usd}"
+
+
+class ModelPrice(models.Model):
+    """A manual price for a model the price table does not know (USD per million tokens)."""
+
+    provider = models.CharField(max_length=16, choices=ProviderKind.choices)
+    model = models.CharField(max_length=128)
+    input_per_mtok = models.DecimalField(max_digits=12, decimal_places=4)
+    cached_input_per_mtok = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
+    cache_write_per_mtok = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
+    output_per_mtok = models.DecimalField(max_digits=12, decimal_places=4)
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["provider", "model"], name="model_price_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+class SyncRun(models.Model):
+    """One pull from one provider account."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="sync_runs")
+    trigger = models.CharField(max_length=16, default="beat")
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    pages = models.PositiveIntegerField(default=0)
+    rows = models.PositiveIntegerField(default=0)
+    unknown_models = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"Sync {self.account} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+    @property
+    def duration(self) -> timedelta | None:
+        return (self.finished_at - self.started_at) if self.finished_at else None

@@ -1,0 +1,23 @@
+"""Provider adapters by kind. Each module holds one Provider subclass (see base.py for the interface)."""
+
+from django.utils.module_loading import import_string
+
+from allocator.providers.base import Provider
+
+PROVIDERS: dict[str, str] = {
+    "simulated": "allocator.providers.simulated.SimulatedProvider",
+    "openai": "allocator.providers.openai.OpenAIProvider",
+    "anthropic": "allocator.providers.anthropic.AnthropicProvider",
+    "openrouter": "allocator.providers.openrouter.OpenRouterProvider",
+}
+
+
+def provider_class(kind: str) -> type[Provider]:
+    try:
+        return import_string(PROVIDERS[kind])
+    except KeyError as e:
+        raise ValueError(f"Unknown provider kind {kind!r}") from e
+
+
+def get_provider(kind: str, *, base_url: str = "", credential: str = "", options: dict | None = None) -> Provider:
+    return provider_class(kind)(base_url=base_url, credential=credential, options=options)

@@ -1,0 +1,232 @@
+"""Anthropic adapter: Admin API (API keys, messages usage report, cost report).
+
+The Admin API cannot create or delete keys: admins make keys in the Console and Allocator imports them
+(list_keys), then suspends (`inactive`), reinstates (`active`) or revokes (`archived`) them by status.
+The usage report has no request counts, and the cost report has no per-key grain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from allocator.providers.base import (
+    Capabilities,
+    CostRow,
+    HttpClient,
+    Provider,
+    ProviderError,
+    RemoteKey,
+    UsageRow,
+)
+
+API_VERSION = "2023-06-01"
+PAGE_SIZE = 100
+HOUR_BUCKETS_PER_PAGE = 168  # the documented maximum for bucket_width=1h
+DAY_BUCKETS_PER_PAGE = 31
+USAGE_GROUP_BY = ("api_key_id", "model", "workspace_id")
+STATUS_MAP = {"active": "active", "inactive": "suspended", "archived": "revoked", "expired": "expired"}
+# Keys and usage in the organization's default workspace report workspace_id null.
+DEFAULT_WORKSPACE = "default"
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _int(value: Any) -> int:
+    """A token count; null means zero. Anything else non-integer is a malformed answer."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+class AnthropicProvider(Provider):
+    kind = "anthropic"
+    default_base_url = "https://api.anthropic.com"
+    capabilities = Capabilities(
+        mint=False,
+        suspend=True,
+        revoke=True,
+        list_keys=True,
+        usage=True,
+        cost=True,
+        per_key_cost=False,
+        request_counts=False,
+    )
+    usage_bucket_width = "1h"
+
+    def __init__(self, *, base_url: str = "", credential: str = "", options: dict[str, Any] | None = None):
+        super().__init__(base_url=base_url, credential=credential, options=options)
+        self.http = HttpClient(
+            base_url=self.base_url,
+            headers={"x-api-key": self.credential, "anthropic-version": API_VERSION},
+            timeout=float(self.options.get("timeout", 20.0)),
+            retries=int(self.options.get("retries", 2)),
+            max_sleep=float(self.options.get("max_sleep", 30.0)),
+            provider="Anthropic",
+            error_message=self._error_message,
+        )
+
+    def _error_message(self, response: httpx.Response) -> str:
+        # {"type": "error", "error": {"type", "message"}, "request_id"}
+        try:
+            message = str(response.json()["error"]["message"])
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:300]
+        if self.credential:
+            message = message.replace(self.credential, "[credential]")
+        return message
+
+    # --- credential check -------------------------------------------------------------------------
+    def check_connection(self) -> str:
+        body = self.http.request("GET", "/v1/organizations/me")
+        name = body.get("name") if isinstance(body, dict) else None
+        return f"Connected to {name or 'Anthropic organization'}"
+
+    # --- keys -------------------------------------------------------------------------------------
+    def _set_status(self, provider_key_id: str, status: str) -> None:
+        self.http.request("POST", f"/v1/organizations/api_keys/{provider_key_id}", json={"status": status})
+
+    def suspend_key(self, *, provider_key_id: str, provider_data: dict[str, Any]) -> None:
+        self._set_status(provider_key_id, "inactive")
+
+    def reinstate_key(self, *, provider_key_id: str, provider_data: dict[str, Any]) -> None:
+        """Reactivate the same key (the secret does not change), so nothing new is returned."""
+        self._set_status(provider_key_id, "active")
+        return None
+
+    def revoke_key(self, *, provider_key_id: str, provider_data: dict[str, Any]) -> None:
+        """Archive the key: the Admin API has no delete, and archiving is the end state."""
+        self._set_status(provider_key_id, "archived")
+
+    def list_keys(self) -> list[RemoteKey]:
+        """Every key in the organization, followed page by page with `after_id=<last_id>`."""
+        keys = []
+        after_id = None
+        while True:
+            params: dict[str, Any] = {"limit": PAGE_SIZE}
+            if after_id:
+                params["after_id"] = after_id
+            body = self.http.request("GET", "/v1/organizations/api_keys", params=params)
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise ProviderError("Anthropic sent a malformed key list (no data list)")
+            try:
+                keys.extend(self._remote_key(item) for item in body["data"])
+            except (AttributeError, KeyError, TypeError, ValueError) as e:
+                raise ProviderError("Anthropic sent a malformed API key object") from e
+            after_id = body.get("last_id")
+            if not body.get("has_more") or not after_id:
+                return keys
+
+    def _remote_key(self, item: dict[str, Any]) -> RemoteKey:
+        created = item.get("created_at")
+        return RemoteKey(
+            provider_key_id=item["id"],
+            name=item.get("name") or "",
+            hint=item.get("partial_key_hint") or "",
+            status=STATUS_MAP.get(item.get("status"), "suspended"),
+            created_at=_parse_time(created) if created else None,
+            provider_data={"workspace_id": item.get("workspace_id")},
+        )
+
+    # --- usage ------------------------------------------------------------------------------------
+    def _pages(self, path: str, params: list[tuple[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        """Yield the buckets of each report page, following `page=<next_page>` while `has_more`."""
+        token = None
+        while True:
+            page_params = params + ([("page", token)] if token else [])
+            body = self.http.request("GET", path, params=page_params)
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise ProviderError(f"Anthropic sent a malformed page from GET {path} (no data list)")
+            yield body["data"]
+            token = body.get("next_page")
+            if not body.get("has_more") or not token:
+                return
+
+    def pull_usage(self, *, start: datetime, end: datetime) -> Iterator[list[UsageRow]]:
+        """Hourly message usage per key, model and workspace, one list per page.
+
+        `requests` is None on every row: the report has no request count (show "n/a", never 0).
+        """
+        path = "/v1/organizations/usage_report/messages"
+        params: list[tuple[str, Any]] = [
+            ("starting_at", _rfc3339(start)),
+            ("ending_at", _rfc3339(end)),
+            ("bucket_width", "1h"),
+            *[("group_by[]", dim) for dim in USAGE_GROUP_BY],
+            ("limit", HOUR_BUCKETS_PER_PAGE),
+        ]
+        for buckets in self._pages(path, params):
+            try:
+                rows = [row for bucket in buckets for row in self._usage_rows(bucket)]
+            except (AttributeError, KeyError, TypeError, ValueError) as e:
+                raise ProviderError(f"Anthropic sent a malformed usage bucket from GET {path}") from e
+            if rows:
+                yield rows
+
+    def _usage_rows(self, bucket: dict[str, Any]) -> list[UsageRow]:
+        bucket_start = _parse_time(bucket["starting_at"])
+        results = bucket["results"]
+        if not isinstance(results, list):
+            raise TypeError("results is not a list")
+        rows = []
+        for result in results:
+            cache_creation = result.get("cache_creation") or {}
+            write_5m = _int(cache_creation.get("ephemeral_5m_input_tokens"))
+            write_1h = _int(cache_creation.get("ephemeral_1h_input_tokens"))
+            cache_read = _int(result.get("cache_read_input_tokens"))
+            rows.append(
+                UsageRow(
+                    bucket_start=bucket_start,
+                    bucket_width="1h",
+                    provider_key_id=result.get("api_key_id"),  # null for Console/Workbench usage
+                    model=result.get("model") or "unknown",
+                    # Unlike OpenAI, uncached_input_tokens excludes the cache; UsageRow wants the total.
+                    input_tokens=_int(result["uncached_input_tokens"]) + cache_read + write_5m + write_1h,
+                    cached_input_tokens=cache_read,
+                    cache_write_tokens=write_5m + write_1h,
+                    cache_write_1h_tokens=write_1h,
+                    output_tokens=_int(result.get("output_tokens")),
+                    requests=None,
+                    dimensions={"workspace_id": result.get("workspace_id") or DEFAULT_WORKSPACE},
+                )
+            )
+        return rows
+
+    def pull_cost(self, *, start: datetime, end: datetime) -> Iterator[list[CostRow]]:
+        """Daily billed cost per workspace. Amounts arrive as decimal strings in cents."""
+        path = "/v1/organizations/cost_report"
+        params: list[tuple[str, Any]] = [
+            ("starting_at", _rfc3339(start)),
+            ("ending_at", _rfc3339(end)),
+            ("bucket_width", "1d"),
+            ("group_by[]", "workspace_id"),
+            ("limit", DAY_BUCKETS_PER_PAGE),
+        ]
+        for buckets in self._pages(path, params):
+            try:
+                rows = [
+                    CostRow(
+                        day_start=_parse_time(bucket["starting_at"]),
+                        amount_usd=Decimal(str(result["amount"])) / 100,
+                        dimensions={"workspace_id": result.get("workspace_id") or DEFAULT_WORKSPACE},
+                    )
+                    for bucket in buckets
+                    for result in bucket["results"]
+                ]
+            except (AttributeError, KeyError, TypeError, ValueError, ArithmeticError) as e:
+                raise ProviderError(f"Anthropic sent a malformed cost bucket from GET {path}") from e
+            if rows:
+                yield rows

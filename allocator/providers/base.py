@@ -1,0 +1,272 @@
+"""The provider interface: one small class per provider, one error type, one HTTP helper.
+
+An adapter is built from plain values (base URL, decrypted credential, options dict) so it never touches
+the database; services load the ProviderAccount row and pass them in. Adapters declare what they can do
+in `capabilities`; callers check before calling (an unsupported call raises ProviderError(permanent=True)).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+logger = logging.getLogger(__name__)
+
+
+class ProviderError(Exception):
+    """Any failure talking to a provider.
+
+    `permanent` means retrying will not help (bad request, unsupported operation); `auth` means the
+    admin credential was rejected (401/403); `retry_after` is the provider's hint in seconds, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        auth: bool = False,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent or auth
+        self.auth = auth
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    mint: bool = False  # create keys through the API (Anthropic cannot: keys are imported)
+    suspend: bool = False  # reversible disable at the provider
+    suspend_is_revoke: bool = False  # "suspend" deletes the key and reinstate mints a new one (OpenAI)
+    revoke: bool = False
+    list_keys: bool = False
+    provider_limit: bool = False  # provider enforces a dollar limit on the key itself (OpenRouter)
+    usage: bool = False
+    cost: bool = False  # provider reports billed cost (coarser grain than usage, maybe)
+    per_key_cost: bool = False  # provider reports cost per key (no price table needed)
+    request_counts: bool = True  # usage has request counts (Anthropic's report has none)
+
+
+@dataclass
+class MintedKey:
+    """What a mint returns. `secret` is shown to the requester once and never stored in clear."""
+
+    provider_key_id: str
+    secret: str
+    hint: str
+    name: str
+    provider_data: dict[str, Any] = field(default_factory=dict)  # e.g. OpenAI service account + project ids
+
+
+@dataclass
+class RemoteKey:
+    """A key as listed at the provider."""
+
+    provider_key_id: str
+    name: str
+    hint: str
+    status: str  # "active", "suspended", "revoked" or "expired" (mapped from the provider's words)
+    created_at: datetime | None = None
+    provider_data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class UsageRow:
+    """One provider-reported usage bucket for one key and model.
+
+    `provider_key_id` is None for usage the provider cannot attribute to a key (kept as "unattributed").
+    Token counts are integers; `input_tokens` is the TOTAL input including cached reads and cache writes.
+    `cost_usd` is the provider's own per-row cost when it reports one at this grain, else None.
+    `requests` is None when the provider does not report request counts (never 0 for "unknown").
+    `dimensions` holds any other grouping (project id, workspace id, service tier) and is part of the
+    row's identity.
+    """
+
+    bucket_start: datetime
+    bucket_width: str  # "1m", "1h" or "1d"
+    provider_key_id: str | None
+    model: str
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    output_tokens: int = 0
+    requests: int | None = 0
+    cost_usd: Decimal | None = None
+    dimensions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CostRow:
+    """Billed cost at the provider's grain (OpenAI: day × project [× key]; Anthropic: day × workspace)."""
+
+    day_start: datetime
+    amount_usd: Decimal
+    provider_key_id: str | None = None
+    dimensions: dict[str, str] = field(default_factory=dict)
+
+
+class Provider:
+    """Base class of every adapter. Subclasses override what their `capabilities` declare."""
+
+    kind: str = ""
+    default_base_url: str = ""
+    capabilities = Capabilities()
+    usage_bucket_width: str = "1h"
+
+    def __init__(self, *, base_url: str = "", credential: str = "", options: dict[str, Any] | None = None):
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        self.credential = credential
+        self.options = options or {}
+
+    # --- credential check -------------------------------------------------------------------------
+    def check_connection(self) -> str:
+        """Call a cheap read endpoint; return a human sentence on success, raise ProviderError if not."""
+        raise NotImplementedError
+
+    # --- keys -------------------------------------------------------------------------------------
+    def mint_key(self, *, name: str, limit_usd: Decimal | None = None, expires_at: datetime | None = None) -> MintedKey:
+        """Create a key at the provider. The returned secret is the only copy."""
+        raise ProviderError(f"{self.kind} cannot create keys through its API", permanent=True)
+
+    def suspend_key(self, *, provider_key_id: str, provider_data: dict[str, Any]) -> None:
+        raise ProviderError(f"{self.kind} cannot suspend keys", permanent=True)
+
+    def reinstate_key(self, *, provider_key_id: str, provider_data: dict[str, Any]) -> MintedKey | None:
+        """Undo suspend. Returns a new MintedKey when the provider had to mint a replacement (OpenAI)."""
+        raise ProviderError(f"{self.kind} cannot reinstate keys", permanent=True)
+
+    def revoke_key(self, *, provider_key_id: str, provider_data: dict[str, Any]) -> None:
+        raise ProviderError(f"{self.kind} cannot revoke keys", permanent=True)
+
+    def set_key_limit(self, *, provider_key_id: str, limit_usd: Decimal | None) -> None:
+        """Set the provider-side dollar cap (only where capabilities.provider_limit)."""
+        raise ProviderError(f"{self.kind} cannot cap keys itself", permanent=True)
+
+    def list_keys(self) -> list[RemoteKey]:
+        raise ProviderError(f"{self.kind} cannot list keys", permanent=True)
+
+    # --- usage ------------------------------------------------------------------------------------
+    def pull_usage(self, *, start: datetime, end: datetime) -> Iterator[list[UsageRow]]:
+        """Yield usage one provider page at a time for [start, end). Every page is complete on its own."""
+        raise ProviderError(f"{self.kind} has no usage API", permanent=True)
+
+    def pull_cost(self, *, start: datetime, end: datetime) -> Iterator[list[CostRow]]:
+        """Yield billed cost one page at a time for [start, end)."""
+        raise ProviderError(f"{self.kind} has no cost API", permanent=True)
+
+
+def _retry_after_seconds(response: httpx.Response) -> float | None:
+    ms = response.headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+class HttpClient:
+    """The one way adapters speak HTTP: timeouts, bounded retries honoring Retry-After, one error type.
+
+    Retries 408/409/429/5xx and connection errors/timeouts `retries` times with exponential backoff
+    (capped by `max_sleep`), then raises ProviderError. Never logs headers or bodies (they hold secrets).
+    """
+
+    RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: dict[str, str],
+        timeout: float = 20.0,
+        retries: int = 2,
+        backoff: float = 0.5,
+        max_sleep: float = 30.0,
+        provider: str = "provider",
+        error_message=None,
+    ) -> None:
+        self.base_url = base_url
+        self.headers = headers
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_sleep = max_sleep
+        self.provider = provider
+        self.error_message = error_message or (lambda response: response.text[:300])
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send a request and return the decoded JSON body (or None for an empty body)."""
+        url = self.base_url + path
+        attempt = 0
+        while True:
+            try:
+                with httpx.Client(timeout=self.timeout) as client:
+                    response = client.request(method, url, headers=self.headers, **kwargs)
+            except httpx.TimeoutException as e:
+                error = ProviderError(f"{self.provider} timed out after {self.timeout:g}s ({method} {path})")
+                cause: Exception = e
+            except httpx.HTTPError as e:
+                error = ProviderError(f"{self.provider} unreachable: {e.__class__.__name__} ({method} {path})")
+                cause = e
+            else:
+                if response.status_code < 400:
+                    return self._decode(response, method, path)
+                error = self._error(response, method, path)
+                cause = None  # type: ignore[assignment]
+                if response.status_code not in self.RETRY_STATUSES or self._is_quota(response):
+                    raise error
+            if attempt >= self.retries:
+                raise error from cause
+            delay = error.retry_after if error.retry_after is not None else self.backoff * (2**attempt)
+            time.sleep(min(delay, self.max_sleep))
+            attempt += 1
+
+    def _decode(self, response: httpx.Response, method: str, path: str) -> Any:
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as e:
+            raise ProviderError(
+                f"{self.provider} sent a malformed response to {method} {path} (not JSON)",
+                status=response.status_code,
+            ) from e
+
+    def _is_quota(self, response: httpx.Response) -> bool:
+        # OpenAI's 429 insufficient_quota is a billing problem; retrying cannot help.
+        return response.status_code == 429 and "insufficient_quota" in response.text
+
+    def _error(self, response: httpx.Response, method: str, path: str) -> ProviderError:
+        status = response.status_code
+        try:
+            detail = self.error_message(response)
+        except Exception:  # noqa: BLE001 - an unreadable error body must not hide the status
+            detail = response.text[:300]
+        message = f"{self.provider} answered {status} to {method} {path}: {detail}".strip().rstrip(":")
+        return ProviderError(
+            message,
+            status=status,
+            auth=status in (401, 403),
+            permanent=status not in self.RETRY_STATUSES or self._is_quota(response),
+            retry_after=_retry_after_seconds(response),
+        )

@@ -1,0 +1,303 @@
+"""OpenAI adapter: Administration API (projects, service accounts, usage, costs).
+
+OpenAI has no endpoint to create a plain project API key. Keys are minted by creating a *service
+account* in a project, whose creation response carries the key's secret once. There is no disable
+either: suspending deletes the service account, and reinstating mints a replacement key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from allocator.providers.base import (
+    Capabilities,
+    CostRow,
+    HttpClient,
+    MintedKey,
+    Provider,
+    ProviderError,
+    RemoteKey,
+    UsageRow,
+)
+
+USAGE_KINDS = ("completions", "embeddings")
+USAGE_GROUP_BY = ("api_key_id", "model", "project_id")
+PAGE_SIZE = 100
+HOUR_BUCKETS_PER_PAGE = 168  # the documented maximum for bucket_width=1h
+DAY_COST_BUCKETS_PER_PAGE = 180
+
+
+def _hint(secret: str) -> str:
+    prefix = "sk-svcacct-" if secret.startswith("sk-svcacct-") else secret[:3]
+    return f"{prefix}…{secret[-4:]}"
+
+
+def _unix(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _int(value: Any) -> int:
+    """A token count; null means zero. Anything else non-integer is a malformed answer."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+class OpenAIProvider(Provider):
+    kind = "openai"
+    default_base_url = "https://api.openai.com/v1"
+    capabilities = Capabilities(
+        mint=True,
+        suspend=True,
+        suspend_is_revoke=True,
+        revoke=True,
+        list_keys=True,
+        provider_limit=False,
+        usage=True,
+        cost=True,
+        per_key_cost=False,
+        request_counts=True,
+    )
+    usage_bucket_width = "1h"
+
+    def __init__(self, *, base_url: str = "", credential: str = "", options: dict[str, Any] | None = None):
+        super().__init__(base_url=base_url, credential=credential, options=options)
+        self.http = HttpClient(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {self.credential}"},
+            timeout=float(self.options.get("timeout", 20.0)),
+            retries=int(self.options.get("retries", 2)),
+            max_sleep=float(self.options.get("max_sleep", 30.0)),
+            provider="OpenAI",
+            error_message=self._error_message,
+        )
+
+    def _error_message(self, response: httpx.Response) -> str:
+        # {"error": {"message", "type", "param", "code"}}; the message may echo a redacted key, never ours.
+        try:
+            message = str(response.json()["error"]["message"])
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:300]
+        if self.credential:
+            message = message.replace(self.credential, "[credential]")
+        return message
+
+    def _project_id(self) -> str:
+        project_id = self.options.get("project_id")
+        if not project_id:
+            raise ProviderError(
+                "OpenAI needs a project_id option: keys are minted as service accounts in that project",
+                permanent=True,
+            )
+        return str(project_id)
+
+    # --- credential check -------------------------------------------------------------------------
+    def check_connection(self) -> str:
+        self.http.request("GET", "/organization/projects", params={"limit": 1})
+        project_id = self.options.get("project_id")
+        if not project_id:
+            return "Connected to OpenAI organization"
+        project = self.http.request("GET", f"/organization/projects/{project_id}")
+        name = project.get("name") if isinstance(project, dict) else None
+        return f"Connected to OpenAI organization; project {name or project_id} is reachable"
+
+    # --- keys -------------------------------------------------------------------------------------
+    def mint_key(
+        self, *, name: str, limit_usd: Decimal | None = None, expires_at: datetime | None = None
+    ) -> MintedKey:
+        """Create a service account named `name` in the configured project and return its key.
+
+        OpenAI keys carry no dollar limit or expiry, so `limit_usd` and `expires_at` are enforced by
+        Allocator alone.
+        """
+        project_id = self._project_id()
+        body = self.http.request(
+            "POST", f"/organization/projects/{project_id}/service_accounts", json={"name": name}
+        )
+        try:
+            api_key = body["api_key"]
+            secret = api_key["value"]
+            key_id = api_key["id"]
+            account_id = body["id"]
+            if not (
+                isinstance(secret, str) and secret and isinstance(key_id, str) and isinstance(account_id, str)
+            ):
+                raise TypeError("missing key fields")
+        except (KeyError, TypeError) as e:
+            raise ProviderError("OpenAI created a service account but returned no API key secret") from e
+        return MintedKey(
+            provider_key_id=key_id,
+            secret=secret,
+            hint=_hint(secret),
+            name=name,
+            provider_data={"project_id": project_id, "service_account_id": account_id, "name": name},
+        )
+
+    def _delete_service_account(self, provider_data: dict[str, Any]) -> None:
+        project_id = provider_data.get("project_id") or self._project_id()
+        account_id = provider_data.get("service_account_id")
+        if not account_id:
+            raise ProviderError(
+                "This OpenAI key has no service account id; delete it in the dashboard", permanent=True
+            )
+        try:
+            self.http.request("DELETE", f"/organization/projects/{project_id}/service_accounts/{account_id}")
+        except ProviderError as e:
+            if e.status != 404:
+                raise
+            # Already deleted (by an earlier attempt or in the dashboard): the goal is reached.
+
+    def suspend_key(self, *, provider_key_id: str, provider_data: dict[str, Any]) -> None:
+        """OpenAI cannot disable a key: suspending deletes its service account (see reinstate_key)."""
+        self._delete_service_account(provider_data)
+
+    def reinstate_key(self, *, provider_key_id: str, provider_data: dict[str, Any]) -> MintedKey | None:
+        """Mint a replacement service account; the caller must hand the new secret to the key's owner."""
+        return self.mint_key(name=provider_data.get("name") or "allocator-key")
+
+    def revoke_key(self, *, provider_key_id: str, provider_data: dict[str, Any]) -> None:
+        self._delete_service_account(provider_data)
+
+    def _list_all(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Follow `after=<last_id>` while `has_more`."""
+        after = None
+        while True:
+            page_params = {**params, "limit": PAGE_SIZE}
+            if after:
+                page_params["after"] = after
+            body = self.http.request("GET", path, params=page_params)
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise ProviderError(f"OpenAI sent a malformed list from GET {path}")
+            yield from body["data"]
+            after = body.get("last_id")
+            if not body.get("has_more") or not after:
+                return
+
+    def list_keys(self) -> list[RemoteKey]:
+        """Keys of the configured project, or of every active project when no project_id is set."""
+        if self.options.get("project_id"):
+            project_ids = [str(self.options["project_id"])]
+        else:
+            project_ids = [p["id"] for p in self._list_all("/organization/projects", {})]
+        keys = []
+        for project_id in project_ids:
+            # owner_project_access's default is undocumented; "any" includes keys whose owner lost access.
+            for item in self._list_all(
+                f"/organization/projects/{project_id}/api_keys", {"owner_project_access": "any"}
+            ):
+                try:
+                    keys.append(self._remote_key(item, project_id))
+                except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as e:
+                    raise ProviderError("OpenAI sent a malformed API key object") from e
+        return keys
+
+    def _remote_key(self, item: dict[str, Any], project_id: str) -> RemoteKey:
+        owner = item.get("owner") or {}
+        provider_data: dict[str, Any] = {"project_id": project_id}
+        name = item.get("name") or ""
+        if owner.get("type") == "service_account":
+            account = owner.get("service_account") or {}
+            provider_data["service_account_id"] = account.get("id")
+            # Minted keys are all called "Secret Key"; the service account carries the useful name.
+            name = account.get("name") or name
+            provider_data["name"] = name
+        created = item.get("created_at")
+        return RemoteKey(
+            provider_key_id=item["id"],
+            name=name,
+            hint=item.get("redacted_value") or "",
+            status="active" if item.get("owner_project_access") == "active" else "suspended",
+            created_at=datetime.fromtimestamp(created, tz=UTC) if created is not None else None,
+            provider_data=provider_data,
+        )
+
+    # --- usage ------------------------------------------------------------------------------------
+    def _pages(self, path: str, params: list[tuple[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        """Yield the buckets of each page, following `page=<next_page>` while `has_more`."""
+        token = None
+        while True:
+            page_params = params + ([("page", token)] if token else [])
+            body = self.http.request("GET", path, params=page_params)
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise ProviderError(f"OpenAI sent a malformed page from GET {path} (no data list)")
+            yield body["data"]
+            token = body.get("next_page")
+            if not body.get("has_more") or not token:
+                return
+
+    def pull_usage(self, *, start: datetime, end: datetime) -> Iterator[list[UsageRow]]:
+        """Hourly completions and embeddings usage per key, model and project, one list per page."""
+        for kind in USAGE_KINDS:
+            path = f"/organization/usage/{kind}"
+            params: list[tuple[str, Any]] = [
+                ("start_time", _unix(start)),
+                ("end_time", _unix(end)),
+                ("bucket_width", "1h"),
+                *[("group_by", dim) for dim in USAGE_GROUP_BY],
+                ("limit", HOUR_BUCKETS_PER_PAGE),
+            ]
+            for buckets in self._pages(path, params):
+                try:
+                    rows = [row for bucket in buckets for row in self._usage_rows(bucket)]
+                except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as e:
+                    raise ProviderError(f"OpenAI sent a malformed usage bucket from GET {path}") from e
+                if rows:
+                    yield rows
+
+    def _usage_rows(self, bucket: dict[str, Any]) -> list[UsageRow]:
+        bucket_start = datetime.fromtimestamp(bucket["start_time"], tz=UTC)
+        results = bucket["results"]
+        if not isinstance(results, list):
+            raise TypeError("results is not a list")
+        rows = []
+        for result in results:
+            project_id = result.get("project_id")
+            rows.append(
+                UsageRow(
+                    bucket_start=bucket_start,
+                    bucket_width="1h",
+                    provider_key_id=result.get("api_key_id"),
+                    model=result.get("model") or "unknown",
+                    input_tokens=_int(result["input_tokens"]),  # already includes cached input
+                    cached_input_tokens=_int(result.get("input_cached_tokens")),
+                    cache_write_tokens=_int(result.get("input_cache_write_tokens")),
+                    output_tokens=_int(result.get("output_tokens")),  # embeddings have none
+                    requests=_int(result.get("num_model_requests")),
+                    dimensions={"project_id": project_id} if project_id else {},
+                )
+            )
+        return rows
+
+    def pull_cost(self, *, start: datetime, end: datetime) -> Iterator[list[CostRow]]:
+        """Daily billed cost per project (amounts are dollars as floats on the wire)."""
+        path = "/organization/costs"
+        params: list[tuple[str, Any]] = [
+            ("start_time", _unix(start)),
+            ("end_time", _unix(end)),
+            ("bucket_width", "1d"),
+            ("group_by", "project_id"),
+            ("limit", DAY_COST_BUCKETS_PER_PAGE),
+        ]
+        for buckets in self._pages(path, params):
+            try:
+                rows = [
+                    CostRow(
+                        day_start=datetime.fromtimestamp(bucket["start_time"], tz=UTC),
+                        amount_usd=Decimal(str(result["amount"]["value"])),
+                        provider_key_id=result.get("api_key_id"),
+                        dimensions={"project_id": result["project_id"]} if result.get("project_id") else {},
+                    )
+                    for bucket in buckets
+                    for result in bucket["results"]
+                ]
+            except (AttributeError, KeyError, TypeError, ValueError, ArithmeticError) as e:
+                raise ProviderError(f"OpenAI sent a malformed cost bucket from GET {path}") from e
+            if rows:
+                yield rows

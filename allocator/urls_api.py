@@ -1,0 +1,12 @@
+from django.urls import path
+
+from allocator import api
+
+app_name = "api"
+
+urlpatterns = [
+    path("keys/", api.key_list, name="key_list"),
+    path("key-requests/", api.key_request_list, name="key_request_list"),
+    path("key-requests/<int:pk>/approve/", api.key_request_approve, name="key_request_approve"),
+    path("key-requests/<int:pk>/reject/", api.key_request_reject, name="key_request_reject"),
+]

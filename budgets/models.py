@@ -1,0 +1,1 @@
+"""Budgets, budget requests, enforcement state and alerts."""

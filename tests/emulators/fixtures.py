@@ -1,0 +1,36 @@
+"""Pytest fixtures: one fresh, running emulator per test (`pytest_plugins = ["tests.emulators.fixtures"]`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.emulators.anthropic import AnthropicEmulator
+from tests.emulators.openai import OpenAIEmulator
+from tests.emulators.openrouter import OpenRouterEmulator
+from tests.emulators.slack import SlackEmulator
+
+
+@pytest.fixture
+def openai_emulator() -> Iterator[OpenAIEmulator]:
+    with OpenAIEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def anthropic_emulator() -> Iterator[AnthropicEmulator]:
+    with AnthropicEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def openrouter_emulator() -> Iterator[OpenRouterEmulator]:
+    with OpenRouterEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def slack_emulator() -> Iterator[SlackEmulator]:
+    with SlackEmulator() as emulator:
+        yield emulator

@@ -1,0 +1,28 @@
+"""Test settings: the real settings, plus per-run isolation so parallel runs never share a broker or DB file."""
+
+import os
+import tempfile
+from pathlib import Path
+
+from allocator.settings import *  # noqa: F403
+from allocator.settings import CELERY_BROKER_URL, DATABASES
+
+# One folder per test run, inherited by the Celery worker subprocess that the tests start.
+RUN_DIR = Path(os.environ.setdefault("ALLOCATOR_TEST_RUN_DIR", tempfile.mkdtemp(prefix="allocator-test-")))
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file (not :memory:) so a real Celery worker process can open the same test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(RUN_DIR / "test.sqlite3")}
+
+CELERY_TASK_DEFAULT_QUEUE = f"allocator-test-{RUN_DIR.name}"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_FILESYSTEM_BROKER_DIR = RUN_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_FILESYSTEM_BROKER_DIR),
+        "data_folder_out": str(CELERY_FILESYSTEM_BROKER_DIR),
+        "store_processed": False,
+    }
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", f"file://{RUN_DIR / 'results'}")
+(RUN_DIR / "results").mkdir(exist_ok=True)

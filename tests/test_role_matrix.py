@@ -1,0 +1,108 @@
+"""Every URL name × every role → the expected status of a GET. An unlisted URL fails the test.
+
+Columns: anonymous, engineer, manager (of the engineer's team), finance, admin, outsider (other team).
+Objects in URLs belong to the engineer's team: the engineer's key and key request, a provider account.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from allocator.models import Key, KeyRequest
+from tests.conftest import login
+from tests.factories import KeyFactory, KeyRequestFactory
+
+ROLES = ["anonymous", "engineer", "manager", "finance", "admin", "outsider"]
+
+# name: (argument kind, statuses in ROLES order)
+MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
+    "home": (None, (302, 200, 200, 200, 200, 200)),
+    "healthz": (None, (200, 200, 200, 200, 200, 200)),
+    "api_schema": (None, (200, 200, 200, 200, 200, 200)),
+    "api_docs": (None, (200, 200, 200, 200, 200, 200)),
+    "admin:index": (None, (302, 302, 302, 302, 200, 302)),
+    "accounts:login": (None, (200, 302, 302, 302, 302, 302)),
+    "accounts:logout": (None, (405, 405, 405, 405, 405, 405)),
+    "accounts:organisation": (None, (302, 200, 200, 200, 200, 200)),
+    "accounts:audit": (None, (302, 403, 403, 200, 200, 403)),
+    "accounts:notifications": (None, (302, 200, 200, 200, 200, 200)),
+    "accounts:notifications_read": (None, (302, 405, 405, 405, 405, 405)),
+    "allocator:key_list": (None, (302, 200, 200, 200, 200, 200)),
+    "allocator:key_admin_list": (None, (302, 403, 403, 403, 200, 403)),
+    "allocator:key_detail": ("key", (302, 200, 200, 200, 200, 404)),
+    "allocator:key_reveal": ("key", (302, 200, 200, 200, 200, 404)),
+    "allocator:key_rotate": ("key", (302, 200, 200, 403, 200, 404)),
+    "allocator:key_revoke": ("key", (302, 200, 200, 403, 200, 404)),
+    "allocator:key_suspend": ("key", (302, 403, 200, 403, 200, 404)),
+    "allocator:key_reinstate": ("key", (302, 403, 200, 403, 200, 404)),
+    "allocator:request_create": (None, (302, 200, 200, 200, 200, 200)),
+    "allocator:request_detail": ("request", (302, 200, 200, 200, 200, 404)),
+    "allocator:request_status": ("request", (302, 200, 200, 200, 200, 404)),
+    "allocator:request_approve": ("request", (302, 405, 405, 405, 405, 405)),
+    "allocator:request_reject": ("request", (302, 405, 405, 405, 405, 405)),
+    "allocator:request_cancel": ("request", (302, 405, 405, 405, 405, 405)),
+    "allocator:request_retry": ("request", (302, 405, 405, 405, 405, 405)),
+    "allocator:approvals": (None, (302, 403, 200, 200, 200, 403)),
+    "allocator:account_list": (None, (302, 403, 403, 403, 200, 403)),
+    "allocator:account_create": (None, (302, 403, 403, 403, 200, 403)),
+    "allocator:account_detail": ("account", (302, 403, 403, 403, 200, 403)),
+    "allocator:account_edit": ("account", (302, 403, 403, 403, 200, 403)),
+    "allocator:account_test": ("account", (302, 405, 405, 405, 405, 405)),
+    "allocator:account_unmanaged": ("account", (302, 403, 403, 403, 200, 403)),
+    "allocator:account_import_key": ("account", (302, 405, 405, 405, 405, 405)),
+    "allocator:account_revoke_remote": ("account", (302, 405, 405, 405, 405, 405)),
+    "allocator:policy": (None, (302, 403, 403, 403, 200, 403)),
+    "allocator:sync_status": (None, (302, 403, 403, 200, 200, 403)),
+    "budgets:overview": (None, (302, 403, 200, 200, 200, 403)),
+    "api:key_list": (None, (403, 200, 200, 200, 200, 200)),
+    "api:key_request_list": (None, (403, 200, 200, 200, 200, 200)),
+    "api:key_request_approve": ("request", (403, 405, 405, 405, 405, 405)),
+    "api:key_request_reject": ("request", (403, 405, 405, 405, 405, 405)),
+}
+
+
+def _url_names(resolver: URLResolver | None = None, prefix: str = "") -> set[str]:
+    names: set[str] = set()
+    for pattern in (resolver or get_resolver()).url_patterns:
+        if isinstance(pattern, URLResolver):
+            namespace = pattern.namespace
+            if namespace == "admin":
+                names.add("admin:index")  # the Django admin guards itself with is_staff
+                continue
+            names |= _url_names(pattern, f"{prefix}{namespace}:" if namespace else prefix)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            names.add(prefix + pattern.name)
+    return names
+
+
+def test_every_url_is_in_the_matrix():
+    missing = sorted(_url_names() - set(MATRIX))
+    assert not missing, f"Add these URL names to MATRIX in {__file__}: {missing}"
+
+
+@pytest.fixture
+def objects(cast, simulated, team):
+    key = KeyFactory(account=simulated, owner_user=cast["engineer"], team=team)
+    key_request = KeyRequestFactory(requester=cast["engineer"], account=simulated, team=team)
+    return {"key": key, "request": key_request, "account": simulated}
+
+
+def _objects_for(name: str, objects: dict) -> dict:
+    """Fresh state per request so one role's visit cannot change what the next sees."""
+    Key.objects.filter(pk=objects["key"].pk).update(status=Key.Status.ACTIVE)
+    KeyRequest.objects.filter(pk=objects["request"].pk).update(state="pending", awaiting_step="manager")
+    if name == "allocator:key_reinstate":
+        Key.objects.filter(pk=objects["key"].pk).update(status=Key.Status.SUSPENDED)
+    return objects
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_role_matrix(name, cast, objects, client):
+    arg_kind, expected = MATRIX[name]
+    for role, status in zip(ROLES, expected, strict=True):
+        objs = _objects_for(name, objects)
+        args = [objs[arg_kind].pk] if arg_kind else []
+        browser = client if role == "anonymous" else login(cast[role])
+        response = browser.get(reverse(name, args=args))
+        assert response.status_code == status, f"{name} as {role}: {response.status_code}, expected {status}"
