@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from allocator.providers.base import HttpClient, ProviderError
 from tests.emulators.base import Emulator, EmulatorError, RecordedRequest, Reply, json_reply
+from tests.emulators.slack import SlackEmulator
 
 
 class ThingEmulator(Emulator):
@@ -144,3 +146,21 @@ def test_fault_can_be_limited_to_a_path(emulator: ThingEmulator) -> None:
     assert client(emulator, retries=0).request("GET", "/thing") == {"ok": True}
     with pytest.raises(ProviderError):
         client(emulator, retries=0).request("GET", "/empty")
+
+
+# --- Slack webhook emulator plumbing -----------------------------------------------------------------
+
+
+def test_slack_emulator_records_payloads_and_answers_ok(slack_emulator: SlackEmulator) -> None:
+    response = httpx.post(slack_emulator.webhook_url, json={"text": "Budget request from alice"})
+    assert (response.status_code, response.text) == (200, "ok")
+    assert slack_emulator.payloads == [{"text": "Budget request from alice"}]
+    assert slack_emulator.requests[0].headers["content-type"] == "application/json"
+
+
+def test_slack_emulator_rate_limits_in_plain_text(slack_emulator: SlackEmulator) -> None:
+    slack_emulator.fail_next(status=429, retry_after=1)
+    response = httpx.post(slack_emulator.webhook_url, json={"text": "hi"})
+    assert (response.status_code, response.text, response.headers["retry-after"]) == (429, "rate_limited", "1")
+    assert httpx.post(slack_emulator.webhook_url, content=b"not json").text == "invalid_payload"
+    assert slack_emulator.payloads == []

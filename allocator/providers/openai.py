@@ -109,26 +109,20 @@ class OpenAIProvider(Provider):
         return f"Connected to OpenAI organization; project {name or project_id} is reachable"
 
     # --- keys -------------------------------------------------------------------------------------
-    def mint_key(
-        self, *, name: str, limit_usd: Decimal | None = None, expires_at: datetime | None = None
-    ) -> MintedKey:
+    def mint_key(self, *, name: str, limit_usd: Decimal | None = None, expires_at: datetime | None = None) -> MintedKey:
         """Create a service account named `name` in the configured project and return its key.
 
         OpenAI keys carry no dollar limit or expiry, so `limit_usd` and `expires_at` are enforced by
         Allocator alone.
         """
         project_id = self._project_id()
-        body = self.http.request(
-            "POST", f"/organization/projects/{project_id}/service_accounts", json={"name": name}
-        )
+        body = self.http.request("POST", f"/organization/projects/{project_id}/service_accounts", json={"name": name})
         try:
             api_key = body["api_key"]
             secret = api_key["value"]
             key_id = api_key["id"]
             account_id = body["id"]
-            if not (
-                isinstance(secret, str) and secret and isinstance(key_id, str) and isinstance(account_id, str)
-            ):
+            if not (isinstance(secret, str) and secret and isinstance(key_id, str) and isinstance(account_id, str)):
                 raise TypeError("missing key fields")
         except (KeyError, TypeError) as e:
             raise ProviderError("OpenAI created a service account but returned no API key secret") from e
@@ -144,9 +138,7 @@ class OpenAIProvider(Provider):
         project_id = provider_data.get("project_id") or self._project_id()
         account_id = provider_data.get("service_account_id")
         if not account_id:
-            raise ProviderError(
-                "This OpenAI key has no service account id; delete it in the dashboard", permanent=True
-            )
+            raise ProviderError("This OpenAI key has no service account id; delete it in the dashboard", permanent=True)
         try:
             self.http.request("DELETE", f"/organization/projects/{project_id}/service_accounts/{account_id}")
         except ProviderError as e:

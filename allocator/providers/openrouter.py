@@ -103,9 +103,7 @@ class OpenRouterProvider(Provider):
         return f"Connected: ${credits} credits, ${used} used"
 
     # --- keys -------------------------------------------------------------------------------------
-    def mint_key(
-        self, *, name: str, limit_usd: Decimal | None = None, expires_at: datetime | None = None
-    ) -> MintedKey:
+    def mint_key(self, *, name: str, limit_usd: Decimal | None = None, expires_at: datetime | None = None) -> MintedKey:
         """Create a key; OpenRouter itself stops it at `limit_usd` (null = unlimited)."""
         payload: dict[str, Any] = {"name": name, "limit": float(limit_usd) if limit_usd is not None else None}
         if expires_at is not None:
@@ -237,9 +235,7 @@ class OpenRouterProvider(Provider):
                 yield rows
 
     def _activity_rows(self, key_hash: str, day: datetime) -> list[UsageRow]:
-        body = self.http.request(
-            "GET", "/activity", params={"date": day.date().isoformat(), "api_key_hash": key_hash}
-        )
+        body = self.http.request("GET", "/activity", params={"date": day.date().isoformat(), "api_key_hash": key_hash})
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             raise ProviderError("OpenRouter sent a malformed answer to GET /activity (no data list)")
         # Activity is per date × model × provider endpoint; Allocator's grain is date × key × model.

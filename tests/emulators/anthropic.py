@@ -133,8 +133,7 @@ class AnthropicEmulator(Emulator):
             "workspace_id": workspace_id,
             "created_at": rfc3339(as_timestamp(created_at or datetime.now(UTC))),
             "created_by": {"id": "user_emulated", "type": "user"},
-            "partial_key_hint": partial_key_hint
-            or f"sk-ant-api03-{secrets.token_hex(2)}...{secrets.token_hex(2)}",
+            "partial_key_hint": partial_key_hint or f"sk-ant-api03-{secrets.token_hex(2)}...{secrets.token_hex(2)}",
             "status": status,
             "expires_at": rfc3339(as_timestamp(expires_at)) if expires_at else None,
         }
@@ -347,9 +346,7 @@ class AnthropicEmulator(Emulator):
                 }
                 for group, totals in sorted(groups.items(), key=lambda item: repr(item[0]))
             ]
-            data.append(
-                {"starting_at": rfc3339(bucket), "ending_at": rfc3339(bucket + width), "results": results}
-            )
+            data.append({"starting_at": rfc3339(bucket), "ending_at": rfc3339(bucket + width), "results": results})
         return json_reply({"data": data, "has_more": next_token is not None, "next_page": next_token})
 
     def _costs(self, request: RecordedRequest) -> Reply:
@@ -362,8 +359,7 @@ class AnthropicEmulator(Emulator):
         records = [
             r
             for r in self.costs
-            if start <= r["ts"] < end
-            and (not workspace_filter or r["dims"]["workspace_id"] in workspace_filter)
+            if start <= r["ts"] < end and (not workspace_filter or r["dims"]["workspace_id"] in workspace_filter)
         ]
         by_description = "description" in group_by
         data = []
@@ -385,7 +381,5 @@ class AnthropicEmulator(Emulator):
                 if by_description:
                     result.update(zip(COST_DESCRIPTION_FIELDS, group[len(COST_GROUPS) :], strict=True))
                 results.append(result)
-            data.append(
-                {"starting_at": rfc3339(bucket), "ending_at": rfc3339(bucket + width), "results": results}
-            )
+            data.append({"starting_at": rfc3339(bucket), "ending_at": rfc3339(bucket + width), "results": results})
         return json_reply({"data": data, "has_more": next_token is not None, "next_page": next_token})

@@ -127,9 +127,7 @@ def int_param(request: RecordedRequest, name: str, default: int, low: int, high:
     return value
 
 
-def bucket_page(
-    start: int, end: int, width: int, limit: int, token: str | None
-) -> tuple[list[int], str | None]:
+def bucket_page(start: int, end: int, width: int, limit: int, token: str | None) -> tuple[list[int], str | None]:
     """Bucket starts for one report page and the token of the next page (None on the last page).
 
     Buckets snap down to whole minutes/hours/days in UTC; `limit` counts buckets, empty ones included.
@@ -148,6 +146,7 @@ class Emulator:
     """Base class: server lifecycle, routing, request log, auth hook and fault injection."""
 
     base_path = ""  # what `url` adds to the origin, mirroring the provider's default base URL
+    malformed_body = b'{"object": "page", "data": [{"start_'  # what fail_next(malformed=True) sends
     credential = ""
     name = "emulator"
 
@@ -288,16 +287,12 @@ class Emulator:
             if fault.delay:
                 self._stopping.wait(fault.delay)
             if fault.status is not None:
-                reply = self.error_reply(
-                    fault.status, fault.message or self.fault_message(fault.status), fault.code
-                )
+                reply = self.error_reply(fault.status, fault.message or self.fault_message(fault.status), fault.code)
                 if fault.retry_after is not None:
                     reply.headers["Retry-After"] = f"{fault.retry_after:g}"
                 return reply
             if fault.malformed:
-                return Reply(
-                    200, b'{"object": "page", "data": [{"start_', {"Content-Type": "application/json"}
-                )
+                return Reply(200, self.malformed_body, {"Content-Type": "application/json"})
         with self.lock:
             try:
                 self.check_auth(request)

@@ -262,9 +262,7 @@ class OpenAIEmulator(Emulator):
             error_type = "server_error"
         else:
             error_type = "invalid_request_error"
-        return json_reply(
-            {"error": {"message": message, "type": error_type, "param": None, "code": code}}, status
-        )
+        return json_reply({"error": {"message": message, "type": error_type, "param": None, "code": code}}, status)
 
     # --- lists ----------------------------------------------------------------------------------------
     def _page(self, request: RecordedRequest, items: list[dict[str, Any]]) -> Reply:
@@ -320,9 +318,7 @@ class OpenAIEmulator(Emulator):
         access = request.query_value("owner_project_access", "active")
         if access not in ("active", "inactive", "any"):
             raise EmulatorError(400, "Invalid 'owner_project_access'")
-        items = [
-            k for k in self.api_keys[project_id].values() if access in ("any", k["owner_project_access"])
-        ]
+        items = [k for k in self.api_keys[project_id].values() if access in ("any", k["owner_project_access"])]
         return self._page(request, items)
 
     def _key(self, project_id: str, key_id: str) -> dict[str, Any]:
@@ -338,9 +334,7 @@ class OpenAIEmulator(Emulator):
     def _delete_key(self, request: RecordedRequest, project_id: str, key_id: str) -> Reply:
         key = self._key(project_id, key_id)
         if key["owner"]["type"] == "service_account":
-            raise EmulatorError(
-                400, "API keys owned by a service account cannot be deleted; delete the account"
-            )
+            raise EmulatorError(400, "API keys owned by a service account cannot be deleted; delete the account")
         del self.api_keys[project_id][key_id]
         return json_reply({"object": "organization.project.api_key.deleted", "id": key_id, "deleted": True})
 
@@ -362,9 +356,7 @@ class OpenAIEmulator(Emulator):
         api_key = None
         if key_too:
             value = "sk-svcacct-" + secrets.token_urlsafe(36)
-            key = self.add_key(
-                project_id, name="Secret Key", owner_type="service_account", service_account_id=sa_id
-            )
+            key = self.add_key(project_id, name="Secret Key", owner_type="service_account", service_account_id=sa_id)
             key["redacted_value"] = _redact(value)
             key["owner"]["service_account"]["name"] = name
             self.secrets[key["id"]] = value
@@ -402,13 +394,9 @@ class OpenAIEmulator(Emulator):
         self._service_account(project_id, sa_id)
         del self.service_accounts[project_id][sa_id]
         keys = self.api_keys[project_id]
-        for key_id in [
-            k for k, v in keys.items() if v["owner"].get("service_account", {}).get("id") == sa_id
-        ]:
+        for key_id in [k for k, v in keys.items() if v["owner"].get("service_account", {}).get("id") == sa_id]:
             del keys[key_id]
-        return json_reply(
-            {"object": "organization.project.service_account.deleted", "id": sa_id, "deleted": True}
-        )
+        return json_reply({"object": "organization.project.service_account.deleted", "id": sa_id, "deleted": True})
 
     # --- usage and costs ------------------------------------------------------------------------------
     def _buckets(
@@ -472,12 +460,8 @@ class OpenAIEmulator(Emulator):
                 }
                 for group, totals in sorted(groups.items(), key=lambda item: repr(item[0]))
             ]
-            data.append(
-                {"object": "bucket", "start_time": bucket, "end_time": bucket + width, "results": results}
-            )
-        return json_reply(
-            {"object": "page", "data": data, "has_more": next_token is not None, "next_page": next_token}
-        )
+            data.append({"object": "bucket", "start_time": bucket, "end_time": bucket + width, "results": results})
+        return json_reply({"object": "page", "data": data, "has_more": next_token is not None, "next_page": next_token})
 
     def _costs(self, request: RecordedRequest) -> Reply:
         group_by = request.query_list("group_by")
@@ -509,9 +493,5 @@ class OpenAIEmulator(Emulator):
                 }
                 for group, amount in sorted(groups.items(), key=lambda item: repr(item[0]))
             ]
-            data.append(
-                {"object": "bucket", "start_time": bucket, "end_time": bucket + width, "results": results}
-            )
-        return json_reply(
-            {"object": "page", "data": data, "has_more": next_token is not None, "next_page": next_token}
-        )
+            data.append({"object": "bucket", "start_time": bucket, "end_time": bucket + width, "results": results})
+        return json_reply({"object": "page", "data": data, "has_more": next_token is not None, "next_page": next_token})

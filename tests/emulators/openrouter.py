@@ -217,8 +217,7 @@ class OpenRouterEmulator(Emulator):
         items = [
             k
             for k in items
-            if (include_disabled or not k["disabled"])
-            and (workspace_id is None or k["workspace_id"] == workspace_id)
+            if (include_disabled or not k["disabled"]) and (workspace_id is None or k["workspace_id"] == workspace_id)
         ]
         return json_reply({"data": [self._public(k) for k in items[offset : offset + PAGE_SIZE]]})
 

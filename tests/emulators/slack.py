@@ -6,6 +6,7 @@ Slack errors are plain text too, so injected faults answer e.g. 429 `rate_limite
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.emulators.base import Emulator, EmulatorError, RecordedRequest, Reply, text_reply
@@ -13,6 +14,7 @@ from tests.emulators.base import Emulator, EmulatorError, RecordedRequest, Reply
 
 class SlackEmulator(Emulator):
     name = "slack-emulator"
+    malformed_body = b"<html><body>502 Bad Gateway</body></html>"
 
     def __init__(self) -> None:
         super().__init__()
@@ -31,10 +33,17 @@ class SlackEmulator(Emulator):
         return "rate_limited" if status == 429 else super().fault_message(status)
 
     def _webhook(self, request: RecordedRequest) -> Reply:
-        if request.json is None:
+        payload = request.json
+        if payload is None and request.form and "payload" in request.form:
+            # Webhooks also accept the JSON as a form field named `payload`.
+            try:
+                payload = json.loads(request.form["payload"])
+            except ValueError:
+                payload = None
+        if payload is None:
             raise EmulatorError(400, "invalid_payload")
-        if not isinstance(request.json, dict) or not (request.json.get("text") or request.json.get("blocks")):
+        if not isinstance(payload, dict) or not (payload.get("text") or payload.get("blocks")):
             raise EmulatorError(400, "no_text")
         with self.lock:
-            self.payloads.append(request.json)
+            self.payloads.append(payload)
         return text_reply("ok")
