@@ -32,7 +32,7 @@ run: demo
 	@echo ""
 	@echo "  Allocator is starting at http://127.0.0.1:$(PORT)/  (Ctrl-C stops web, worker and beat)"
 	@echo ""
-	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) $(BIN)/honcho start -f Procfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) $(BIN)/honcho start -f deploy/Procfile -d .
 
 lint: install-dev
 	$(BIN)/ruff check .

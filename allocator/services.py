@@ -95,6 +95,15 @@ def key_request_create(
     return key_request
 
 
+def _require_decidable(key_request: KeyRequest, by: User) -> None:
+    """Someone else may have decided first (two managers clicking at once): say so, don't 403."""
+    if key_request.state != KeyRequest.State.PENDING:
+        decider = f" by {key_request.decided_by}" if key_request.decided_by_id else ""
+        raise InvalidTransition(f"Already decided{decider}: this request is {key_request.get_state_display().lower()}.")
+    if not Access(by).can_approve(key_request):
+        raise PermissionDenied("You cannot decide this request.")
+
+
 def _enqueue_mint(key_request: KeyRequest) -> None:
     from allocator.tasks import mint_key
 
@@ -106,8 +115,7 @@ def _enqueue_mint(key_request: KeyRequest) -> None:
 def key_request_approve(*, key_request: KeyRequest, by: User) -> KeyRequest:
     """Approve the step the request waits for; the final approval queues the mint."""
     key_request = KeyRequest.objects.select_for_update().get(pk=key_request.pk)
-    if not Access(by).can_approve(key_request):
-        raise PermissionDenied("You cannot approve this request.")
+    _require_decidable(key_request, by)
     step = key_request.awaiting_step
     key_request.approve(by=by)
     key_request.save()
@@ -127,8 +135,7 @@ def key_request_approve(*, key_request: KeyRequest, by: User) -> KeyRequest:
 @transaction.atomic
 def key_request_reject(*, key_request: KeyRequest, by: User, reason: str) -> KeyRequest:
     key_request = KeyRequest.objects.select_for_update().get(pk=key_request.pk)
-    if not Access(by).can_approve(key_request):
-        raise PermissionDenied("You cannot decide this request.")
+    _require_decidable(key_request, by)
     key_request.reject(by=by, reason=reason)
     key_request.save()
     AuditEvent.record("key_request.rejected", actor=by, target=key_request, reason=key_request.decision_reason)
