@@ -145,6 +145,26 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
         return self.filter(target_type=obj._meta.label_lower, target_id=str(obj.pk))
 
 
+ACTION_LABELS = {
+    "key_request.created": "Requested",
+    "key_request.auto_approved": "Approved automatically by policy",
+    "key_request.approved_manager": "Approved by the manager",
+    "key_request.approved_finance": "Approved by finance",
+    "key_request.rejected": "Rejected",
+    "key_request.cancelled": "Cancelled",
+    "key_request.retried": "Minting retried",
+    "key_request.mint_failed": "Minting failed",
+    "key.minted": "Key minted at the provider",
+    "key.imported": "Imported from the provider",
+    "key.secret_revealed": "Secret shown to the owner (and deleted)",
+    "key.secret_expired": "Unrevealed secret expired and was deleted",
+    "key.rotated": "Rotated",
+    "key.suspended": "Suspended",
+    "key.reinstated": "Reinstated",
+    "key.revoked": "Revoked",
+}
+
+
 class AuditEvent(models.Model):
     """Append-only record of a sensitive action. On PostgreSQL a trigger also refuses UPDATE/DELETE."""
 

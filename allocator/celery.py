@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import beat_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "allocator.settings")
 
@@ -21,3 +22,9 @@ def _make_broker_folder(sender: Celery, **kwargs) -> None:
         settings.CELERY_FILESYSTEM_BROKER_DIR.mkdir(parents=True, exist_ok=True)
     if settings.CELERY_RESULT_BACKEND.startswith("file://"):
         Path(settings.CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+
+
+@beat_init.connect
+def _heartbeat_on_start(sender, **kwargs) -> None:
+    """Send one heartbeat as beat starts, so the worker log shows the wiring at once."""
+    sender.app.send_task("allocator.tasks.heartbeat")

@@ -30,9 +30,10 @@ class KeyRequestForm(forms.Form):
         if teams.count() == 1:
             self.fields["team"].initial = teams.first()
         self.fields["project"].queryset = Project.objects.filter(team__in=teams, is_active=True).select_related("team")
-        self.fields["account"].queryset = ProviderAccount.objects.filter(enabled=True).exclude(
-            kind=ProviderKind.ANTHROPIC
-        )
+        accounts = ProviderAccount.objects.filter(enabled=True).exclude(kind=ProviderKind.ANTHROPIC)
+        self.fields["account"].queryset = accounts
+        if len(accounts) == 1:
+            self.fields["account"].initial = accounts[0]
         self.fields["owner"].choices = [("me", "Me"), ("project", "A project")]
         self.fields["owner"].initial = "me"
         self.fields["allowance_usd"].initial = Policy.current().default_allowance_usd

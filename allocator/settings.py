@@ -106,8 +106,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
     )
-if env.str("TEST_DATABASE_NAME", default=""):
-    DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -190,6 +188,8 @@ CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "allocator.tasks.heartbeat", "schedule": 60.0},
     "sync-all-accounts": {"task": "allocator.tasks.sync_all_accounts", "schedule": SYNC_INTERVAL_MINUTES * 60.0},
     "expire-key-secrets": {"task": "allocator.tasks.expire_key_secrets", "schedule": crontab(minute="*/10")},
+    # Budgets: the alert outbox (retries with backoff) every minute; enforcement also runs after each sync.
+    "deliver-alerts": {"task": "budgets.tasks.deliver_alerts", "schedule": 60.0},
 }
 
 SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")

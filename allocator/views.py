@@ -255,9 +255,12 @@ def key_reinstate(request: HttpRequest, pk: int) -> HttpResponse:
 def request_create(request: HttpRequest) -> HttpResponse:
     template = "allocator/request_form.html"
     form = KeyRequestForm(request.POST or None, user=request.user)
-    if request.method == "POST" and request.htmx and request.headers.get("HX-Trigger-Name") != "submit":
-        # Inline validation while the person types: re-render the form with errors, save nothing.
+    if request.method == "POST" and request.htmx and "submit" not in request.POST:
+        # Inline validation while the person fills the form: errors only for fields they touched; nothing saved.
         form.is_valid()
+        for field in list(form.errors):
+            if field != "__all__" and not request.POST.get(field):
+                del form.errors[field]
         return render(request, template + "#form", {"form": form, "validating": True})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -200,7 +200,8 @@ def test_inline_validation_returns_only_the_form(engineer, team, simulated, limi
     )
     assert response.status_code == 200
     assert response.content.lstrip().startswith(b"<form")
-    assert b"Choose the project this key is for" in response.content
+    assert b"letters, numbers, underscores or hyphens" in response.content  # the name the person typed
+    assert b"This field is required" not in response.content  # untouched fields stay quiet
     assert not KeyRequest.objects.exists()
 
 
