@@ -133,6 +133,9 @@ LAST = [
 class Command(BaseCommand):
     help = "Create (or refresh) the demo organisation and print the demo logins."
 
+    def add_arguments(self, parser):
+        parser.add_argument("--no-usage", action="store_true", help="Only the organisation: no demo keys or usage.")
+
     @transaction.atomic
     def _seed_org(self) -> None:
         def person(email: str, name: str, role: str = User.Role.ENGINEER) -> User:
