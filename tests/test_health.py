@@ -1,7 +1,8 @@
-from django.test import override_settings
 from django.urls import reverse
 
 from allocator.celery import app as celery_app
+
+DEAD_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
 
 def test_healthz_reports_database_and_broker(client, db):
@@ -10,12 +11,13 @@ def test_healthz_reports_database_and_broker(client, db):
     assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
 
 
-def test_healthz_is_503_when_the_broker_is_down(client, db):
+def test_healthz_is_503_when_the_broker_is_down(client, db, monkeypatch):
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration, so point both at nothing.
+    monkeypatch.setenv("CELERY_BROKER_URL", DEAD_BROKER)
     previous = celery_app.conf.broker_url
-    celery_app.conf.broker_url = "redis://127.0.0.1:1/0"
+    celery_app.conf.broker_url = DEAD_BROKER
     try:
-        with override_settings():
-            response = client.get(reverse("healthz"))
+        response = client.get(reverse("healthz"))
     finally:
         celery_app.conf.broker_url = previous
     assert response.status_code == 503
