@@ -128,6 +128,15 @@ class ImportKeyForm(forms.Form):
 
 
 class PolicyForm(forms.ModelForm):
+    SECTIONS = [
+        ("Approvals", ["default_allowance_usd", "auto_approve_limit_usd", "finance_approval_above_usd"]),
+        (
+            "Alerts and enforcement",
+            ["alert_thresholds", "runaway_multiplier", "runaway_min_usd", "suspend_on_runaway", "forecast_alert_days"],
+        ),
+        ("Secrets and usage data", ["secret_reveal_hours", "sync_overlap_hours", "usage_retention_months"]),
+    ]
+
     class Meta:
         model = Policy
         fields = [
@@ -143,6 +152,28 @@ class PolicyForm(forms.ModelForm):
             "sync_overlap_hours",
             "usage_retention_months",
         ]
+        labels = {
+            "default_allowance_usd": "Default quarterly allowance (USD)",
+            "auto_approve_limit_usd": "Auto-approve up to (USD a quarter)",
+            "finance_approval_above_usd": "Finance approves too above (USD a quarter)",
+            "alert_thresholds": "Alert thresholds (% of budget)",
+            "runaway_multiplier": "Runaway: last hour vs usual hourly spend (×)",
+            "runaway_min_usd": "Runaway: ignore hours under (USD)",
+            "suspend_on_runaway": "Suspend a runaway key at once",
+            "forecast_alert_days": "Warn when a budget is forecast to run out within (days)",
+            "secret_reveal_hours": "Hours a new key's secret waits to be revealed",
+            "sync_overlap_hours": "Usage re-pull overlap (hours, for late data)",
+            "usage_retention_months": "Keep raw usage buckets for (months)",
+        }
+        widgets = {"alert_thresholds": forms.TextInput()}
+        help_texts = {
+            "alert_thresholds": "A JSON list, e.g. [50, 80, 100]. Each crossing alerts once per scope and quarter.",
+            "runaway_multiplier": "A key spending this many times its trailing hourly baseline raises an alert.",
+            "secret_reveal_hours": "After this the secret is destroyed and the key must be rotated.",
+        }
+
+    def sections(self):
+        return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
 
     def clean_alert_thresholds(self):
         value = self.cleaned_data.get("alert_thresholds")

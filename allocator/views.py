@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 from decimal import Decimal
 from typing import Any
 
@@ -540,7 +541,12 @@ def policy(request: HttpRequest) -> HttpResponse:
         AuditEvent.record("policy.changed", actor=request.user, target=saved, **changed)
         messages.success(request, "Policy saved.")
         return redirect("allocator:policy")
-    return render(request, "allocator/policy.html", {"form": form, "policy": current})
+    fiscal_start = calendar.month_name[Quarter.start_month()]
+    return render(
+        request,
+        "allocator/policy.html",
+        {"form": form, "policy": current, "fiscal_start": fiscal_start, "quarter": Quarter.current()},
+    )
 
 
 # --- usage sync ---------------------------------------------------------------------------------------
