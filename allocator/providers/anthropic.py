@@ -12,12 +12,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import httpx
-
 from allocator.providers.base import (
     Capabilities,
     CostRow,
-    HttpClient,
     Provider,
     ProviderError,
     RemoteKey,
@@ -67,27 +64,14 @@ class AnthropicProvider(Provider):
     )
     usage_bucket_width = "1h"
 
+    display_name = "Anthropic"
+
     def __init__(self, *, base_url: str = "", credential: str = "", options: dict[str, Any] | None = None):
         super().__init__(base_url=base_url, credential=credential, options=options)
-        self.http = HttpClient(
-            base_url=self.base_url,
-            headers={"x-api-key": self.credential, "anthropic-version": API_VERSION},
-            timeout=float(self.options.get("timeout", 20.0)),
-            retries=int(self.options.get("retries", 2)),
-            max_sleep=float(self.options.get("max_sleep", 30.0)),
-            provider="Anthropic",
-            error_message=self._error_message,
-        )
+        self.http = self.http_client()
 
-    def _error_message(self, response: httpx.Response) -> str:
-        # {"type": "error", "error": {"type", "message"}, "request_id"}
-        try:
-            message = str(response.json()["error"]["message"])
-        except (ValueError, KeyError, TypeError):
-            message = response.text[:300]
-        if self.credential:
-            message = message.replace(self.credential, "[credential]")
-        return message
+    def auth_headers(self) -> dict[str, str]:
+        return {"x-api-key": self.credential, "anthropic-version": API_VERSION}
 
     # --- credential check -------------------------------------------------------------------------
     def check_connection(self) -> str:

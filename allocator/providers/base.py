@@ -125,10 +125,38 @@ class Provider:
     capabilities = Capabilities()
     usage_bucket_width: str = "1h"
 
+    display_name: str = ""
+
     def __init__(self, *, base_url: str = "", credential: str = "", options: dict[str, Any] | None = None):
         self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.credential = credential
         self.options = options or {}
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.credential}"}
+
+    def http_client(self) -> HttpClient:
+        """The adapter's HTTP client; options `timeout`, `retries` and `max_sleep` tune it (tests shorten them)."""
+        return HttpClient(
+            base_url=self.base_url,
+            headers=self.auth_headers(),
+            timeout=float(self.options.get("timeout", 20.0)),
+            retries=int(self.options.get("retries", 2)),
+            max_sleep=float(self.options.get("max_sleep", 30.0)),
+            provider=self.display_name or self.kind,
+            error_message=self.error_message,
+        )
+
+    def error_message(self, response: httpx.Response) -> str:
+        """The human part of an error body. All three providers nest it at error.message."""
+        try:
+            message = str(response.json()["error"]["message"])
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:300]
+        # An error may echo what was sent; never let the admin credential reach logs or pages.
+        if self.credential:
+            message = message.replace(self.credential, "[credential]")
+        return message
 
     # --- credential check -------------------------------------------------------------------------
     def check_connection(self) -> str:

@@ -12,12 +12,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import httpx
-
 from allocator.providers.base import (
     Capabilities,
     CostRow,
-    HttpClient,
     MintedKey,
     Provider,
     ProviderError,
@@ -67,27 +64,11 @@ class OpenAIProvider(Provider):
     )
     usage_bucket_width = "1h"
 
+    display_name = "OpenAI"
+
     def __init__(self, *, base_url: str = "", credential: str = "", options: dict[str, Any] | None = None):
         super().__init__(base_url=base_url, credential=credential, options=options)
-        self.http = HttpClient(
-            base_url=self.base_url,
-            headers={"Authorization": f"Bearer {self.credential}"},
-            timeout=float(self.options.get("timeout", 20.0)),
-            retries=int(self.options.get("retries", 2)),
-            max_sleep=float(self.options.get("max_sleep", 30.0)),
-            provider="OpenAI",
-            error_message=self._error_message,
-        )
-
-    def _error_message(self, response: httpx.Response) -> str:
-        # {"error": {"message", "type", "param", "code"}}; the message may echo a redacted key, never ours.
-        try:
-            message = str(response.json()["error"]["message"])
-        except (ValueError, KeyError, TypeError):
-            message = response.text[:300]
-        if self.credential:
-            message = message.replace(self.credential, "[credential]")
-        return message
+        self.http = self.http_client()
 
     def _project_id(self) -> str:
         project_id = self.options.get("project_id")

@@ -12,12 +12,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import httpx
 from django.utils import timezone
 
 from allocator.providers.base import (
     Capabilities,
-    HttpClient,
     MintedKey,
     Provider,
     ProviderError,
@@ -70,27 +68,11 @@ class OpenRouterProvider(Provider):
     )
     usage_bucket_width = "1d"
 
+    display_name = "OpenRouter"
+
     def __init__(self, *, base_url: str = "", credential: str = "", options: dict[str, Any] | None = None):
         super().__init__(base_url=base_url, credential=credential, options=options)
-        self.http = HttpClient(
-            base_url=self.base_url,
-            headers={"Authorization": f"Bearer {self.credential}"},
-            timeout=float(self.options.get("timeout", 20.0)),
-            retries=int(self.options.get("retries", 2)),
-            max_sleep=float(self.options.get("max_sleep", 30.0)),
-            provider="OpenRouter",
-            error_message=self._error_message,
-        )
-
-    def _error_message(self, response: httpx.Response) -> str:
-        # {"error": {"code": <int>, "message", "metadata"?}}
-        try:
-            message = str(response.json()["error"]["message"])
-        except (ValueError, KeyError, TypeError):
-            message = response.text[:300]
-        if self.credential:
-            message = message.replace(self.credential, "[credential]")
-        return message
+        self.http = self.http_client()
 
     # --- credential check -------------------------------------------------------------------------
     def check_connection(self) -> str:
