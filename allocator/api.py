@@ -10,6 +10,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
@@ -120,6 +121,7 @@ class RejectSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=1000)
 
 
+@extend_schema(responses=KeySerializer(many=True))
 @api_view(["GET"])
 def key_list(request: Request) -> Response:
     access = Access.for_request(request)
@@ -129,6 +131,7 @@ def key_list(request: Request) -> Response:
     return Response(KeySerializer(keys.order_by("-created_at")[:500], many=True).data)
 
 
+@extend_schema(request=KeyRequestCreateSerializer, responses=KeyRequestSerializer(many=True))
 @api_view(["GET", "POST"])
 def key_request_list(request: Request) -> Response:
     if request.method == "POST":
@@ -154,12 +157,14 @@ def _visible_request(request: Request, pk: int) -> KeyRequest:
     return key_request
 
 
+@extend_schema(request=None, responses=KeyRequestSerializer)
 @api_view(["POST"])
 def key_request_approve(request: Request, pk: int) -> Response:
     key_request = services.key_request_approve(key_request=_visible_request(request, pk), by=request.user)
     return Response(KeyRequestSerializer(key_request).data)
 
 
+@extend_schema(request=RejectSerializer, responses=KeyRequestSerializer)
 @api_view(["POST"])
 def key_request_reject(request: Request, pk: int) -> Response:
     serializer = RejectSerializer(data=request.data)

@@ -60,3 +60,22 @@ def test_development_defaults_need_no_servers():
     result = _start()
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
+
+
+def test_deploy_check_is_clean_with_production_settings():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALLOCATOR_", "DEBUG", "SECRET_KEY"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="allocator.settings",
+        ALLOCATOR_ENV="production",
+        SECRET_KEY=GOOD_SECRET,
+        ALLOCATOR_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        ALLOWED_HOSTS="allocator.example.com",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
