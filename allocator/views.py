@@ -181,8 +181,9 @@ def key_reveal(request: HttpRequest, pk: int) -> HttpResponse:
     except PermissionDenied:
         raise
     except InvalidTransition as error:
+        # 410 Gone for plain requests; htmx only swaps 2xx answers, so it gets the partial with a 200.
         if request.htmx:
-            template += "#already_shown"
+            return render(request, template + "#already_shown", {"key": key, "error": str(error)})
         return render(request, template, {"key": key, "error": str(error)}, status=410)
     if request.htmx:
         template += "#secret"
