@@ -1,1 +1,333 @@
-"""Budgets, budget requests, enforcement state and alerts."""
+"""Budgets, budget requests (bumps), per-key enforcement state and the alert outbox.
+
+Scopes: a budget belongs to a cost center, a team, a project or a person, for one fiscal quarter. Project and
+person budgets are slices of a team's budget, so they also carry that team (`team`): it is what the manager
+splits, what Access judges them by, and the parent that a split may not exceed. `scope` says which of the
+foreign keys is the budget's own; a check constraint keeps the combination consistent.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from allocator.models import InvalidTransition
+
+CENT = Decimal("0.01")
+
+
+def to_cents(value: Decimal | int | str) -> Decimal:
+    """The one rounding rule for budget money: two places, half up (as invoices do)."""
+    return Decimal(str(value)).quantize(CENT, ROUND_HALF_UP)
+
+
+class Scope(models.TextChoices):
+    COST_CENTER = "cost_center", "Cost center"
+    TEAM = "team", "Team"
+    PROJECT = "project", "Project"
+    USER = "user", "Person"
+
+
+# Which foreign keys each scope fills in: its own, plus the team it is a slice of (project, person).
+_SCOPE_SHAPES = {
+    Scope.COST_CENTER: Q(cost_center__isnull=False, team__isnull=True, project__isnull=True, user__isnull=True),
+    Scope.TEAM: Q(cost_center__isnull=True, team__isnull=False, project__isnull=True, user__isnull=True),
+    Scope.PROJECT: Q(cost_center__isnull=True, team__isnull=False, project__isnull=False, user__isnull=True),
+    Scope.USER: Q(cost_center__isnull=True, team__isnull=False, project__isnull=True, user__isnull=False),
+}
+
+
+def scope_key(scope: str, pk: int) -> str:
+    """A short stable name of one scope, e.g. "team:3"; enforcement and alerts key on it."""
+    return f"{scope}:{pk}"
+
+
+class Budget(models.Model):
+    """An amount (USD) for one scope and one fiscal quarter. Hard budgets suspend keys at 100 %."""
+
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    cost_center = models.ForeignKey(
+        "accounts.CostCenter", null=True, blank=True, on_delete=models.CASCADE, related_name="budgets"
+    )
+    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="budgets")
+    project = models.ForeignKey(
+        "accounts.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="budgets"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="budgets"
+    )
+    quarter = models.CharField(max_length=10, db_index=True, help_text="Fiscal quarter, e.g. FY2027-Q1.")
+    quarter_start = models.DateField()
+    amount_usd = models.DecimalField(max_digits=12, decimal_places=2)
+    hard = models.BooleanField(default=True, help_text="Hard: keys are suspended at 100 %. Soft: alerts only.")
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["quarter_start", "scope", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    (Q(scope=Scope.COST_CENTER) & _SCOPE_SHAPES[Scope.COST_CENTER])
+                    | (Q(scope=Scope.TEAM) & _SCOPE_SHAPES[Scope.TEAM])
+                    | (Q(scope=Scope.PROJECT) & _SCOPE_SHAPES[Scope.PROJECT])
+                    | (Q(scope=Scope.USER) & _SCOPE_SHAPES[Scope.USER])
+                ),
+                name="budget_scope_shape",
+            ),
+            models.CheckConstraint(condition=Q(amount_usd__gte=0), name="budget_amount_not_negative"),
+            models.UniqueConstraint(
+                fields=["cost_center", "quarter"], condition=Q(scope="cost_center"), name="budget_unique_cost_center"
+            ),
+            models.UniqueConstraint(fields=["team", "quarter"], condition=Q(scope="team"), name="budget_unique_team"),
+            models.UniqueConstraint(
+                fields=["project", "quarter"], condition=Q(scope="project"), name="budget_unique_project"
+            ),
+            models.UniqueConstraint(fields=["user", "quarter"], condition=Q(scope="user"), name="budget_unique_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope_label} {self.quarter}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("budgets:detail", args=[self.pk])
+
+    @property
+    def scope_id(self) -> int:
+        return {
+            Scope.COST_CENTER: self.cost_center_id,
+            Scope.TEAM: self.team_id,
+            Scope.PROJECT: self.project_id,
+            Scope.USER: self.user_id,
+        }[self.scope]
+
+    @property
+    def scope_key(self) -> str:
+        return scope_key(self.scope, self.scope_id)
+
+    @property
+    def scope_object(self) -> Any:
+        return {
+            Scope.COST_CENTER: self.cost_center,
+            Scope.TEAM: self.team,
+            Scope.PROJECT: self.project,
+            Scope.USER: self.user,
+        }[self.scope]
+
+    @property
+    def scope_label(self) -> str:
+        obj = self.scope_object
+        if self.scope == Scope.COST_CENTER:
+            return f"cost center {obj}"
+        if self.scope == Scope.USER:
+            return str(obj)
+        return f"{self.get_scope_display().lower()} {obj}"
+
+    @property
+    def kind_label(self) -> str:
+        return "hard" if self.hard else "soft"
+
+
+class BudgetRequest(models.Model):
+    """A bump: more money for one budget this quarter. pending → approved | rejected | cancelled.
+
+    Routed like key requests (allocator.models.KeyRequest): auto-approved at or under the policy limit, else the
+    team's manager decides, and finance decides too above the finance threshold, or when the bump would take a
+    team past its own budget. Team budgets are finance's, so their bumps go to finance directly.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Step(models.TextChoices):
+        NONE = "", "—"
+        MANAGER = "manager", "Manager"
+        FINANCE = "finance", "Finance"
+
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="requests")
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="budget_requests")
+    # The team whose manager decides (the budget's team); empty for cost-center budgets (finance decides).
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.PROTECT, related_name="budget_requests"
+    )
+    amount_usd = models.DecimalField(max_digits=12, decimal_places=2, help_text="Extra amount for this quarter.")
+    reason = models.TextField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
+    awaiting_step = models.CharField(max_length=16, choices=Step.choices, blank=True, default="", db_index=True)
+    needs_finance = models.BooleanField(default=False)
+    auto_approved = models.BooleanField(default=False)
+    manager_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    manager_approved_at = models.DateTimeField(null=True, blank=True)
+    finance_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    finance_approved_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(amount_usd__gt=0), name="budget_request_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"Budget request #{self.pk} +${self.amount_usd}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("budgets:bump_detail", args=[self.pk])
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == self.State.PENDING
+
+    def _require(self, *states: str) -> None:
+        if self.state not in states:
+            raise InvalidTransition(f"This request is {self.get_state_display().lower()}; it cannot be changed now.")
+
+    def submit(self, *, auto_limit: Decimal, finance_above: Decimal, finance_only: bool, exceeds_parent: bool) -> None:
+        """Route a new request: auto-approve, manager, manager then finance, or finance alone."""
+        self.needs_finance = finance_only or exceeds_parent or self.amount_usd > finance_above
+        if finance_only:
+            self.state, self.awaiting_step = self.State.PENDING, self.Step.FINANCE
+        elif self.amount_usd <= auto_limit and not self.needs_finance:
+            self.state, self.awaiting_step, self.auto_approved = self.State.APPROVED, "", True
+            self.decided_at = timezone.now()
+        else:
+            self.state, self.awaiting_step = self.State.PENDING, self.Step.MANAGER
+
+    def approve(self, *, by: Any) -> None:
+        self._require(self.State.PENDING)
+        now = timezone.now()
+        if self.awaiting_step == self.Step.MANAGER:
+            self.manager_approved_by, self.manager_approved_at = by, now
+            if self.needs_finance:
+                self.awaiting_step = self.Step.FINANCE
+                return
+        elif self.awaiting_step == self.Step.FINANCE:
+            self.finance_approved_by, self.finance_approved_at = by, now
+        self.awaiting_step = ""
+        self.state = self.State.APPROVED
+        self.decided_by, self.decided_at = by, now
+
+    def reject(self, *, by: Any, reason: str) -> None:
+        self._require(self.State.PENDING)
+        if not reason.strip():
+            raise InvalidTransition("Say why the request is rejected.")
+        self.state, self.awaiting_step = self.State.REJECTED, ""
+        self.decided_by, self.decided_at, self.decision_reason = by, timezone.now(), reason.strip()
+
+    def cancel(self, *, by: Any) -> None:
+        self._require(self.State.PENDING)
+        self.state, self.awaiting_step = self.State.CANCELLED, ""
+        self.decided_by, self.decided_at = by, timezone.now()
+
+
+class KeyEnforcement(models.Model):
+    """What budget enforcement did to one key: why it suspended it, the cap it set at the provider."""
+
+    class SuspendedBy(models.TextChoices):
+        NONE = "", "—"
+        BUDGET = "budget", "Budget"
+        RUNAWAY = "runaway", "Runaway spend"
+
+    key = models.OneToOneField("allocator.Key", on_delete=models.CASCADE, primary_key=True, related_name="enforcement")
+    suspended_by = models.CharField(max_length=16, choices=SuspendedBy.choices, blank=True, default="")
+    scope_key = models.CharField(max_length=40, blank=True, help_text="The budget that decided, e.g. team:3.")
+    note = models.CharField(max_length=300, blank=True, help_text="Shown beside the key (e.g. cannot suspend).")
+    provider_limit_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    provider_limit_set_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Enforcement of key {self.key_id}"
+
+
+class Alert(models.Model):
+    """One message to send (the outbox). A row is written first, then a worker delivers it with retries.
+
+    The unique constraint on (kind, scope_key, quarter, threshold, dedupe) is what makes "one alert per
+    threshold crossing per scope per quarter" hold when two enforcement runs race: both insert, one wins.
+    `dedupe` holds the budget amount for budget alerts (a bump is a new budget, so crossing its 80 % again
+    is a new crossing), the hour for runaway alerts, and the approval step for approval messages.
+    """
+
+    class Kind(models.TextChoices):
+        THRESHOLD = "threshold", "Threshold"
+        FORECAST = "forecast", "Forecast"
+        RUNAWAY = "runaway", "Runaway spend"
+        SUSPENSION = "suspension", "Suspension"
+        APPROVAL = "approval", "Waiting for approval"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Superseded"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    scope = models.CharField(max_length=16, blank=True)
+    scope_key = models.CharField(max_length=40)
+    quarter = models.CharField(max_length=10)
+    threshold = models.PositiveSmallIntegerField(default=0)
+    dedupe = models.CharField(max_length=40, blank=True, default="")
+    budget = models.ForeignKey(Budget, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    cost_center = models.ForeignKey(
+        "accounts.CostCenter", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey("accounts.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    key = models.ForeignKey("allocator.Key", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    message = models.TextField()
+    url = models.CharField(max_length=300, blank=True, help_text="Path of the page the message links to.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    channel = models.CharField(max_length=120, blank=True, help_text="Where it went, e.g. slack:team, email.")
+    delivered_to = models.JSONField(default=list, blank=True, help_text="Destinations done (never sent twice).")
+    notified_at = models.DateTimeField(null=True, blank=True, help_text="In-app notifications written.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "scope_key", "quarter", "threshold", "dedupe"], name="alert_one_per_crossing"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="alert_outbox_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.message[:60]}"
+
+    @property
+    def identity(self) -> tuple[str, str, str, int, str]:
+        return (self.kind, self.scope_key, self.quarter, self.threshold, self.dedupe)
+
+    @property
+    def is_urgent(self) -> bool:
+        return self.kind in (self.Kind.RUNAWAY, self.Kind.SUSPENSION) or self.threshold >= 100

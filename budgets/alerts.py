@@ -1,0 +1,291 @@
+"""The alert outbox: who hears about an alert, and delivering it exactly once per destination.
+
+An Alert row is written first (by enforcement or when a request waits for approval); `alert_deliver` sends it:
+in-app notifications always, then Slack (the team's incoming webhook, and finance's for cost-center and team
+budgets and finance-step approvals), and email when no Slack webhook is configured or Slack refuses for good.
+
+Delivery is claimed with a conditional UPDATE (pending → sending), so two workers never send the same alert;
+each destination is recorded in `delivered_to` as soon as it succeeds, so a retry after a partial failure
+never repeats it. Failures keep the row pending with a backoff (Slack's Retry-After wins) until MAX_ATTEMPTS.
+A worker that dies mid-send leaves a stale claim that is taken over after CLAIM_TIMEOUT: that one case can
+repeat a message (at-least-once), never lose it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.services import finance_people, notify, team_managers
+from allocator.models import KeyRequest, Policy
+from allocator.quarters import Quarter
+from budgets import slack
+from budgets.models import Alert, BudgetRequest, Scope
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+BASE_BACKOFF = 30  # seconds; doubles per attempt
+MAX_BACKOFF = 3600
+CLAIM_TIMEOUT = timedelta(minutes=5)
+
+
+# --- Audience ---------------------------------------------------------------------------------------------
+
+
+def alert_recipients(alert: Alert) -> list[User]:
+    """People who get the in-app notification (and the email fallback)."""
+    if alert.kind == Alert.Kind.APPROVAL:
+        step = alert.dedupe
+        people = finance_people() if step == "finance" else (team_managers(alert.team) if alert.team else [])
+        return [u for u in people if u.pk != alert.user_id]
+    if alert.scope == Scope.COST_CENTER:
+        return finance_people()
+    people: list[User] = []
+    if alert.user is not None:
+        people.append(alert.user)
+    elif alert.key is not None and alert.key.requested_by is not None:
+        people.append(alert.key.requested_by)
+    if alert.team is not None:
+        people += team_managers(alert.team)
+    return list({u.pk: u for u in people if u.is_active}.values())
+
+
+def alert_destinations(alert: Alert, *, policy: Policy | None = None) -> dict[str, str]:
+    """Slack webhooks this alert goes to, by name ("slack:team", "slack:finance")."""
+    policy = policy or Policy.current()
+    destinations: dict[str, str] = {}
+    if (
+        alert.team is not None
+        and alert.team.slack_webhook_url
+        and not (alert.kind == Alert.Kind.APPROVAL and alert.dedupe == "finance")
+    ):
+        destinations["slack:team"] = alert.team.slack_webhook_url
+    to_finance = alert.scope in (Scope.COST_CENTER, Scope.TEAM) or (
+        alert.kind == Alert.Kind.APPROVAL and alert.dedupe == "finance"
+    )
+    if to_finance and policy.finance_slack_webhook_url:
+        destinations["slack:finance"] = policy.finance_slack_webhook_url
+    return destinations
+
+
+# --- Approval messages ------------------------------------------------------------------------------------
+
+
+def _approval_alert(*, subject: str, step: str, team_id: int | None, requester_id: int, text: str, url: str) -> Alert:
+    return Alert(
+        kind=Alert.Kind.APPROVAL,
+        scope="request",
+        scope_key=subject,
+        quarter=Quarter.current().name,
+        threshold=0,
+        dedupe=step,
+        team_id=team_id,
+        user_id=requester_id,
+        message=text,
+        url=url,
+    )
+
+
+def _bump_text(bump: BudgetRequest) -> str:
+    return (
+        f"{bump.requester} asks for +${bump.amount_usd:,} on {bump.budget.scope_label} ({bump.budget.quarter}): "
+        f"“{bump.reason[:300]}”. Waiting for the {bump.awaiting_step} to decide."
+    )
+
+
+def approval_alert_for(bump: BudgetRequest) -> None:
+    """Queue the "waiting for approval" Slack message (with Approve/Reject buttons) for a bump's current step."""
+    alert = _approval_alert(
+        subject=f"budget_request:{bump.pk}",
+        step=bump.awaiting_step,
+        team_id=bump.team_id,
+        requester_id=bump.requester_id,
+        text=_bump_text(bump),
+        url=bump.get_absolute_url(),
+    )
+    Alert.objects.bulk_create([alert], ignore_conflicts=True)
+    _enqueue_delivery()
+
+
+def approval_alerts_sync() -> int:
+    """Queue approval messages for pending key and budget requests that have none for their current step.
+
+    Key requests are filed by allocator.services, which knows nothing of Slack; this sweep (run before each
+    delivery round) gives them the same buttons. Three queries whatever the number of requests.
+    """
+    existing = set(Alert.objects.filter(kind=Alert.Kind.APPROVAL).values_list("scope_key", "dedupe"))
+    new: list[Alert] = []
+    for kr in (
+        KeyRequest.objects.filter(state=KeyRequest.State.PENDING)
+        .exclude(awaiting_step="")
+        .select_related("requester", "account")
+    ):
+        if (f"key_request:{kr.pk}", kr.awaiting_step) not in existing:
+            new.append(
+                _approval_alert(
+                    subject=f"key_request:{kr.pk}",
+                    step=kr.awaiting_step,
+                    team_id=kr.team_id,
+                    requester_id=kr.requester_id,
+                    text=f"{kr.requester} asks for a {kr.account} key “{kr.name}” (${kr.allowance_usd:,}/quarter): "
+                    f"“{kr.purpose[:300]}”. Waiting for the {kr.awaiting_step} to decide.",
+                    url=kr.get_absolute_url(),
+                )
+            )
+    for bump in BudgetRequest.objects.filter(state=BudgetRequest.State.PENDING).select_related(
+        "requester", "budget__team", "budget__project", "budget__user", "budget__cost_center"
+    ):
+        if (f"budget_request:{bump.pk}", bump.awaiting_step) not in existing:
+            new.append(
+                _approval_alert(
+                    subject=f"budget_request:{bump.pk}",
+                    step=bump.awaiting_step,
+                    team_id=bump.team_id,
+                    requester_id=bump.requester_id,
+                    text=_bump_text(bump),
+                    url=bump.get_absolute_url(),
+                )
+            )
+    if new:
+        Alert.objects.bulk_create(new, ignore_conflicts=True)
+    return len(new)
+
+
+def _enqueue_delivery() -> None:
+    from budgets.tasks import deliver_alerts
+
+    transaction.on_commit(deliver_alerts.delay)
+
+
+# --- Delivery ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DeliveryResult:
+    status: str  # "sent", "retry", "failed" or "skipped" (not claimable now)
+    retry_in: float | None = None
+
+
+def _due(now: datetime) -> Q:
+    return (
+        Q(status=Alert.Status.PENDING, next_attempt_at__isnull=True)
+        | Q(status=Alert.Status.PENDING, next_attempt_at__lte=now)
+        | Q(status=Alert.Status.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT)
+    )
+
+
+def alerts_due(*, now: datetime | None = None, limit: int = 200) -> list[int]:
+    now = now or timezone.now()
+    return list(Alert.objects.filter(_due(now)).order_by("created_at").values_list("pk", flat=True)[:limit])
+
+
+def _backoff(attempts: int, retry_after: float | None) -> float:
+    delay = min(MAX_BACKOFF, BASE_BACKOFF * 2 ** max(0, attempts - 1))
+    return max(delay, retry_after or 0)
+
+
+def alert_deliver(*, alert_id: int, now: datetime | None = None) -> DeliveryResult:
+    """Send one alert to every destination not done yet. Safe to call any number of times, concurrently."""
+    now = now or timezone.now()
+    claimed = Alert.objects.filter(_due(now), pk=alert_id).update(
+        status=Alert.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return DeliveryResult("skipped")
+    alert = Alert.objects.select_related("team", "user", "key__requested_by", "budget").get(pk=alert_id)
+    policy = Policy.current()
+    recipients = alert_recipients(alert)
+
+    with transaction.atomic():
+        # In-app notifications once, whatever happens to Slack (skipped for approvals: the service that
+        # filed the request already told the approvers in-app).
+        first = alert.notified_at is None and Alert.objects.filter(pk=alert.pk, notified_at__isnull=True).update(
+            notified_at=now
+        )
+        if first and alert.kind != Alert.Kind.APPROVAL:
+            notify(users=recipients, text=alert.message, url=alert.url)
+
+    done = list(alert.delivered_to or [])
+    retryable: list[str] = []
+    permanent: list[str] = []
+    retry_after: float | None = None
+    destinations = alert_destinations(alert, policy=policy)
+    for name, url in destinations.items():
+        if name in done:
+            continue
+        try:
+            slack.post_webhook(url, slack.alert_message(alert))
+        except slack.SlackError as error:
+            (permanent if error.permanent else retryable).append(f"{name}: {error}")
+            if error.retry_after is not None:
+                retry_after = max(retry_after or 0, error.retry_after)
+            continue
+        done.append(name)
+        # Record each success at once: a later failure must not make a retry repeat it.
+        Alert.objects.filter(pk=alert.pk).update(delivered_to=done)
+
+    # Email when there is no Slack at all, or when Slack refused for good and nothing reached Slack.
+    slack_done = any(d.startswith("slack:") for d in done)
+    wants_email = not destinations or (permanent and not slack_done and not retryable)
+    if wants_email and "email" not in done:
+        emails = [u.email for u in recipients if u.email]
+        if emails:
+            try:
+                send_mail(
+                    subject=f"[Allocator] {alert.get_kind_display()}: {alert.message[:80]}",
+                    message=f"{alert.message}\n\n{settings.SITE_URL}{alert.url}",
+                    from_email=None,
+                    recipient_list=emails,
+                )
+                done.append("email")
+                Alert.objects.filter(pk=alert.pk).update(delivered_to=done)
+            except Exception as error:  # noqa: BLE001 - any mail backend error is a retryable failure
+                retryable.append(f"email: {error}")
+
+    channel = ", ".join(done) or "in-app"
+    errors = "; ".join(retryable + permanent)[:2000]
+    if retryable and alert.attempts < MAX_ATTEMPTS:
+        delay = _backoff(alert.attempts, retry_after)
+        Alert.objects.filter(pk=alert.pk).update(
+            status=Alert.Status.PENDING,
+            claimed_at=None,
+            next_attempt_at=now + timedelta(seconds=delay),
+            last_error=errors,
+            channel=channel,
+        )
+        return DeliveryResult("retry", retry_in=delay)
+    if retryable or (permanent and not done):
+        Alert.objects.filter(pk=alert.pk).update(
+            status=Alert.Status.FAILED, claimed_at=None, last_error=errors, channel=channel
+        )
+        logger.warning("alert %s failed: %s", alert.pk, errors)
+        return DeliveryResult("failed")
+    Alert.objects.filter(pk=alert.pk).update(
+        status=Alert.Status.SENT,
+        sent_at=now,
+        claimed_at=None,
+        next_attempt_at=None,
+        channel=channel,
+        last_error=errors,
+    )
+    return DeliveryResult("sent")
+
+
+def alert_retry(*, alert: Alert, by: User) -> None:
+    """Put a failed alert back in the queue (destinations already done stay done)."""
+    from accounts.models import AuditEvent
+
+    Alert.objects.filter(pk=alert.pk, status=Alert.Status.FAILED).update(
+        status=Alert.Status.PENDING, next_attempt_at=None, attempts=0
+    )
+    AuditEvent.record("alert.retried", actor=by, target=alert)
+    _enqueue_delivery()

@@ -1,0 +1,116 @@
+"""Server-side SVG charts (no JavaScript, no CDN): the quarter burn-down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from allocator.quarters import Quarter
+from budgets.enforcement import BurnRate, Forecast
+
+WIDTH, HEIGHT = 640, 220
+LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 26
+
+
+@dataclass
+class Chart:
+    width: int = WIDTH
+    height: int = HEIGHT
+    mode: str = "remaining"  # "remaining" (burn-down against a budget) or "spent" (no budget: burn-up)
+    actual: str = ""  # SVG path
+    area: str = ""
+    ideal: str = ""
+    projected: str = ""
+    zero_y: float | None = None
+    today_x: float | None = None
+    run_out_x: float | None = None
+    x_labels: list[tuple[float, str]] = field(default_factory=list)
+    y_labels: list[tuple[float, str]] = field(default_factory=list)
+    empty: bool = False
+
+    @property
+    def plot_left(self) -> int:
+        return LEFT
+
+    @property
+    def plot_right(self) -> int:
+        return self.width - RIGHT
+
+    @property
+    def plot_bottom(self) -> int:
+        return self.height - BOTTOM
+
+
+def _money_label(value: float) -> str:
+    if abs(value) >= 1000:
+        return f"${value / 1000:,.1f}k"
+    return f"${value:,.0f}"
+
+
+def burndown(
+    *,
+    quarter: Quarter,
+    amount: Decimal | None,
+    daily: dict[date, Decimal],
+    fc: Forecast | None,
+    rate: BurnRate | None,
+    today: date,
+) -> Chart:
+    """Remaining budget per day of the quarter (actual to today, then projected), against the straight line
+    from the full budget to zero. Without a budget, cumulative spend instead."""
+    chart = Chart(mode="remaining" if amount is not None else "spent")
+    last = min(today, quarter.last_day)
+    days = quarter.days
+    actual: list[tuple[int, float]] = []
+    running = Decimal("0")
+    day, index = quarter.start, 0
+    while day <= last:
+        running += daily.get(day, Decimal("0"))
+        actual.append((index, float(amount - running) if amount is not None else float(running)))
+        day += timedelta(days=1)
+        index += 1
+    projected: list[tuple[int, float]] = []
+    if rate is not None and actual and today < quarter.last_day:
+        value, projected = actual[-1][1], [actual[-1]]
+        day, index = last + timedelta(days=1), len(actual)
+        while day < quarter.end:
+            step = float(rate.on(day))
+            value = value - step if amount is not None else value + step
+            projected.append((index, value))
+            day += timedelta(days=1)
+            index += 1
+    values = [v for _, v in actual + projected] + ([float(amount), 0.0] if amount is not None else [0.0])
+    high, low = max(values + [1.0]), min(values + [0.0])
+    if not actual:
+        chart.empty = True
+        return chart
+    span = (high - low) or 1.0
+
+    def x(i: float) -> float:
+        return round(LEFT + (WIDTH - LEFT - RIGHT) * i / max(1, days - 1), 1)
+
+    def y(v: float) -> float:
+        return round(TOP + (HEIGHT - TOP - BOTTOM) * (high - v) / span, 1)
+
+    def path(points: list[tuple[int, float]]) -> str:
+        return " ".join(f"{'M' if n == 0 else 'L'}{x(i)},{y(v)}" for n, (i, v) in enumerate(points))
+
+    chart.actual = path(actual)
+    chart.area = f"{chart.actual} L{x(actual[-1][0])},{y(max(low, 0.0))} L{x(0)},{y(max(low, 0.0))} Z"
+    chart.projected = path(projected) if len(projected) > 1 else ""
+    if amount is not None:
+        chart.ideal = f"M{x(0)},{y(float(amount))} L{x(days - 1)},{y(0.0)}"
+    chart.zero_y = y(0.0)
+    if quarter.contains(today):
+        chart.today_x = x((today - quarter.start).days)
+    if fc is not None and fc.run_out is not None and quarter.contains(fc.run_out):
+        chart.run_out_x = x((fc.run_out - quarter.start).days)
+    month = quarter.start
+    while month < quarter.end:
+        chart.x_labels.append((x((month - quarter.start).days), month.strftime("%b %-d")))
+        month = (month.replace(day=1) + timedelta(days=32)).replace(day=1)
+    for fraction in (0, 0.5, 1):
+        value = low + span * fraction
+        chart.y_labels.append((y(value), _money_label(value)))
+    return chart

@@ -1,0 +1,53 @@
+"""Celery entry points for budgets: enforcement and the alert outbox. They take ids and call services.
+
+`budgets.tasks.enforce_budgets` is a fixed name: the usage sync sends it by name after every sync.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from budgets import alerts, slack
+from budgets.enforcement import enforce_budgets as run_enforcement
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, time_limit=600)
+def enforce_budgets() -> dict:
+    """Spend vs budget for every scope of the current quarter; alerts, suspensions, reinstatements."""
+    return run_enforcement().as_dict()
+
+
+@shared_task(acks_late=True, time_limit=120)
+def deliver_alert(alert_id: int) -> str:
+    """Deliver one alert. On a retryable failure the row stays pending with its next attempt time, and a
+    delayed copy of this task is queued (beat's deliver_alerts is the safety net if that copy is lost)."""
+    result = alerts.alert_deliver(alert_id=alert_id)
+    if result.status == "retry" and result.retry_in is not None:
+        deliver_alert.apply_async((alert_id,), countdown=result.retry_in)
+    return result.status
+
+
+@shared_task(acks_late=True, time_limit=300)
+def deliver_alerts() -> int:
+    """Queue approval messages that are missing, then deliver every alert that is due (beat, every minute)."""
+    alerts.approval_alerts_sync()
+    due = alerts.alerts_due()
+    for alert_id in due:
+        deliver_alert.delay(alert_id)
+    return len(due)
+
+
+@shared_task(bind=True, max_retries=4, acks_late=True, time_limit=60)
+def slack_follow_up(self, response_url: str, body: dict) -> None:
+    """Update the Slack message a button was clicked on (response_url works 5 times in 30 minutes)."""
+    try:
+        slack.post_webhook(response_url, body)
+    except slack.SlackError as error:
+        if error.permanent:
+            logger.warning("Slack follow-up refused: %s", error)
+            return
+        raise self.retry(exc=error, countdown=error.retry_after or 5 * 2**self.request.retries) from error

@@ -1,0 +1,129 @@
+"""Factories for budgets, bumps, alerts and the usage rows they read (DailyRollup, UsageBucket)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+
+from allocator.models import DailyRollup, Key, UsageBucket
+from allocator.quarters import Quarter
+from budgets.models import Alert, Budget, BudgetRequest, Scope
+from tests.factories import TeamFactory, UserFactory
+
+
+def _quarter() -> Quarter:
+    return Quarter.current()
+
+
+class BudgetFactory(factory.django.DjangoModelFactory):
+    """A team budget for the current quarter unless told otherwise (use the helpers below for other scopes)."""
+
+    class Meta:
+        model = Budget
+
+    scope = Scope.TEAM
+    team = factory.SubFactory(TeamFactory)
+    quarter = factory.LazyFunction(lambda: _quarter().name)
+    quarter_start = factory.LazyAttribute(lambda o: Quarter.parse(o.quarter).start)
+    amount_usd = Decimal("1000.00")
+    hard = True
+
+
+def team_budget(team, amount, *, hard=True, quarter: Quarter | None = None) -> Budget:
+    q = quarter or _quarter()
+    return BudgetFactory(scope=Scope.TEAM, team=team, amount_usd=Decimal(amount), hard=hard, quarter=q.name)
+
+
+def user_budget(user, team, amount, *, hard=True, quarter: Quarter | None = None) -> Budget:
+    q = quarter or _quarter()
+    return BudgetFactory(scope=Scope.USER, user=user, team=team, amount_usd=Decimal(amount), hard=hard, quarter=q.name)
+
+
+def project_budget(project, amount, *, hard=True, quarter: Quarter | None = None) -> Budget:
+    q = quarter or _quarter()
+    return BudgetFactory(
+        scope=Scope.PROJECT, project=project, team=project.team, amount_usd=Decimal(amount), hard=hard, quarter=q.name
+    )
+
+
+def cost_center_budget(cost_center, amount, *, hard=False, quarter: Quarter | None = None) -> Budget:
+    q = quarter or _quarter()
+    return BudgetFactory(
+        scope=Scope.COST_CENTER,
+        cost_center=cost_center,
+        team=None,
+        amount_usd=Decimal(amount),
+        hard=hard,
+        quarter=q.name,
+    )
+
+
+class BudgetRequestFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BudgetRequest
+
+    budget = factory.SubFactory(BudgetFactory)
+    requester = factory.SubFactory(UserFactory)
+    team = factory.LazyAttribute(lambda o: o.budget.team)
+    amount_usd = Decimal("200.00")
+    reason = "An eval run"
+    state = BudgetRequest.State.PENDING
+    awaiting_step = BudgetRequest.Step.MANAGER
+
+
+class AlertFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Alert
+
+    kind = Alert.Kind.THRESHOLD
+    scope = Scope.TEAM
+    scope_key = factory.Sequence(lambda n: f"team:{10_000 + n}")
+    quarter = factory.LazyFunction(lambda: _quarter().name)
+    threshold = 80
+    message = "Team Search has spent $800.00 of its $1,000.00 budget (80 %)."
+    url = "/budgets/"
+
+
+def spend(key: Key, amount, *, day: date | None = None, model: str = "gpt-4o-mini") -> DailyRollup:
+    """One DailyRollup row for `key`, charged the way the usage sync charges it (owner, team, cost center)."""
+    return DailyRollup.objects.create(
+        day=day or timezone.now().date(),
+        account=key.account,
+        provider=key.account.kind,
+        key=key,
+        owner_user_id=key.owner_user_id,
+        owner_project_id=key.owner_project_id,
+        team_id=key.team_id,
+        cost_center_id=key.team.cost_center_id,
+        model=model,
+        cost_usd=Decimal(str(amount)),
+    )
+
+
+def hourly(key: Key, amount, *, at: datetime, model: str = "gpt-4o-mini") -> UsageBucket:
+    """One hourly UsageBucket for `key` starting at the hour of `at`."""
+    return UsageBucket.objects.create(
+        account=key.account,
+        key=key,
+        provider_key_id=key.provider_key_id,
+        model=model,
+        bucket_start=at.replace(minute=0, second=0, microsecond=0),
+        bucket_width="1h",
+        cost_usd=Decimal(str(amount)),
+    )
+
+
+def simulated_key(account, *, team, owner_user=None, owner_project=None, name: str | None = None) -> Key:
+    """A key that exists at the simulated provider too, so suspend/reinstate really go through its adapter."""
+    from allocator.models import SimulatedKey
+    from tests.factories import KeyFactory
+
+    key = KeyFactory(account=account, team=team, owner_user=owner_user, owner_project=owner_project)
+    if name:
+        key.name = name
+        key.save(update_fields=["name"])
+    SimulatedKey.objects.create(account_id=account.pk, key_id=key.provider_key_id, name=key.name, hint=key.hint)
+    return key
