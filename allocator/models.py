@@ -404,8 +404,11 @@ class UsageBucket(models.Model):
         MANUAL = "manual", "Manual price"
         UNKNOWN = "unknown", "Unknown model (priced at zero)"
 
-    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="+")
-    key = models.ForeignKey(Key, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # No separate indexes on the two foreign keys: the identity constraint starts with (account, bucket_start),
+    # which serves every bucket query (sync windows, runaway hours, retention), and pages read DailyRollup.
+    # Fewer indexes keep a year of hourly rows cheap to upsert.
+    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="+", db_index=False)
+    key = models.ForeignKey(Key, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
     provider_key_id = models.CharField(max_length=128, blank=True, help_text="Empty = unattributed.")
     model = models.CharField(max_length=128)
     bucket_start = models.DateTimeField()
@@ -424,11 +427,10 @@ class UsageBucket(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["account", "provider_key_id", "model", "bucket_start", "bucket_width", "dims"],
+                fields=["account", "bucket_start", "bucket_width", "provider_key_id", "model", "dims"],
                 name="usage_bucket_identity",
             )
         ]
-        indexes = [models.Index(fields=["account", "bucket_start"], name="usage_account_start_idx")]
 
     def __str__(self) -> str:
         return f"{self.bucket_start:%Y-%m-%d %H:%M} {self.provider_key_id or 'unattributed'} {self.model}"
@@ -441,9 +443,12 @@ class DailyRollup(models.Model):
     """
 
     day = models.DateField()
-    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="+")
+    # account and key are covered by the (account, day) and (key, day) indexes below.
+    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="+", db_index=False)
     provider = models.CharField(max_length=16, choices=ProviderKind.choices)
-    key = models.ForeignKey(Key, null=True, blank=True, on_delete=models.SET_NULL, related_name="rollups")
+    key = models.ForeignKey(
+        Key, null=True, blank=True, on_delete=models.SET_NULL, related_name="rollups", db_index=False
+    )
     owner_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
