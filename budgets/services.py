@@ -26,6 +26,10 @@ from budgets.models import Budget, BudgetRequest, Scope, to_cents
 ZERO = Decimal("0")
 
 
+def _usd(value: Decimal) -> str:
+    return f"${to_cents(value):,}"
+
+
 def _enqueue_enforcement() -> None:
     """Run enforcement after the transaction commits: a changed budget may suspend or reinstate keys."""
     from budgets.tasks import enforce_budgets
@@ -87,15 +91,15 @@ def _check_fits(budget: Budget) -> None:
         if total > parent.amount_usd:
             what = "teams in" if parent.scope == Scope.COST_CENTER else "projects and people of"
             raise ValidationError(
-                f"The {what} {parent.scope_object} would get ${total:,} in {budget.quarter}, "
-                f"${total - parent.amount_usd:,} more than its ${parent.amount_usd:,} budget. "
+                f"The {what} {parent.scope_object} would get {_usd(total)} in {budget.quarter}, "
+                f"{_usd(total - parent.amount_usd)} more than its {_usd(parent.amount_usd)} budget. "
                 "Lower another line first, or ask finance to raise the budget above it."
             )
     if budget.scope in (Scope.COST_CENTER, Scope.TEAM) and budget.pk:
         split = _children_total(parent=budget)
         if split > budget.amount_usd:
             raise ValidationError(
-                f"${split:,} of {budget.scope_label} is already split among "
+                f"{_usd(split)} of {budget.scope_label} is already split among "
                 f"{'its teams' if budget.scope == Scope.COST_CENTER else 'its projects and people'}; "
                 f"the budget cannot go below that."
             )
@@ -297,7 +301,8 @@ def _announce_waiting(bump: BudgetRequest) -> None:
     approvers = finance_people() if bump.awaiting_step == BudgetRequest.Step.FINANCE else team_managers(bump.team)
     notify(
         users=[u for u in approvers if u.pk != bump.requester_id],
-        text=f"{bump.requester} asks for +${bump.amount_usd:,} on {bump.budget.scope_label} ({bump.budget.quarter}).",
+        text=f"{bump.requester} asks for +{_usd(bump.amount_usd)} on {bump.budget.scope_label} "
+        f"({bump.budget.quarter}).",
         url=reverse("allocator:approvals"),
     )
     approval_alert_for(bump)
@@ -323,7 +328,7 @@ def _apply_bump(bump: BudgetRequest, *, by: User | None) -> Budget:
         if allocated <= parent.amount_usd:
             break
         old = parent.amount_usd
-        parent.amount_usd = allocated
+        parent.amount_usd = to_cents(allocated)
         parent.save(update_fields=["amount_usd", "updated_at"])
         AuditEvent.record(
             "budget.raised_for_bump",
@@ -331,13 +336,13 @@ def _apply_bump(bump: BudgetRequest, *, by: User | None) -> Budget:
             target=parent,
             request=bump.pk,
             previous_usd=str(old),
-            amount_usd=str(allocated),
+            amount_usd=str(parent.amount_usd),
         )
         child = parent
     notify(
         users=[bump.requester],
-        text=f"Your request for +${bump.amount_usd:,} on {budget.scope_label} was approved: "
-        f"the budget is now ${budget.amount_usd:,}.",
+        text=f"Your request for +{_usd(bump.amount_usd)} on {budget.scope_label} was approved: "
+        f"the budget is now {_usd(budget.amount_usd)}.",
         url=budget.get_absolute_url(),
     )
     _enqueue_enforcement()
@@ -376,7 +381,7 @@ def budget_request_reject(*, budget_request: BudgetRequest, by: User, reason: st
     AuditEvent.record("budget_request.rejected", actor=by, target=bump, reason=bump.decision_reason)
     notify(
         users=[bump.requester],
-        text=f"Your request for +${bump.amount_usd:,} on {bump.budget.scope_label} was rejected by {by}: "
+        text=f"Your request for +{_usd(bump.amount_usd)} on {bump.budget.scope_label} was rejected by {by}: "
         f"{bump.decision_reason}",
         url=bump.get_absolute_url(),
     )

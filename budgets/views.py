@@ -133,7 +133,14 @@ class AmountForm(forms.Form):
         choices=[("1", "Hard: suspend keys at 100 %"), ("0", "Soft: alerts only")],
         coerce=lambda v: v == "1",
         initial="1",
+        required=False,
+        empty_value=True,
     )
+
+    def error_text(self) -> str:
+        return " ".join(
+            f"{self.fields[f].label}: {m}" if f != "__all__" else m for f, ms in self.errors.items() for m in ms
+        )
 
 
 class BumpForm(forms.Form):
@@ -365,7 +372,7 @@ def budget_set(request: HttpRequest) -> HttpResponse:
                     )
                     return redirect(reverse("budgets:overview") + f"?quarter={quarter}")
         elif request.POST.get("cancel") is None:
-            error = "Enter an amount of $0 or more."
+            error = form.error_text()
         if request.htmx and (error == "" or request.POST.get("cancel") is not None):
             numbers = _Numbers(quarter)
             split = services.split_totals(quarter=quarter)
@@ -563,7 +570,7 @@ def team_split(request: HttpRequest, pk: int) -> HttpResponse:
             except ValidationError as e:
                 error = " ".join(e.messages)
         else:
-            error = "Enter an amount of $0 or more."
+            error = form.error_text()
         if not request.htmx:
             if error:
                 messages.error(request, error)

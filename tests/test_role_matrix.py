@@ -1,7 +1,8 @@
 """Every URL name × every role → the expected status of a GET. An unlisted URL fails the test.
 
 Columns: anonymous, engineer, manager (of the engineer's team), finance, admin, outsider (other team).
-Objects in URLs belong to the engineer's team: the engineer's key and key request, a provider account.
+Objects in URLs belong to the engineer's team: the engineer's key and key request, a provider account,
+the team, its budget, the engineer's budget request and an alert about the team.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from allocator.models import Key, KeyRequest
+from tests.budget_factories import AlertFactory, BudgetRequestFactory, team_budget, user_budget
 from tests.conftest import login
 from tests.factories import KeyFactory, KeyRequestFactory
 
@@ -55,6 +57,20 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "allocator:policy": (None, (302, 403, 403, 403, 200, 403)),
     "allocator:sync_status": (None, (302, 403, 403, 200, 200, 403)),
     "budgets:overview": (None, (302, 403, 200, 200, 200, 403)),
+    "budgets:set": (None, (302, 403, 403, 200, 200, 403)),
+    "budgets:copy": (None, (302, 403, 403, 200, 200, 403)),
+    "budgets:detail": ("budget", (302, 200, 200, 200, 200, 404)),
+    "budgets:team": ("team", (302, 403, 200, 200, 200, 404)),
+    "budgets:team_split": ("team", (302, 403, 302, 302, 302, 404)),
+    "budgets:bump_create": (None, (302, 200, 200, 200, 200, 200)),
+    "budgets:bump_detail": ("bump", (302, 200, 200, 200, 200, 404)),
+    "budgets:bump_approve": ("bump", (302, 405, 405, 405, 405, 405)),
+    "budgets:bump_reject": ("bump", (302, 405, 405, 405, 405, 405)),
+    "budgets:bump_cancel": ("bump", (302, 405, 405, 405, 405, 405)),
+    "budgets:alerts": (None, (302, 200, 200, 200, 200, 200)),
+    "budgets:alert_retry": ("alert", (302, 405, 405, 405, 405, 405)),
+    "budgets:slack_settings": (None, (302, 403, 403, 403, 200, 403)),
+    "budgets:slack_interactions": (None, (405, 405, 405, 405, 405, 405)),
     "api:key_list": (None, (403, 200, 200, 200, 200, 200)),
     "api:key_request_list": (None, (403, 200, 200, 200, 200, 200)),
     "api:key_request_approve": ("request", (403, 405, 405, 405, 405, 405)),
@@ -85,7 +101,18 @@ def test_every_url_is_in_the_matrix():
 def objects(cast, simulated, team):
     key = KeyFactory(account=simulated, owner_user=cast["engineer"], team=team)
     key_request = KeyRequestFactory(requester=cast["engineer"], account=simulated, team=team)
-    return {"key": key, "request": key_request, "account": simulated}
+    budget = team_budget(team, "1000")
+    bump = BudgetRequestFactory(budget=user_budget(cast["engineer"], team, "100"), requester=cast["engineer"])
+    alert = AlertFactory(scope_key=budget.scope_key, team=team, budget=budget)
+    return {
+        "key": key,
+        "request": key_request,
+        "account": simulated,
+        "team": team,
+        "budget": budget,
+        "bump": bump,
+        "alert": alert,
+    }
 
 
 def _objects_for(name: str, objects: dict) -> dict:
