@@ -22,6 +22,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.text import Truncator
 
 from accounts.models import User
 from accounts.services import finance_people, notify, team_managers
@@ -241,7 +242,7 @@ def alert_deliver(*, alert_id: int, now: datetime | None = None) -> DeliveryResu
         if emails:
             try:
                 send_mail(
-                    subject=f"[Allocator] {alert.get_kind_display()}: {alert.message[:80]}",
+                    subject=f"[Allocator] {Truncator(alert.message.split('. ')[0]).chars(90)}",
                     message=f"{alert.message}\n\n{settings.SITE_URL}{alert.url}",
                     from_email=None,
                     recipient_list=emails,

@@ -43,9 +43,9 @@ class Chart:
 
 
 def _money_label(value: float) -> str:
-    if abs(value) >= 1000:
-        return f"${value / 1000:,.1f}k"
-    return f"${value:,.0f}"
+    sign = "−" if value < 0 else ""
+    value = abs(value)
+    return f"{sign}${value / 1000:,.1f}k" if value >= 1000 else f"{sign}${value:,.0f}"
 
 
 def burndown(
@@ -104,13 +104,13 @@ def burndown(
     chart.zero_y = y(0.0)
     if quarter.contains(today):
         chart.today_x = x((today - quarter.start).days)
-    if fc is not None and fc.run_out is not None and quarter.contains(fc.run_out):
+    if fc is not None and fc.run_out is not None and fc.run_out > today and quarter.contains(fc.run_out):
         chart.run_out_x = x((fc.run_out - quarter.start).days)
     month = quarter.start
     while month < quarter.end:
         chart.x_labels.append((x((month - quarter.start).days), month.strftime("%b %-d")))
         month = (month.replace(day=1) + timedelta(days=32)).replace(day=1)
-    for fraction in (0, 0.5, 1):
-        value = low + span * fraction
-        chart.y_labels.append((y(value), _money_label(value)))
+    for value in sorted({high, 0.0, low}, reverse=True):
+        if not chart.y_labels or y(value) - chart.y_labels[-1][0] >= 14:  # no overlapping labels
+            chart.y_labels.append((y(value), _money_label(value)))
     return chart

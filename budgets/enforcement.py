@@ -135,7 +135,6 @@ def _rate(weekday_totals: list[Decimal], start: date, end: date) -> BurnRate:
 
 def _weekday_counts(start: date, end: date) -> list[int]:
     """How many of each ISO weekday fall in [start, end)."""
-    counts = [0] * 7
     days = max(0, (end - start).days)
     weeks, rest = divmod(days, 7)
     counts = [weeks] * 7
@@ -169,6 +168,10 @@ class Forecast:
     @property
     def remaining(self) -> Decimal | None:
         return None if self.amount is None else self.amount - self.spend
+
+    @property
+    def over_by(self) -> Decimal:
+        return ZERO if self.amount is None else max(ZERO, self.spend - self.amount)
 
     @property
     def status(self) -> str:
@@ -601,8 +604,8 @@ def _budget_alerts(
         notes = outcome.pop(budget.scope_key, [])
         for t in new:
             text = (
-                f"{budget.scope_label.capitalize()} has spent {_money(spent)} of its {_money(budget.amount_usd)} "
-                f"{quarter} budget ({int(fc.percent or 0)} %)."
+                f"{budget.scope_title}: {_money(spent)} spent of the {_money(budget.amount_usd)} {quarter} "
+                f"budget ({int(fc.percent or 0)} %)."
             )
             if t >= 100 and budget.hard:
                 text += " The budget is hard: its keys are suspended until a bump is approved or the quarter ends."
@@ -625,7 +628,7 @@ def _budget_alerts(
                         budget,
                         Alert.Kind.SUSPENSION,
                         100,
-                        f"{budget.scope_label.capitalize()} is over its {_money(budget.amount_usd)} {quarter} budget. "
+                        f"{budget.scope_title} is over its {_money(budget.amount_usd)} {quarter} budget. "
                         + "; ".join(notes)
                         + ".",
                         quarter,
@@ -644,7 +647,7 @@ def _budget_alerts(
                         budget,
                         Alert.Kind.FORECAST,
                         100,
-                        f"{budget.scope_label.capitalize()} is on track to run out on {_day(fc.run_out)}, "
+                        f"{budget.scope_title} is on track to run out on {_day(fc.run_out)}, "
                         f"{days_left} days before {quarter} ends: {_money(spent)} of {_money(budget.amount_usd)} "
                         f"spent, {_money(fc.projected)} projected by quarter end.",
                         quarter,

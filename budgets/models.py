@@ -133,6 +133,12 @@ class Budget(models.Model):
         return f"{self.get_scope_display().lower()} {obj}"
 
     @property
+    def scope_title(self) -> str:
+        """scope_label for the start of a sentence ("Team Search", "Erin Engineer")."""
+        label = self.scope_label
+        return label[:1].upper() + label[1:]
+
+    @property
     def kind_label(self) -> str:
         return "hard" if self.hard else "soft"
 

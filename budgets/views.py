@@ -367,9 +367,7 @@ def budget_set(request: HttpRequest) -> HttpResponse:
                 error = " ".join(e.messages)
             else:
                 if not request.htmx:
-                    messages.success(
-                        request, f"{budget.scope_label.capitalize()}: ${budget.amount_usd:,} in {quarter}."
-                    )
+                    messages.success(request, f"{budget.scope_title}: ${budget.amount_usd:,} in {quarter}.")
                     return redirect(reverse("budgets:overview") + f"?quarter={quarter}")
         elif request.POST.get("cancel") is None:
             error = form.error_text()
@@ -575,7 +573,7 @@ def team_split(request: HttpRequest, pk: int) -> HttpResponse:
             if error:
                 messages.error(request, error)
             else:
-                messages.success(request, f"{budget.scope_label.capitalize()}: ${budget.amount_usd:,} in {quarter}.")
+                messages.success(request, f"{budget.scope_title}: ${budget.amount_usd:,} in {quarter}.")
             return redirect(reverse("budgets:team", args=[team.pk]) + f"?quarter={quarter}")
     if request.method == "POST" and not error:
         numbers = _Numbers(quarter)

@@ -83,7 +83,7 @@ class AlertFactory(factory.django.DjangoModelFactory):
     scope_key = factory.Sequence(lambda n: f"team:{10_000 + n}")
     quarter = factory.LazyFunction(lambda: _quarter().name)
     threshold = 80
-    message = "Team Search has spent $800.00 of its $1,000.00 budget (80 %)."
+    message = "Team Search: $800.00 spent of the $1,000.00 FY2026-Q4 budget (80 %)."
     url = "/budgets/"
 
 

@@ -34,7 +34,7 @@ def alert(team, engineer, manager):
         team=team,
         user=engineer,
         threshold=80,
-        message="Erin Engineer has spent $80.00 of its $100.00 FY2026-Q4 budget (80 %).",
+        message="Erin Engineer: $80.00 spent of the $100.00 FY2026-Q4 budget (80 %).",
         url=budget.get_absolute_url(),
     )
 
@@ -45,7 +45,7 @@ def test_slack_gets_a_block_kit_message_with_a_link(settings, policy, alert, eng
     assert alert_deliver(alert_id=alert.pk).status == "sent"
 
     (payload,) = team_hook.payloads
-    assert payload["text"].startswith("Budget alert: Erin Engineer has spent $80.00")
+    assert payload["text"].startswith("Budget alert: Erin Engineer: $80.00 spent")
     section, context = payload["blocks"]
     assert section["type"] == "section" and section["text"]["type"] == "mrkdwn"
     assert "*:bar_chart: Budget alert*" in section["text"]["text"]
