@@ -173,3 +173,17 @@ def bench_enforce(keys: int = 5000) -> dict:
         "suspended": big["report"]["suspended"],
         "runaway": big["report"]["runaway"],
     }
+
+
+try:  # `manage.py bench` (allocator) imports this module to collect benchmarks
+    from allocator.management.commands.bench import register
+except ImportError:  # pragma: no cover - the bench command is not there yet
+    register = None
+
+if register is not None:
+    register(
+        "enforce",
+        bench_enforce,
+        help="Time one enforcement run at N keys and at 100 (queries must stay flat).",
+        arguments=[(("--keys",), {"type": int, "default": 5000})],
+    )

@@ -187,8 +187,8 @@ class Forecast:
 
 def forecast(*, spend: Decimal, amount: Decimal | None, rate: BurnRate, today: date, quarter: Quarter) -> Forecast:
     """Project quarter-end spend and the run-out date (see FORECAST_METHOD). The rest of today is not counted."""
-    first = today + timedelta(days=1)
-    counts = _weekday_counts(first, quarter.end) if first < quarter.end else [0] * 7
+    first, end = today + timedelta(days=1), quarter.end
+    counts = _weekday_counts(first, end) if first < end else [0] * 7
     projected = spend + sum((rate.per_weekday[i] * counts[i] for i in range(7)), ZERO)
     run_out = None
     if amount is not None:
@@ -196,30 +196,13 @@ def forecast(*, spend: Decimal, amount: Decimal | None, rate: BurnRate, today: d
             run_out = today
         elif projected >= amount:
             running, day = spend, first
-            while day < quarter.end:
+            while day < end:
                 running += rate.on(day)
                 if running >= amount:
                     run_out = day
                     break
                 day += timedelta(days=1)
     return Forecast(spend=spend, amount=amount, projected=projected, run_out=run_out, daily_rate=rate.daily)
-
-
-def budget_forecasts(*, budgets: list[Budget], quarter: Quarter, today: date | None = None) -> dict[int, Forecast]:
-    """Forecast for each budget (by pk), in two queries whatever the number of budgets."""
-    today = today or timezone.now().date()
-    spend = scope_spend(quarter=quarter)
-    rates = burn_rates(today=today) if quarter.contains(today) else {}
-    return {
-        b.pk: forecast(
-            spend=spend.get(b.scope_key, ZERO),
-            amount=b.amount_usd,
-            rate=rates.get(b.scope_key, NO_BURN),
-            today=today if quarter.contains(today) else quarter.last_day,
-            quarter=quarter,
-        )
-        for b in budgets
-    }
 
 
 # --- Enforcement ------------------------------------------------------------------------------------------
