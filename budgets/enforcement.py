@@ -639,6 +639,34 @@ def _budget_alerts(
     return alerts
 
 
+def record_crossed_thresholds(*, budget: Budget) -> int:
+    """After a budget changes (a bump, a new amount), record the thresholds it is already past as superseded.
+
+    Alerts are deduplicated per budget amount, so without this a bump from $625 to $925 at $650 spent would
+    announce "50 % crossed" again; only crossings from here on should alert.
+    """
+    quarter = Quarter.parse(budget.quarter)
+    column = {Scope.USER: "owner_user", Scope.PROJECT: "owner_project", Scope.TEAM: "team"}.get(
+        budget.scope, "cost_center"
+    )
+    spent = DailyRollup.objects.filter(
+        day__gte=quarter.start, day__lt=quarter.end, **{column: budget.scope_id}
+    ).aggregate(total=_sum("cost_usd"))["total"]
+    rows = []
+    for t in Policy.current().thresholds:
+        if spent * 100 >= budget.amount_usd * t:
+            alert = _budget_alert(
+                budget,
+                Alert.Kind.THRESHOLD,
+                t,
+                f"{budget.scope_title} was already past {t} % when the budget changed to {_money(budget.amount_usd)}.",
+                quarter,
+            )
+            alert.status = Alert.Status.SKIPPED
+            rows.append(alert)
+    return insert_new_alerts(rows)
+
+
 def insert_new_alerts(alerts: list[Alert]) -> int:
     """Insert alerts believed new. A row a racing run inserted first wins silently (unique constraint, ON
     CONFLICT DO NOTHING), so the count is what this run tried, not necessarily what it wrote."""

@@ -336,4 +336,6 @@ class Alert(models.Model):
 
     @property
     def is_urgent(self) -> bool:
-        return self.kind in (self.Kind.RUNAWAY, self.Kind.SUSPENSION) or self.threshold >= 100
+        return self.kind in (self.Kind.RUNAWAY, self.Kind.SUSPENSION) or (
+            self.kind == self.Kind.THRESHOLD and self.threshold >= 100
+        )

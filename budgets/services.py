@@ -21,6 +21,7 @@ from accounts.permissions import Access
 from accounts.services import finance_people, notify, team_managers
 from allocator.models import InvalidTransition, Policy
 from allocator.quarters import Quarter
+from budgets.enforcement import record_crossed_thresholds
 from budgets.models import Budget, BudgetRequest, Scope, to_cents
 
 ZERO = Decimal("0")
@@ -165,6 +166,8 @@ def budget_set(
     budget.amount_usd, budget.hard, budget.set_by = amount_usd, hard, by
     _check_fits(budget)
     budget.save()
+    if previous is not None and previous != amount_usd:
+        record_crossed_thresholds(budget=budget)
     AuditEvent.record(
         "budget.set",
         actor=by,
@@ -314,6 +317,7 @@ def _apply_bump(bump: BudgetRequest, *, by: User | None) -> Budget:
     previous = budget.amount_usd
     budget.amount_usd = previous + bump.amount_usd
     budget.save(update_fields=["amount_usd", "updated_at"])
+    record_crossed_thresholds(budget=budget)
     AuditEvent.record(
         "budget.bumped",
         actor=by,

@@ -119,11 +119,27 @@ def _burndown(budget: Budget | None, numbers: _Numbers, key: str, fc: Forecast, 
     )
 
 
-def _timeline(*objects: Any):
+EVENT_LABELS = {
+    "budget.set": "Budget set",
+    "budget.bumped": "Raised by an approved bump",
+    "budget.raised_for_bump": "Raised to make room for a bump",
+    "budget_request.created": "Asked for more",
+    "budget_request.auto_approved": "Approved automatically by policy",
+    "budget_request.approved_manager": "Approved by the manager",
+    "budget_request.approved_finance": "Approved by finance",
+    "budget_request.rejected": "Rejected",
+    "budget_request.cancelled": "Cancelled",
+}
+
+
+def _timeline(*objects: Any) -> list[AuditEvent]:
     q = Q(pk__in=[])
     for obj in objects:
         q |= Q(target_type=obj._meta.label_lower, target_id=str(obj.pk))
-    return AuditEvent.objects.filter(q).select_related("actor").order_by("-created_at", "-id")[:30]
+    events = list(AuditEvent.objects.filter(q).select_related("actor").order_by("-created_at", "-id")[:30])
+    for event in events:
+        event.label = EVENT_LABELS.get(event.action, event.action)
+    return events
 
 
 class AmountForm(forms.Form):
@@ -249,7 +265,9 @@ def _with_numbers(bumps: list[BudgetRequest]) -> None:
         quarter = Quarter.parse(bump.budget.quarter)
         numbers = by_quarter.setdefault(quarter.name, _Numbers(quarter))
         bump.fc = numbers.forecast(bump.budget.scope_key, bump.budget.amount_usd)
-        bump.fc_after = numbers.forecast(bump.budget.scope_key, bump.budget.amount_usd + bump.amount_usd)
+        # What the budget would be with the bump (a pending one), or was without it (an approved one).
+        other = bump.budget.amount_usd + (bump.amount_usd if bump.is_open else -bump.amount_usd)
+        bump.fc_other = numbers.forecast(bump.budget.scope_key, other)
         bump.stale = quarter != Quarter.current()
 
 

@@ -186,3 +186,19 @@ def test_a_pending_bump_from_a_past_quarter_cannot_be_approved(policy, engineer,
     bump.refresh_from_db()
     assert bump.state == "pending"
     assert Budget.objects.get(pk=old.pk).amount_usd == Decimal("100.00")
+
+
+def test_a_bump_does_not_announce_thresholds_the_budget_is_already_past(
+    policy, simulated, engineer, manager, team, budget, eager_celery, django_capture_on_commit_callbacks
+):
+    key = simulated_key(simulated, team=team, owner_user=engineer)
+    spend(key, "100")
+    enforce_budgets()
+    bump = BudgetRequestFactory(budget=budget, requester=engineer, amount_usd="60")  # 100 of 160: 62 %
+    with django_capture_on_commit_callbacks(execute=True):
+        login(manager).post(reverse("budgets:bump_approve", args=[bump.pk]))
+    sent = Alert.objects.filter(kind="threshold").exclude(status="skipped")
+    assert list(sent.values_list("threshold", "dedupe")) == [(100, "100.00")]  # only the original crossing
+    spend(key, "30")  # 130 of 160: 81 %
+    enforce_budgets()
+    assert Alert.objects.filter(kind="threshold", dedupe="160.00").exclude(status="skipped").get().threshold == 80
