@@ -3,6 +3,8 @@
 An Alert row is written first (by enforcement or when a request waits for approval); `alert_deliver` sends it:
 in-app notifications always, then Slack (the team's incoming webhook, and finance's for cost-center and team
 budgets and finance-step approvals), and email when no Slack webhook is configured or Slack refuses for good.
+Approval messages (with Approve/Reject buttons) go to Slack only: the approvers are told in-app when a request
+is filed.
 
 Delivery is claimed with a conditional UPDATE (pending → sending), so two workers never send the same alert;
 each destination is recorded in `delivered_to` as soon as it succeeds, so a retry after a partial failure
@@ -234,9 +236,12 @@ def alert_deliver(*, alert_id: int, now: datetime | None = None) -> DeliveryResu
         # Record each success at once: a later failure must not make a retry repeat it.
         Alert.objects.filter(pk=alert.pk).update(delivered_to=done)
 
-    # Email when there is no Slack at all, or when Slack refused for good and nothing reached Slack.
+    # Email when there is no Slack at all, or when Slack refused for good and nothing reached Slack. Approval
+    # messages are Slack-only (their point is the buttons): the approvers were told in-app when it was filed.
     slack_done = any(d.startswith("slack:") for d in done)
-    wants_email = not destinations or (permanent and not slack_done and not retryable)
+    wants_email = alert.kind != Alert.Kind.APPROVAL and (
+        not destinations or (permanent and not slack_done and not retryable)
+    )
     if wants_email and "email" not in done:
         emails = [u.email for u in recipients if u.email]
         if emails:

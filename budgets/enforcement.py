@@ -443,7 +443,9 @@ def enforce_budgets(*, now: datetime | None = None) -> EnforcementReport:
             f"Runaway spend on key {key.name} ({key.owner_label}, team {key.team}): "
             f"{_money(last_hour)} in the last hour against a usual {_money(baseline)} per hour."
         )
-        if policy.suspend_on_runaway and key.status == Key.Status.ACTIVE and key.account.capabilities.suspend:
+        if pk in report.suspended:
+            text += " The key is suspended (its budget is spent)."
+        elif policy.suspend_on_runaway and key.status == Key.Status.ACTIVE and key.account.capabilities.suspend:
             try:
                 key_suspend(key=key, reason=f"Runaway spend: {_money(last_hour)} in one hour")
                 state = state_for(pk)

@@ -162,3 +162,11 @@ def test_waiting_requests_get_slack_buttons(policy, simulated, engineer, team, t
     assert actions["type"] == "actions"
     assert [e["action_id"] for e in actions["elements"]] == ["approve", "reject"]
     assert not Notification.objects.exists()  # the services already told the approvers in-app
+
+
+def test_approval_messages_are_slack_only(policy, engineer, manager, team):
+    bump = BudgetRequestFactory(budget=user_budget(engineer, team, "100"), requester=engineer)
+    approval_alerts_sync()
+    alert = Alert.objects.get(scope_key=f"budget_request:{bump.pk}")
+    assert alert_deliver(alert_id=alert.pk).status == "sent"
+    assert mail.outbox == [] and not Notification.objects.exists()
