@@ -356,7 +356,9 @@ def _apply_bump(bump: BudgetRequest, *, by: User | None) -> Budget:
 @transaction.atomic
 def budget_request_approve(*, budget_request: BudgetRequest, by: User) -> BudgetRequest:
     """Approve the step the request waits for; the final approval raises the budget and reinstates keys."""
-    bump = BudgetRequest.objects.select_for_update().select_related("budget", "team").get(pk=budget_request.pk)
+    bump = (
+        BudgetRequest.objects.select_for_update(of=("self",)).select_related("budget", "team").get(pk=budget_request.pk)
+    )
     if not Access(by).can_approve(bump):
         raise PermissionDenied("You cannot approve this request.")
     if bump.state == BudgetRequest.State.PENDING and bump.budget.quarter != Quarter.current().name:
@@ -377,7 +379,7 @@ def budget_request_approve(*, budget_request: BudgetRequest, by: User) -> Budget
 
 @transaction.atomic
 def budget_request_reject(*, budget_request: BudgetRequest, by: User, reason: str) -> BudgetRequest:
-    bump = BudgetRequest.objects.select_for_update().select_related("budget").get(pk=budget_request.pk)
+    bump = BudgetRequest.objects.select_for_update(of=("self",)).select_related("budget").get(pk=budget_request.pk)
     if not Access(by).can_approve(bump):
         raise PermissionDenied("You cannot decide this request.")
     bump.reject(by=by, reason=reason)
