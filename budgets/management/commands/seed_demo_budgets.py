@@ -28,7 +28,7 @@ PROJECT_SHARES = [Decimal(s) for s in ("0.42", "0.71", "0.91", "0.55", "0.62")]
 PEOPLE_SHARES = [Decimal(s) for s in ("0.61", "0.56", "0.66", "0.87", "0.45", "0.74", "0.52")]
 HERO_EMAIL, HERO_SHARE = "engineer@example.com", Decimal("1.04")
 # Used while a scope has no spend yet.
-DEFAULTS = {Scope.TEAM: Decimal("6000"), Scope.PROJECT: Decimal("900"), Scope.USER: Decimal("250")}
+DEFAULTS = {Scope.TEAM: Decimal("6000"), Scope.PROJECT: Decimal("100"), Scope.USER: Decimal("250")}
 
 
 def _amount(spent: Decimal, share: Decimal, default: Decimal, step: Decimal) -> Decimal:
@@ -115,6 +115,8 @@ class Command(BaseCommand):
                 if n % 4 == 3 and person.email != HERO_EMAIL:
                     continue  # most people, not all: the rest share the team budget
                 key = scope_key(Scope.USER, person.pk)
+                if not spend.get(key) and any(spend.values()):
+                    continue  # no spend of their own yet (no key): the team budget covers them
                 amount = _amount(spend.get(key, Decimal(0)), share, DEFAULTS[Scope.USER], Decimal(5))
                 want(Scope.USER, amount, user=person, team=team)
                 children += amount
