@@ -1,0 +1,41 @@
+"""The simulated provider's runaway scenario, pulled by the real usage sync, is caught by enforcement."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from allocator.models import Key, SimulatedKey
+from budgets.enforcement import enforce_budgets
+from budgets.models import Alert
+from tests.budget_factories import simulated_key
+
+
+def test_the_simulated_runaway_scenario_is_caught(policy, simulated, engineer, team):
+    ingest = pytest.importorskip("allocator.ingest", reason="usage ingestion is not in this checkout yet")
+    force_runaway = getattr(pytest.importorskip("allocator.simulation"), "force_runaway", None)
+    if force_runaway is None:
+        pytest.skip("the simulated provider has no runaway scenario in this checkout yet")
+    policy.suspend_on_runaway = True
+    policy.save()
+    now = timezone.now()
+    key = simulated_key(simulated, team=team, owner_user=engineer, name="erin-batch")
+    Key.objects.filter(pk=key.pk).update(created_at=now - timedelta(days=3))
+    remote = SimulatedKey.objects.get(key_id=key.provider_key_id)
+    remote.created_at = now - timedelta(days=3)
+    remote.profile = {"rate": 600, "pattern": "service"}  # busy around the clock: a steady baseline
+    remote.save()
+    force_runaway(remote, at=now - timedelta(hours=1))
+
+    ingest.usage_sync(account=simulated, since=now - timedelta(days=2), trigger="test", enforce=False)
+    report = enforce_budgets()
+
+    assert report.runaway == [key.pk]
+    alert = Alert.objects.get(kind=Alert.Kind.RUNAWAY)
+    assert "erin-batch" in alert.message and "in the last hour" in alert.message
+    key.refresh_from_db()
+    assert key.status == Key.Status.SUSPENDED
+    remote.refresh_from_db()
+    assert remote.disabled
