@@ -12,9 +12,10 @@ def test_healthz_reports_database_and_broker(client, db):
 
 
 def test_healthz_is_503_when_the_broker_is_down(client, db, monkeypatch):
-    # Celery reads CELERY_BROKER_URL from the environment before its configuration, so point both at nothing.
-    monkeypatch.setenv("CELERY_BROKER_URL", DEAD_BROKER)
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration, so point both at nothing
+    # (and remember the configured one first: once the variable is set, conf answers with it).
     previous = celery_app.conf.broker_url
+    monkeypatch.setenv("CELERY_BROKER_URL", DEAD_BROKER)
     celery_app.conf.broker_url = DEAD_BROKER
     try:
         response = client.get(reverse("healthz"))
