@@ -165,6 +165,7 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_owner": access.can_act_as_owner(key),
             "can_manage": access.can_manage(key),
             "caps": key.account.capabilities,
+            "enforcement": getattr(key, "enforcement", None),
         },
     )
 

@@ -90,3 +90,15 @@ def test_my_keys_lists_own_and_team_project_keys_but_not_colleagues(engineer, ma
     colleague.save()
     page = login(engineer).get(reverse("allocator:key_list"))
     assert mine.name.encode() in page.content and b"managers-key" not in page.content
+
+
+def test_a_key_suspended_for_budget_offers_a_bump(engineer, team, simulated):
+    from budgets.models import KeyEnforcement
+
+    key = _mint(engineer, team, simulated)
+    services.key_suspend(key=key, reason="team budget FY2026-Q4 used up")
+    KeyEnforcement.objects.create(key=key, suspended_by="budget", note="Suspended at 100 % of the Search budget.")
+    page = login(engineer).get(key.get_absolute_url())
+    assert b"Ask for more budget" in page.content
+    assert f"/budgets/bumps/new/?key={key.pk}".encode() in page.content
+    assert b"Suspended at 100 % of the Search budget." in page.content
