@@ -139,33 +139,19 @@ class ProviderAccount(models.Model):
         return auto, finance
 
 
-class KeyRequest(models.Model):
-    """A request for a provider key: pending → approved → minted | rejected | cancelled | failed."""
+class ApprovalRequest(models.Model):
+    """What key requests and budget bumps share: routing through policy and the approval state machine.
 
-    class State(models.TextChoices):
-        PENDING = "pending", "Pending"
-        APPROVED = "approved", "Approved, minting"
-        MINTED = "minted", "Minted"
-        REJECTED = "rejected", "Rejected"
-        CANCELLED = "cancelled", "Cancelled"
-        FAILED = "failed", "Failed"
+    pending → approved | rejected | cancelled. Requests at or under the auto-approve limit are approved at
+    once; otherwise the team's manager decides, and finance decides too when `needs_finance` (two-step).
+    Subclasses define `State` with at least PENDING, APPROVED, REJECTED and CANCELLED.
+    """
 
     class Step(models.TextChoices):
         NONE = "", "—"
         MANAGER = "manager", "Manager"
         FINANCE = "finance", "Finance"
 
-    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="key_requests")
-    account = models.ForeignKey(ProviderAccount, on_delete=models.PROTECT, related_name="key_requests")
-    team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="key_requests")
-    project = models.ForeignKey(
-        "accounts.Project", null=True, blank=True, on_delete=models.PROTECT, related_name="key_requests"
-    )
-    name = models.CharField(max_length=80)
-    purpose = models.TextField()
-    allowance_usd = models.DecimalField(max_digits=12, decimal_places=2)
-    expires_on = models.DateField(null=True, blank=True)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
     awaiting_step = models.CharField(max_length=16, choices=Step.choices, blank=True, default="", db_index=True)
     needs_finance = models.BooleanField(default=False)
     auto_approved = models.BooleanField(default=False)
@@ -182,47 +168,18 @@ class KeyRequest(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
-    failure_message = models.TextField(blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    mint_claimed_at = models.DateTimeField(
-        null=True, blank=True, help_text="Set while a worker is minting, so a second worker stands back."
-    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"Key request #{self.pk} {self.name}"
-
-    def get_absolute_url(self) -> str:
-        return reverse("allocator:request_detail", args=[self.pk])
-
-    @property
-    def owner_label(self) -> str:
-        return f"project {self.project}" if self.project_id else str(self.requester)
-
-    @property
-    def is_open(self) -> bool:
-        return self.state in (self.State.PENDING, self.State.APPROVED, self.State.FAILED)
+        abstract = True
 
     def _require(self, *states: str) -> None:
         if self.state not in states:
             raise InvalidTransition(f"This request is {self.get_state_display().lower()}; it cannot be changed now.")
 
-    def submit(self, *, auto_limit: Decimal, finance_above: Decimal) -> None:
-        """Route a new request through policy: auto-approve, manager, or manager then finance."""
-        self.needs_finance = self.allowance_usd > finance_above
-        if self.allowance_usd <= auto_limit and not self.needs_finance:
-            self.state = self.State.APPROVED
-            self.auto_approved = True
-            self.awaiting_step = ""
-        else:
-            self.state = self.State.PENDING
-            self.awaiting_step = self.Step.MANAGER
-
     def approve(self, *, by: Any) -> None:
+        """Approve the step the request waits for; the manager step hands over to finance when needed."""
         self._require(self.State.PENDING)
         now = timezone.now()
         if self.awaiting_step == self.Step.MANAGER:
@@ -245,10 +202,75 @@ class KeyRequest(models.Model):
         self.decided_by, self.decided_at, self.decision_reason = by, timezone.now(), reason.strip()
 
     def cancel(self, *, by: Any) -> None:
-        self._require(self.State.PENDING, self.State.FAILED)
+        self._require(*self.cancellable_states())
         self.state = self.State.CANCELLED
         self.awaiting_step = ""
         self.decided_by, self.decided_at = by, timezone.now()
+
+    @classmethod
+    def cancellable_states(cls) -> tuple[str, ...]:
+        return (cls.State.PENDING,)
+
+
+class KeyRequest(ApprovalRequest):
+    """A request for a provider key: pending → approved → minted | rejected | cancelled | failed."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved, minting"
+        MINTED = "minted", "Minted"
+        REJECTED = "rejected", "Rejected"
+        CANCELLED = "cancelled", "Cancelled"
+        FAILED = "failed", "Failed"
+
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="key_requests")
+    account = models.ForeignKey(ProviderAccount, on_delete=models.PROTECT, related_name="key_requests")
+    team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="key_requests")
+    project = models.ForeignKey(
+        "accounts.Project", null=True, blank=True, on_delete=models.PROTECT, related_name="key_requests"
+    )
+    name = models.CharField(max_length=80)
+    purpose = models.TextField()
+    allowance_usd = models.DecimalField(max_digits=12, decimal_places=2)
+    expires_on = models.DateField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
+    failure_message = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    mint_claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set while a worker is minting, so a second worker stands back."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Key request #{self.pk} {self.name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("allocator:request_detail", args=[self.pk])
+
+    @property
+    def owner_label(self) -> str:
+        return f"project {self.project}" if self.project_id else str(self.requester)
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in (self.State.PENDING, self.State.APPROVED, self.State.FAILED)
+
+    def submit(self, *, auto_limit: Decimal, finance_above: Decimal) -> None:
+        """Route a new request through policy: auto-approve, manager, or manager then finance."""
+        self.needs_finance = self.allowance_usd > finance_above
+        if self.allowance_usd <= auto_limit and not self.needs_finance:
+            self.state = self.State.APPROVED
+            self.auto_approved = True
+            self.awaiting_step = ""
+        else:
+            self.state = self.State.PENDING
+            self.awaiting_step = self.Step.MANAGER
+
+    @classmethod
+    def cancellable_states(cls) -> tuple[str, ...]:
+        return (cls.State.PENDING, cls.State.FAILED)
 
     def mark_minted(self) -> None:
         self._require(self.State.APPROVED)

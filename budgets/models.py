@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from allocator.models import InvalidTransition
+from allocator.models import ApprovalRequest
 
 CENT = Decimal("0.01")
 
@@ -143,7 +143,7 @@ class Budget(models.Model):
         return "hard" if self.hard else "soft"
 
 
-class BudgetRequest(models.Model):
+class BudgetRequest(ApprovalRequest):
     """A bump: more money for one budget this quarter. pending → approved | rejected | cancelled.
 
     Routed like key requests (allocator.models.KeyRequest): auto-approved at or under the policy limit, else the
@@ -157,11 +157,6 @@ class BudgetRequest(models.Model):
         REJECTED = "rejected", "Rejected"
         CANCELLED = "cancelled", "Cancelled"
 
-    class Step(models.TextChoices):
-        NONE = "", "—"
-        MANAGER = "manager", "Manager"
-        FINANCE = "finance", "Finance"
-
     budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="requests")
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="budget_requests")
     # The team whose manager decides (the budget's team); empty for cost-center budgets (finance decides).
@@ -171,24 +166,6 @@ class BudgetRequest(models.Model):
     amount_usd = models.DecimalField(max_digits=12, decimal_places=2, help_text="Extra amount for this quarter.")
     reason = models.TextField()
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
-    awaiting_step = models.CharField(max_length=16, choices=Step.choices, blank=True, default="", db_index=True)
-    needs_finance = models.BooleanField(default=False)
-    auto_approved = models.BooleanField(default=False)
-    manager_approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    manager_approved_at = models.DateTimeField(null=True, blank=True)
-    finance_approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    finance_approved_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decision_reason = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -204,10 +181,6 @@ class BudgetRequest(models.Model):
     def is_open(self) -> bool:
         return self.state == self.State.PENDING
 
-    def _require(self, *states: str) -> None:
-        if self.state not in states:
-            raise InvalidTransition(f"This request is {self.get_state_display().lower()}; it cannot be changed now.")
-
     def submit(self, *, auto_limit: Decimal, finance_above: Decimal, finance_only: bool, exceeds_parent: bool) -> None:
         """Route a new request: auto-approve, manager, manager then finance, or finance alone."""
         self.needs_finance = finance_only or exceeds_parent or self.amount_usd > finance_above
@@ -218,32 +191,6 @@ class BudgetRequest(models.Model):
             self.decided_at = timezone.now()
         else:
             self.state, self.awaiting_step = self.State.PENDING, self.Step.MANAGER
-
-    def approve(self, *, by: Any) -> None:
-        self._require(self.State.PENDING)
-        now = timezone.now()
-        if self.awaiting_step == self.Step.MANAGER:
-            self.manager_approved_by, self.manager_approved_at = by, now
-            if self.needs_finance:
-                self.awaiting_step = self.Step.FINANCE
-                return
-        elif self.awaiting_step == self.Step.FINANCE:
-            self.finance_approved_by, self.finance_approved_at = by, now
-        self.awaiting_step = ""
-        self.state = self.State.APPROVED
-        self.decided_by, self.decided_at = by, now
-
-    def reject(self, *, by: Any, reason: str) -> None:
-        self._require(self.State.PENDING)
-        if not reason.strip():
-            raise InvalidTransition("Say why the request is rejected.")
-        self.state, self.awaiting_step = self.State.REJECTED, ""
-        self.decided_by, self.decided_at, self.decision_reason = by, timezone.now(), reason.strip()
-
-    def cancel(self, *, by: Any) -> None:
-        self._require(self.State.PENDING)
-        self.state, self.awaiting_step = self.State.CANCELLED, ""
-        self.decided_by, self.decided_at = by, timezone.now()
 
 
 class KeyEnforcement(models.Model):
