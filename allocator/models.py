@@ -426,11 +426,16 @@ class UsageBucket(models.Model):
         MANUAL = "manual", "Manual price"
         UNKNOWN = "unknown", "Unknown model (priced at zero)"
 
-    # No separate indexes on the two foreign keys: the identity constraint starts with (account, bucket_start),
-    # which serves every bucket query (sync windows, runaway hours, retention), and pages read DailyRollup.
-    # Fewer indexes keep a year of hourly rows cheap to upsert.
-    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="+", db_index=False)
-    key = models.ForeignKey(Key, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
+    # A fact table written a million rows at a time, so: no separate indexes on the two foreign keys (the
+    # identity constraint starts with (account, bucket_start), which serves every bucket query: sync windows,
+    # runaway hours, retention; pages read DailyRollup), and no database FK constraints (PostgreSQL checks
+    # those row by row at commit). The sync only writes ids it just read; Django still applies on_delete.
+    account = models.ForeignKey(
+        ProviderAccount, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    key = models.ForeignKey(
+        Key, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False, db_constraint=False
+    )
     provider_key_id = models.CharField(max_length=128, blank=True, help_text="Empty = unattributed.")
     model = models.CharField(max_length=128)
     bucket_start = models.DateTimeField()
@@ -465,21 +470,38 @@ class DailyRollup(models.Model):
     """
 
     day = models.DateField()
-    # account and key are covered by the (account, day) and (key, day) indexes below.
-    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Derived rows, rebuilt set-based by every sync: no database FK constraints (checked row by row at commit on
+    # PostgreSQL); Django still applies on_delete. account and key are covered by the (account, day) and
+    # (key, day) indexes below.
+    account = models.ForeignKey(
+        ProviderAccount, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     provider = models.CharField(max_length=16, choices=ProviderKind.choices)
     key = models.ForeignKey(
-        Key, null=True, blank=True, on_delete=models.SET_NULL, related_name="rollups", db_index=False
+        Key,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="rollups",
+        db_index=False,
+        db_constraint=False,
     )
     owner_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     owner_project = models.ForeignKey(
-        "accounts.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "accounts.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
     )
-    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
     cost_center = models.ForeignKey(
-        "accounts.CostCenter", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "accounts.CostCenter", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
     )
     model = models.CharField(max_length=128)
     input_tokens = models.BigIntegerField(default=0)

@@ -188,6 +188,8 @@ CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "allocator.tasks.heartbeat", "schedule": 60.0},
     "sync-all-accounts": {"task": "allocator.tasks.sync_all_accounts", "schedule": SYNC_INTERVAL_MINUTES * 60.0},
     "expire-key-secrets": {"task": "allocator.tasks.expire_key_secrets", "schedule": crontab(minute="*/10")},
+    # Usage retention: raw buckets older than Policy.usage_retention_months go; daily rollups stay.
+    "drop-old-usage": {"task": "allocator.tasks.drop_old_usage", "schedule": crontab(hour=3, minute=17)},
     # Budgets: the alert outbox (retries with backoff) every minute; enforcement also runs after each sync.
     "deliver-alerts": {"task": "budgets.tasks.deliver_alerts", "schedule": 60.0},
 }

@@ -1,6 +1,7 @@
-"""Celery entry points for keys: they take ids, load rows and call services."""
+"""Celery entry points for keys and usage syncs: they take ids, load rows and call services."""
 
 import logging
+from datetime import datetime
 
 from celery import shared_task
 from django.utils import timezone
@@ -36,6 +37,84 @@ def expire_key_secrets() -> int:
     return services.key_secrets_expire()
 
 
+# --- usage sync ---------------------------------------------------------------------------------------
+
+SYNC_TIME_LIMIT = 30 * 60
+SYNC_MAX_RETRIES = 5
+BACKFILL_CHUNK_DAYS = 7  # a window longer than this is pulled as a chain of chunk tasks
+
+
+def _parse_moment(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
 @shared_task
-def sync_all_accounts() -> None:
-    """Fan out one usage sync per enabled account (implemented with usage ingestion)."""
+def sync_all_accounts() -> int:
+    """Beat: one `sync_account` per enabled account; a long window (first sync, worker down for days) becomes
+    a chain of whole-day chunks, each its own task, so any worker takes the next one and a failure or time
+    limit costs one chunk. Chunks of one account run in order: they share the account's sync lock and each
+    moves `synced_until` on. Accounts whose credentials were rejected wait for an admin to fix them."""
+    from celery import chain
+
+    from allocator import ingest
+    from allocator.models import ProviderAccount
+
+    accounts = ProviderAccount.objects.filter(enabled=True).exclude(status=ProviderAccount.Status.CREDENTIALS_INVALID)
+    busy = ingest.accounts_syncing()
+    sent = 0
+    for account in accounts:
+        if not account.capabilities.usage or account.pk in busy:
+            continue  # a long back-fill still running is not started twice
+        start, end = ingest.sync_window(account=account)
+        chunks = ingest.backfill_chunks(start=start, end=end, days=BACKFILL_CHUNK_DAYS)
+        if len(chunks) == 1:
+            sync_account.delay(account.pk, "beat")
+        else:
+            chain(
+                sync_account.si(
+                    account.pk, "backfill", since=first.isoformat(), until=last.isoformat() if last else None
+                )
+                for first, last in chunks
+            ).delay()
+        sent += 1
+    return sent
+
+
+@shared_task(
+    bind=True,
+    max_retries=SYNC_MAX_RETRIES,
+    acks_late=True,
+    time_limit=SYNC_TIME_LIMIT,
+    soft_time_limit=SYNC_TIME_LIMIT - 60,
+)
+def sync_account(
+    self, account_id: int, trigger: str = "beat", since: str | None = None, until: str | None = None
+) -> int | None:
+    """Sync one account's usage; returns the SyncRun id (None when another sync of it was running).
+
+    Retryable provider errors (429, 5xx, timeouts, malformed pages) retry with exponential backoff, or after
+    the provider's Retry-After; rejected credentials and other permanent errors do not.
+    """
+    from allocator import ingest
+    from allocator.models import ProviderAccount
+
+    account = ProviderAccount.objects.get(pk=account_id)
+    try:
+        run = ingest.usage_sync(
+            account=account, since=_parse_moment(since), until=_parse_moment(until), trigger=trigger
+        )
+    except ProviderError as error:
+        if error.permanent:
+            raise
+        backoff = 30 * 2**self.request.retries
+        countdown = max(error.retry_after or 0, backoff)
+        raise self.retry(exc=error, countdown=min(countdown, 30 * 60)) from error
+    return run.pk if run else None
+
+
+@shared_task(time_limit=3600)
+def drop_old_usage() -> int:
+    """Retention: delete raw buckets older than Policy.usage_retention_months (daily rollups stay)."""
+    from allocator import ingest
+
+    return ingest.usage_drop_old()

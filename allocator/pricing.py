@@ -1,0 +1,175 @@
+"""Pricing usage rows: provider cost first, then a manual ModelPrice, then the genai-prices table.
+
+genai-prices is asked once per (provider, model) for its per-token prices (input, cache read, cache write
+5 minutes / 1 hour, output); rows are then priced by Decimal multiplication, so a million rows cost a few
+dict look-ups each instead of a million `calc_price` calls. Prices are probed with small token counts, so
+long-context tiers (e.g. above 200k input tokens per request) never apply: a bucket aggregates many
+requests, and tiers are per request.
+
+A model nobody knows is priced at zero with cost source "unknown"; the sync records it so the sync status
+page and the admin can flag it until someone sets a manual price.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from allocator.models import ModelPrice, UsageBucket
+from allocator.providers.base import UsageRow
+
+logger = logging.getLogger(__name__)
+
+MICRO = Decimal("0.000001")  # usage cost is kept to 6 places (a bucket can cost $0.000150)
+ZERO = Decimal("0")
+PER_MTOK = Decimal("1000000")
+_PROBE = 1000  # tokens per probe: small enough to stay in the base tier of tiered prices
+
+CostSource = UsageBucket.CostSource
+# Plain strings (not enum members): they go straight into SQL and COPY text.
+PROVIDER, PRICE_TABLE, MANUAL, UNKNOWN = "provider", "price_table", "manual", "unknown"
+_MISSING = object()
+
+
+def money(value: Decimal) -> Decimal:
+    """Round a usage cost to 6 places, half up (the one rounding rule for usage money)."""
+    return value.quantize(MICRO, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class UnitPrice:
+    """USD per token of each kind, and where the prices came from."""
+
+    input: Decimal
+    cache_read: Decimal
+    cache_write_5m: Decimal
+    cache_write_1h: Decimal
+    output: Decimal
+    source: str  # PRICE_TABLE or MANUAL
+
+    def cost(self, row: UsageRow) -> Decimal:
+        """Cost of a row's tokens. `row.input_tokens` is the total input, cache reads and writes included.
+
+        Called once per row at scale: terms with no tokens are skipped rather than multiplied by zero.
+        """
+        cached, writes = row.cached_input_tokens, row.cache_write_tokens
+        total = max(row.input_tokens - cached - writes, 0) * self.input + row.output_tokens * self.output
+        if cached:
+            total += cached * self.cache_read
+        if writes:
+            long = row.cache_write_1h_tokens
+            total += (writes - long) * self.cache_write_5m + long * self.cache_write_1h
+        return total.quantize(MICRO, rounding=ROUND_HALF_UP)
+
+
+def price_table_provider(provider: str, model: str) -> str | None:
+    """The genai-prices provider id for a model seen on one of our provider kinds.
+
+    The simulated provider reports real model names ("gpt-4o-mini", "claude-sonnet-4"), priced as at the
+    real provider; None lets genai-prices find the provider from the model name.
+    """
+    if provider in ("openai", "anthropic", "openrouter"):
+        return provider
+    name = model.lower()
+    if "/" in name:
+        return "openrouter"
+    if name.startswith("claude"):
+        return "anthropic"
+    if name.startswith(("gpt-", "o1", "o3", "o4", "chatgpt", "text-embedding", "davinci", "babbage")):
+        return "openai"
+    return None
+
+
+def _table_unit_price(provider: str, model: str) -> UnitPrice | None:
+    from genai_prices import Usage, calc_price
+
+    provider_id = price_table_provider(provider, model)
+
+    def probe(**usage: int) -> Decimal:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # genai-prices warns about usage keys a model has no price for
+            result = calc_price(Usage(**usage), model, provider_id=provider_id)
+        return Decimal(result.total_price) / _PROBE
+
+    try:
+        return UnitPrice(
+            input=probe(input_tokens=_PROBE),
+            cache_read=probe(input_tokens=_PROBE, cache_read_tokens=_PROBE),
+            cache_write_5m=probe(input_tokens=_PROBE, cache_write_tokens=_PROBE),
+            cache_write_1h=probe(input_tokens=_PROBE, cache_write_tokens=_PROBE, cache_write_1h_tokens=_PROBE),
+            output=probe(output_tokens=_PROBE),
+            source=PRICE_TABLE,
+        )
+    except LookupError:
+        return None
+    except Exception:  # noqa: BLE001 - a price-table bug must not stop a sync; the model shows as unknown
+        logger.exception("genai-prices failed for %s/%s", provider, model)
+        return None
+
+
+def _manual_unit_price(price: ModelPrice) -> UnitPrice:
+    return UnitPrice(
+        input=price.input_per_mtok / PER_MTOK,
+        cache_read=price.cached_input_per_mtok / PER_MTOK,
+        cache_write_5m=price.cache_write_per_mtok / PER_MTOK,
+        cache_write_1h=price.cache_write_per_mtok / PER_MTOK,
+        output=price.output_per_mtok / PER_MTOK,
+        source=MANUAL,
+    )
+
+
+class Pricer:
+    """Prices the rows of one sync. Build one per run: manual prices are read once, at the start.
+
+    `unknown_models` collects the models priced at zero because neither a manual price nor the table knew them.
+    """
+
+    def __init__(self, *, provider: str) -> None:
+        self.provider = provider
+        self.unknown_models: set[str] = set()
+        self._units: dict[str, UnitPrice | None] = {}
+        self._manual = {(p.provider, p.model): _manual_unit_price(p) for p in ModelPrice.objects.all()}
+
+    def unit_price(self, model: str) -> UnitPrice | None:
+        try:
+            return self._units[model]
+        except KeyError:
+            pass
+        unit = self._manual.get((self.provider, model))
+        if unit is None:
+            real = price_table_provider(self.provider, model)
+            unit = (self._manual.get((real, model)) if real else None) or _cached_table_price(self.provider, model)
+        self._units[model] = unit
+        return unit
+
+    def price(self, row: UsageRow) -> tuple[Decimal, Decimal, str]:
+        """(estimated cost, cost, cost source) for one row. The provider's own per-row cost wins."""
+        if row.cost_usd is not None:
+            cost = money(row.cost_usd)
+            return cost, cost, PROVIDER
+        unit = self._units.get(row.model, _MISSING)
+        if unit is _MISSING:
+            unit = self.unit_price(row.model)
+        if unit is None:
+            self.unknown_models.add(row.model)
+            return ZERO, ZERO, UNKNOWN
+        estimate = unit.cost(row)
+        return estimate, estimate, unit.source
+
+
+_TABLE_CACHE: dict[tuple[str, str], UnitPrice | None] = {}
+
+
+def _cached_table_price(provider: str, model: str) -> UnitPrice | None:
+    """genai-prices' snapshot is fixed for the life of the process, so its unit prices are cached per process."""
+    key = (provider, model)
+    if key not in _TABLE_CACHE:
+        _TABLE_CACHE[key] = _table_unit_price(provider, model)
+    return _TABLE_CACHE[key]
+
+
+def price_row(row: UsageRow, *, provider: str) -> tuple[Decimal, Decimal, str]:
+    """Price one row (convenience for callers outside a sync)."""
+    return Pricer(provider=provider).price(row)
