@@ -192,6 +192,10 @@ class Command(BaseCommand):
                 f"{Team.objects.count()} teams, {Project.objects.count()} projects."
             )
         )
+        if not options["no_usage"]:
+            from django.core.management import call_command
+
+            call_command("seed_demo_usage", stdout=self.stdout, stderr=self.stderr)
         self.stdout.write(f"Demo logins (password: {DEMO_PASSWORD}):")
         for email, name, what in DEMO_LOGINS:
             self.stdout.write(f"  {email:<24} {name:<16} {what}")

@@ -1,0 +1,145 @@
+"""`manage.py seed_demo_usage`: demo keys on the Simulated account, and their usage for this and last quarter.
+
+Keys are requested and minted through the real services (key request → policy approval → mint task, run in
+process), then backdated so the simulated provider has a history to report; usage is back-filled by the real
+sync. Idempotent: people and projects that already have a demo key are skipped, and a second run only syncs
+incrementally. `seed_demo` calls it last (skip with `seed_demo --no-usage`).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.core.management.base import BaseCommand
+from django.db.models import Sum
+from django.utils import timezone
+
+from accounts.models import Membership, Project, User
+from allocator import ingest, services
+from allocator.celery import app as celery_app
+from allocator.models import DailyRollup, Key, KeyRequest, Policy, ProviderAccount, ProviderKind, SimulatedKey
+from allocator.quarters import Quarter
+from allocator.simulation import default_profile
+
+DEMO_PREFIX = "demo-"
+SKIP_EVERY = 7  # every seventh person has no key yet (so the "request a key" path has someone to show)
+POWER_USERS = {"engineer@example.com": 90.0, "chen@example.com": 420.0, "omar@example.com": 260.0}
+CACHING_TEAMS = {"search", "support-ai"}
+PROJECT_SLUGS = [
+    "search-ranking",
+    "query-rewrite",
+    "dev-copilot",
+    "ci-review-bot",
+    "eval-harness",
+    "support-assistant",
+    "ticket-triage",
+    "onboarding-emails",
+    "contract-review",
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo keys on the Simulated account and back-fill their usage for this and last quarter."
+
+    def handle(self, *args, **options):
+        started = time.monotonic()
+        account, _ = ProviderAccount.objects.get_or_create(
+            name="Simulated", defaults={"kind": ProviderKind.SIMULATED, "status": ProviderAccount.Status.OK}
+        )
+        history_start = Quarter.current().previous().start_at
+        created = self._keys(account, history_start)
+        since = history_start if account.synced_until is None or account.synced_until < history_start else None
+        run = ingest.usage_sync(account=account, since=since, trigger="seed")
+        quarter = Quarter.current()
+        spend = DailyRollup.objects.filter(account=account, day__gte=quarter.start, day__lt=quarter.end).aggregate(
+            total=Sum("cost_usd")
+        )["total"] or Decimal("0")
+        rows = f"{run.rows} usage rows in {run.pages} pages" if run else "another sync was running"
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo usage ready: {created} new demo keys, {rows}, "
+                f"${spend.quantize(Decimal('0.01')):,} spent in {quarter} ({time.monotonic() - started:.0f} s)."
+            )
+        )
+
+    def _keys(self, account: ProviderAccount, history_start: datetime) -> int:
+        """Request and mint the missing demo keys; return how many were made."""
+        have = set(
+            Key.objects.filter(account=account, name__startswith=DEMO_PREFIX).values_list(
+                "owner_user_id", "owner_project_id"
+            )
+        )
+        policy = Policy.current()
+        allowance = min(Decimal("50"), policy.auto_approve_limit_usd) or Decimal("50")
+        admin = User.objects.filter(role=User.Role.ADMIN, is_active=True).first()
+        plans: list[tuple[User, Membership, Project | None]] = []
+        memberships = Membership.objects.select_related("user", "team").order_by("user__email", "team__name")
+        seen_people: set[int] = set()
+        for index, membership in enumerate(memberships):
+            person = membership.user
+            if person.pk in seen_people or index % SKIP_EVERY == SKIP_EVERY - 1 and person.email not in POWER_USERS:
+                continue
+            seen_people.add(person.pk)
+            if (person.pk, None) not in have:
+                plans.append((person, membership, None))
+        for project in Project.objects.filter(slug__in=PROJECT_SLUGS).select_related("team"):
+            lead = (
+                Membership.objects.filter(team=project.team)
+                .order_by("-role", "user__email")  # the manager asks for the team's project keys
+                .select_related("user", "team")
+                .first()
+            )
+            if lead is not None and (None, project.pk) not in have:
+                plans.append((lead.user, lead, project))
+
+        previous = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
+        celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, True
+        made = 0
+        try:
+            for number, (person, membership, project) in enumerate(plans):
+                owner = project.slug if project else person.email.split("@")[0]
+                request = services.key_request_create(
+                    requester=person,
+                    account=account,
+                    team=membership.team,
+                    project=project,
+                    name=f"{DEMO_PREFIX}{owner}",
+                    purpose="Demo key (seed_demo)",
+                    allowance_usd=allowance if project is None else allowance * 4,
+                )
+                if request.state == KeyRequest.State.PENDING and admin is not None:
+                    services.key_request_approve(key_request=request, by=admin)
+                key = Key.objects.filter(request=request).first()  # minted in process by the eager mint task
+                if key is None:
+                    continue
+                self._backdate(key, request, history_start, number, person, project)
+                made += 1
+        finally:
+            celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = previous
+        return made
+
+    def _backdate(
+        self, key: Key, request: KeyRequest, history_start: datetime, number: int, person: User, project: Project | None
+    ) -> None:
+        """Pretend the key has existed for a while (most since last quarter began), its secret long revealed."""
+        days = (number * 5) % 23 if number % 6 else 40 + number % 30  # a few keys are newer
+        created = min(history_start + timedelta(days=days, hours=9), timezone.now() - timedelta(days=3))
+        KeyRequest.objects.filter(pk=request.pk).update(created_at=created - timedelta(hours=1))
+        Key.objects.filter(pk=key.pk).update(
+            created_at=created, pending_secret="", secret_revealed_at=created + timedelta(minutes=20)
+        )
+        profile = default_profile(key.provider_data.get("name") or key.name)
+        if project is not None:
+            profile["rate"] = round(profile["rate"] * 3, 1)
+            if project.kind == Project.Kind.RUN:
+                profile["pattern"] = "service"
+        elif person.email in POWER_USERS:
+            profile["rate"] = POWER_USERS[person.email]
+        team_slug = project.team.slug if project else key.team.slug
+        if team_slug in CACHING_TEAMS:
+            profile["cache"] = 0.55
+        SimulatedKey.objects.filter(account_id=key.account_id, key_id=key.provider_key_id).update(
+            created_at=created.astimezone(UTC), profile=profile
+        )
