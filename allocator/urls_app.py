@@ -31,4 +31,6 @@ urlpatterns = [
     path("providers/<int:pk>/revoke-remote/", views.account_revoke_remote, name="account_revoke_remote"),
     path("policy/", views.policy, name="policy"),
     path("sync/", views.sync_status, name="sync_status"),
+    path("sync/<int:pk>/now/", views.sync_now, name="sync_now"),
+    path("sync/<int:pk>/status/", views.sync_account_status, name="sync_account_status"),
 ]

@@ -56,6 +56,8 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "allocator:account_revoke_remote": ("account", (302, 405, 405, 405, 405, 405)),
     "allocator:policy": (None, (302, 403, 403, 403, 200, 403)),
     "allocator:sync_status": (None, (302, 403, 403, 200, 200, 403)),
+    "allocator:sync_now": ("account", (302, 405, 405, 405, 405, 405)),
+    "allocator:sync_account_status": ("account", (302, 403, 403, 200, 200, 403)),
     "budgets:overview": (None, (302, 403, 200, 200, 200, 403)),
     "budgets:set": (None, (302, 403, 403, 200, 200, 403)),
     "budgets:copy": (None, (302, 403, 403, 200, 200, 403)),
