@@ -181,18 +181,27 @@ def usage_sync(
     with _account_lock(account.pk) as locked:
         if not locked:
             return None
-        run = _claim(account=account, start=start, end=end, trigger=trigger)
-        if run is None:
+        claimed = _claim(account=account, start=start, end=end, trigger=trigger)
+        if claimed is None:
             return None
-        return _run(run=run, account=account, adapter=provider or account.adapter(), progress=progress, enforce=enforce)
+        run, dirty = claimed
+        adapter = provider or account.adapter()
+        return _run(run=run, account=account, adapter=adapter, progress=progress, enforce=enforce, dirty=dirty)
 
 
 def _run(
-    *, run: SyncRun, account: ProviderAccount, adapter: Provider, progress: Progress | None, enforce: bool
+    *,
+    run: SyncRun,
+    account: ProviderAccount,
+    adapter: Provider,
+    progress: Progress | None,
+    enforce: bool,
+    dirty: set[date],
 ) -> SyncRun:
+    """`dirty`: days to roll up whatever this run changes (a dead worker's run stored pages it never rolled up)."""
     pricer = Pricer(provider=account.kind)
     writer = _BucketWriter(account_id=account.pk, stamp=run.started_at, run_id=run.pk)
-    changed: set[date] = set()
+    changed: set[date] = set(dirty)
     try:
         keys = _key_ids(account)
 
@@ -231,8 +240,13 @@ def _run(
     return run
 
 
-def _claim(*, account: ProviderAccount, start: datetime, end: datetime, trigger: str) -> SyncRun | None:
-    """Create this sync's RUNNING run unless a live one exists; mark runs of dead workers failed."""
+def _claim(
+    *, account: ProviderAccount, start: datetime, end: datetime, trigger: str
+) -> tuple[SyncRun, set[date]] | None:
+    """Create this sync's RUNNING run unless a live one exists; mark runs of dead workers failed.
+
+    Returns the run and the days of the dead runs' windows: they may hold stored pages that were never rolled up.
+    """
     now = timezone.now()
     with transaction.atomic():
         # PostgreSQL: we hold the advisory lock, so every RUNNING run is an orphan; the row lock orders claims
@@ -244,15 +258,22 @@ def _claim(*, account: ProviderAccount, start: datetime, end: datetime, trigger:
         run = SyncRun.objects.create(
             account=account, trigger=trigger[:16], window_start=start, window_end=end, started_at=now, heartbeat_at=now
         )
+        dirty: set[date] = set()
         for orphan in running.exclude(pk=run.pk):
             orphan.status = SyncRun.Status.FAILED
             orphan.finished_at = now
             orphan.error = (
                 f"The worker running this sync stopped (last heartbeat {orphan.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC). "
-                f"Sync #{run.pk} redid the window; pages it had stored were replaced, not added."
+                f"Sync #{run.pk} took over: windows are pulled again (stored pages are replaced, never added) "
+                "and this run's days rolled up again."
             )
             orphan.save(update_fields=["status", "finished_at", "error"])
-    return run
+            if orphan.pages:
+                day, last = orphan.window_start.astimezone(UTC).date(), orphan.window_end.astimezone(UTC).date()
+                while day <= last:
+                    dirty.add(day)
+                    day += DAY
+    return run, dirty
 
 
 def _heartbeat(run: SyncRun, *, rows: int, unknown: set[str]) -> None:
