@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -49,13 +50,28 @@ def account(db):
 # --- one sync per account --------------------------------------------------------------------------------
 
 
+@contextmanager
+def another_worker_syncing(account):
+    """PostgreSQL: another session holds the account's advisory lock, as a live sync does."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    import psycopg
+
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [ingest.LOCK_NAMESPACE, account.pk])
+        yield
+
+
 @pytest.mark.django_db
 def test_a_live_run_makes_a_second_sync_stand_back_and_a_stale_one_is_redone(account):
     now = datetime.now(UTC)
     live = SyncRun.objects.create(account=account, window_start=now, window_end=now, heartbeat_at=now)
-    assert ingest.usage_sync(account=account, provider=PagesProvider([])) is None
+    with another_worker_syncing(account):
+        assert ingest.usage_sync(account=account, provider=PagesProvider([])) is None
     assert SyncRun.objects.count() == 1
 
+    # The worker died: no lock any more (PostgreSQL), and no heartbeat for a while (everywhere).
     SyncRun.objects.filter(pk=live.pk).update(heartbeat_at=now - ingest.STALE_AFTER - timedelta(seconds=1))
     run = ingest.usage_sync(account=account, provider=PagesProvider([]))
     live.refresh_from_db()
