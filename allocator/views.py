@@ -657,6 +657,8 @@ def _sync_rows(accounts: list[ProviderAccount]) -> list[dict[str, Any]]:
 
 def _duration_text(span: timedelta) -> str:
     minutes = max(0, int(span.total_seconds() // 60))
+    if minutes < 1:
+        return "under a minute"
     if minutes < 60:
         return f"{minutes} min"
     if minutes < 48 * 60:
