@@ -55,7 +55,8 @@ class UnitPrice:
         Called once per row at scale: terms with no tokens are skipped rather than multiplied by zero.
         """
         cached, writes = row.cached_input_tokens, row.cache_write_tokens
-        total = max(row.input_tokens - cached - writes, 0) * self.input + row.output_tokens * self.output
+        uncached = row.input_tokens - cached - writes
+        total = (uncached if uncached > 0 else 0) * self.input + row.output_tokens * self.output
         if cached:
             total += cached * self.cache_read
         if writes:
