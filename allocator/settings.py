@@ -187,6 +187,12 @@ SYNC_INTERVAL_MINUTES = env.int("SYNC_INTERVAL_MINUTES", default=15)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "allocator.tasks.heartbeat", "schedule": 60.0},
     "sync-all-accounts": {"task": "allocator.tasks.sync_all_accounts", "schedule": SYNC_INTERVAL_MINUTES * 60.0},
+    # The built-in simulated provider costs nothing to pull: every two minutes, so demo spend visibly moves.
+    "sync-simulated": {
+        "task": "allocator.tasks.sync_all_accounts",
+        "schedule": 120.0,
+        "kwargs": {"kinds": ["simulated"]},
+    },
     "expire-key-secrets": {"task": "allocator.tasks.expire_key_secrets", "schedule": crontab(minute="*/10")},
     # Usage retention: raw buckets older than Policy.usage_retention_months go; daily rollups stay.
     "drop-old-usage": {"task": "allocator.tasks.drop_old_usage", "schedule": crontab(hour=3, minute=17)},

@@ -49,17 +49,21 @@ def _parse_moment(value: str | None) -> datetime | None:
 
 
 @shared_task
-def sync_all_accounts() -> int:
+def sync_all_accounts(kinds: list[str] | None = None) -> int:
     """Beat: one `sync_account` per enabled account; a long window (first sync, worker down for days) becomes
     a chain of whole-day chunks, each its own task, so any worker takes the next one and a failure or time
     limit costs one chunk. Chunks of one account run in order: they share the account's sync lock and each
-    moves `synced_until` on. Accounts whose credentials were rejected wait for an admin to fix them."""
+    moves `synced_until` on. Accounts whose credentials were rejected wait for an admin to fix them. `kinds`
+    limits it to some providers (beat syncs the local simulated provider every two minutes, so demo spend
+    visibly moves)."""
     from celery import chain
 
     from allocator import ingest
     from allocator.models import ProviderAccount
 
     accounts = ProviderAccount.objects.filter(enabled=True).exclude(status=ProviderAccount.Status.CREDENTIALS_INVALID)
+    if kinds:
+        accounts = accounts.filter(kind__in=kinds)
     busy = ingest.accounts_syncing()
     sent = 0
     for account in accounts:

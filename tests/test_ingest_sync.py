@@ -160,6 +160,10 @@ def test_beat_fans_out_per_account_and_chunks_long_windows(eager_celery, simulat
     assert SyncRun.objects.get(account=fresh).trigger == "beat"
     assert_rollups_match(simulated)
 
+    runs = SyncRun.objects.count()
+    assert sync_all_accounts.delay(kinds=["openai"]).get() == 0  # the simulated-only beat entry's opposite
+    assert SyncRun.objects.count() == runs
+
 
 # --- retention ------------------------------------------------------------------------------------------
 
