@@ -19,6 +19,7 @@ from allocator.providers.base import (
     ProviderError,
     RemoteKey,
     UsageRow,
+    token_count,
 )
 
 API_VERSION = "2023-06-01"
@@ -38,15 +39,6 @@ def _rfc3339(moment: datetime) -> str:
 def _parse_time(value: str) -> datetime:
     moment = datetime.fromisoformat(value)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _int(value: Any) -> int:
-    """A token count; null means zero. Anything else non-integer is a malformed answer."""
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {type(value).__name__}")
-    return value
 
 
 class AnthropicProvider(Provider):
@@ -168,9 +160,9 @@ class AnthropicProvider(Provider):
         rows = []
         for result in results:
             cache_creation = result.get("cache_creation") or {}
-            write_5m = _int(cache_creation.get("ephemeral_5m_input_tokens"))
-            write_1h = _int(cache_creation.get("ephemeral_1h_input_tokens"))
-            cache_read = _int(result.get("cache_read_input_tokens"))
+            write_5m = token_count(cache_creation.get("ephemeral_5m_input_tokens"))
+            write_1h = token_count(cache_creation.get("ephemeral_1h_input_tokens"))
+            cache_read = token_count(result.get("cache_read_input_tokens"))
             rows.append(
                 UsageRow(
                     bucket_start=bucket_start,
@@ -178,11 +170,11 @@ class AnthropicProvider(Provider):
                     provider_key_id=result.get("api_key_id"),  # null for Console/Workbench usage
                     model=result.get("model") or "unknown",
                     # Unlike OpenAI, uncached_input_tokens excludes the cache; UsageRow wants the total.
-                    input_tokens=_int(result["uncached_input_tokens"]) + cache_read + write_5m + write_1h,
+                    input_tokens=token_count(result["uncached_input_tokens"]) + cache_read + write_5m + write_1h,
                     cached_input_tokens=cache_read,
                     cache_write_tokens=write_5m + write_1h,
                     cache_write_1h_tokens=write_1h,
-                    output_tokens=_int(result.get("output_tokens")),
+                    output_tokens=token_count(result.get("output_tokens")),
                     requests=None,
                     dimensions={"workspace_id": result.get("workspace_id") or DEFAULT_WORKSPACE},
                 )

@@ -117,6 +117,16 @@ class CostRow:
     dimensions: dict[str, str] = field(default_factory=dict)
 
 
+def token_count(value: Any) -> int:
+    """A token or request count from a provider; null means zero. Anything else non-integer is a malformed answer
+    (adapters turn the TypeError into a ProviderError for the page)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
 class Provider:
     """Base class of every adapter. Subclasses override what their `capabilities` declare."""
 

@@ -20,6 +20,7 @@ from allocator.providers.base import (
     ProviderError,
     RemoteKey,
     UsageRow,
+    token_count,
 )
 
 USAGE_KINDS = ("completions", "embeddings")
@@ -36,15 +37,6 @@ def _hint(secret: str) -> str:
 
 def _unix(moment: datetime) -> int:
     return int(moment.timestamp())
-
-
-def _int(value: Any) -> int:
-    """A token count; null means zero. Anything else non-integer is a malformed answer."""
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {type(value).__name__}")
-    return value
 
 
 class OpenAIProvider(Provider):
@@ -238,11 +230,11 @@ class OpenAIProvider(Provider):
                     bucket_width="1h",
                     provider_key_id=result.get("api_key_id"),
                     model=result.get("model") or "unknown",
-                    input_tokens=_int(result["input_tokens"]),  # already includes cached input
-                    cached_input_tokens=_int(result.get("input_cached_tokens")),
-                    cache_write_tokens=_int(result.get("input_cache_write_tokens")),
-                    output_tokens=_int(result.get("output_tokens")),  # embeddings have none
-                    requests=_int(result.get("num_model_requests")),
+                    input_tokens=token_count(result["input_tokens"]),  # already includes cached input
+                    cached_input_tokens=token_count(result.get("input_cached_tokens")),
+                    cache_write_tokens=token_count(result.get("input_cache_write_tokens")),
+                    output_tokens=token_count(result.get("output_tokens")),  # embeddings have none
+                    requests=token_count(result.get("num_model_requests")),
                     dimensions={"project_id": project_id} if project_id else {},
                 )
             )

@@ -21,6 +21,7 @@ from allocator.providers.base import (
     ProviderError,
     RemoteKey,
     UsageRow,
+    token_count,
 )
 
 PAGE_SIZE = 100  # GET /keys pages by offset, 100 keys at a time
@@ -33,14 +34,6 @@ def _money(value: Any) -> Decimal:
     if value is None or isinstance(value, bool):
         raise TypeError("expected a number")
     return Decimal(str(value))
-
-
-def _int(value: Any) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {type(value).__name__}")
-    return value
 
 
 def _day_start(moment: datetime) -> datetime:
@@ -236,9 +229,9 @@ class OpenRouterProvider(Provider):
                         cost_usd=Decimal(0),
                     ),
                 )
-                row.input_tokens += _int(item.get("prompt_tokens"))
-                row.output_tokens += _int(item.get("completion_tokens"))
-                row.requests = (row.requests or 0) + _int(item.get("requests"))
+                row.input_tokens += token_count(item.get("prompt_tokens"))
+                row.output_tokens += token_count(item.get("completion_tokens"))
+                row.requests = (row.requests or 0) + token_count(item.get("requests"))
                 row.cost_usd = (row.cost_usd or Decimal(0)) + _money(item.get("usage") or 0)
         except (AttributeError, KeyError, TypeError, ArithmeticError) as e:
             raise ProviderError("OpenRouter sent a malformed activity row") from e
