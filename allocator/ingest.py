@@ -209,8 +209,9 @@ def _run(
     try:
         keys = _key_ids(account)
 
-        def prepare(page: list[UsageRow]) -> list[tuple]:
-            return _bucket_rows(page, account_id=account.pk, keys=keys, pricer=pricer, stamp=run.started_at)
+        def prepare(page: list[UsageRow]) -> _Page:
+            rows = _bucket_rows(page, account_id=account.pk, keys=keys, pricer=pricer, stamp=run.started_at)
+            return _Page.of(rows, stamp=run.started_at, copy_text=writer.postgres)
 
         pages = adapter.pull_usage(start=run.window_start, end=run.window_end)
         prepared = (
@@ -220,10 +221,10 @@ def _run(
             account=account, bucket_start__gte=run.window_start, bucket_start__lt=run.window_end
         )
         had_rows = window.exists()  # a first pull or a back-fill has nothing to replace
-        for rows in prepared:
+        for page in prepared:
             with transaction.atomic():
-                changed |= writer.write(rows)
-                _heartbeat(run, rows=len(rows), unknown=pricer.unknown_models)
+                changed |= writer.write(page)
+                _heartbeat(run, rows=len(page.rows), unknown=pricer.unknown_models)
             if progress is not None:
                 progress(run)
         if had_rows:
@@ -507,7 +508,7 @@ def _fewer_gc_passes() -> Iterator[None]:
                 gc.unfreeze()
 
 
-def _prefetched(pages: Iterator[list[UsageRow]], prepare: Callable[[list[UsageRow]], list[tuple]]) -> Iterator:
+def _prefetched(pages: Iterator[list[UsageRow]], prepare: Callable[[list[UsageRow]], _Page]) -> Iterator[_Page]:
     """`prepare(page)` for each page, computed one page ahead in a helper thread.
 
     Fetching and parsing the next page (HTTP, JSON, pricing) then overlaps with writing this one (the database
@@ -589,6 +590,26 @@ def _copy_text(rows: list[tuple], stamp: datetime, chunk_rows: int = 5000) -> It
         yield "".join(lines)
 
 
+@dataclass
+class _Page:
+    """A page ready to store: bucket tuples, their time buckets and provider key ids, and (for PostgreSQL) the
+    COPY text, all built before the page's transaction opens (ahead, in the prefetch thread, where there is one)."""
+
+    rows: list[tuple]
+    starts: set[datetime]
+    keys: set[str]
+    text: list[str] | None
+
+    @classmethod
+    def of(cls, rows: list[tuple], *, stamp: datetime, copy_text: bool) -> _Page:
+        return cls(
+            rows=rows,
+            starts={row[1] for row in rows},
+            keys={row[3] for row in rows},
+            text=list(_copy_text(rows, stamp)) if copy_text and rows else None,
+        )
+
+
 def _day_of(value: datetime | str) -> date:
     return date.fromisoformat(str(value)[:10])
 
@@ -637,18 +658,18 @@ class _BucketWriter:
 
     # Loading ---------------------------------------------------------------------------------------------
 
-    def _load(self, cursor, table: str, rows: list[tuple]) -> None:
+    def _load(self, cursor, table: str, page: _Page) -> None:
         columns = ", ".join(COLUMNS)
         if self.postgres:
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for chunk in _copy_text(rows, self.stamp):
+                for chunk in page.text if page.text is not None else _copy_text(page.rows, self.stamp):
                     copy.write(chunk)
             return
         adapt = connection.ops.adapt_datetimefield_value
         starts: dict[datetime, str] = {}
         stamp = adapt(self.stamp)
         prepared = []
-        for row in rows:
+        for row in page.rows:
             start = starts.get(row[1])
             if start is None:
                 start = starts[row[1]] = adapt(row[1])
@@ -656,12 +677,12 @@ class _BucketWriter:
         marks = ", ".join(["%s"] * len(COLUMNS))
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", prepared)  # noqa: S608
 
-    def write(self, rows: list[tuple]) -> set[date]:
+    def write(self, page: _Page) -> set[date]:
         """Store one page; return the UTC days whose buckets changed."""
-        if not rows:
+        if not page.rows:
             return set()
-        self.keys_seen.update(row[3] for row in rows)
-        starts = {row[1] for row in rows}
+        self.keys_seen |= page.keys
+        starts = page.starts
         adapt = connection.ops.adapt_datetimefield_value
         with connection.cursor() as cursor:
             if self.postgres:
@@ -675,10 +696,10 @@ class _BucketWriter:
             )
             if cursor.fetchone() is None:
                 # Nothing stored in this page's time range yet: no row can conflict, so skip the merge.
-                self._load(cursor, BUCKET_TABLE, rows)
+                self._load(cursor, BUCKET_TABLE, page)
                 return {start.astimezone(UTC).date() for start in starts}
             cursor.execute("DELETE FROM usage_stage")
-            self._load(cursor, "usage_stage", rows)
+            self._load(cursor, "usage_stage", page)
             return self._merge(cursor, [self.account_id, adapt(min(starts)), adapt(max(starts))])
 
     def _merge(self, cursor, page_range: list) -> set[date]:
@@ -692,7 +713,7 @@ class _BucketWriter:
         same = " AND ".join(
             [f"b.{c} = s.{c}" for c in ("account_id", *IDENTITY)] + [f"b.{c} {self.same} s.{c}" for c in VALUES]
         )
-        # The page's time range, as constants, keeps the anti-join to the page's rows of the table.
+        # The page's time range, as constants, limits the anti-join to the stored rows of that range.
         upsert = (
             f"INSERT INTO {BUCKET_TABLE} ({columns}) SELECT {columns} FROM usage_stage s "  # noqa: S608
             f"WHERE NOT EXISTS (SELECT 1 FROM {BUCKET_TABLE} b WHERE {same} "
@@ -700,8 +721,10 @@ class _BucketWriter:
             f"ON CONFLICT ({conflict}) DO UPDATE SET {updates} WHERE {changed} RETURNING bucket_start"
         )
         if self.postgres:
-            cursor.execute("SET LOCAL default_statistics_target = 10")  # a rough row count is all the plan needs
-            cursor.execute("ANALYZE usage_stage")
+            # A hash anti-join: linear in the page and its time range. Right after a bulk load the planner may
+            # believe the table is empty and pick a nested loop that compares every staged row with every stored
+            # row of the range (quadratic), so nested loops are off for this statement.
+            cursor.execute("SET LOCAL enable_nestloop = off")
             cursor.execute(f"WITH changed AS ({upsert}) SELECT DISTINCT bucket_start FROM changed", page_range)  # noqa: S608
         else:
             cursor.execute(upsert, page_range)
@@ -902,6 +925,9 @@ def rollups_recompute(*, account: ProviderAccount, days: Iterable[date]) -> None
             # (recomputable from buckets), so their commit need not wait for the WAL flush either.
             cursor.execute("SET LOCAL work_mem = '256MB'")
             cursor.execute("SET LOCAL synchronous_commit = off")
+            # Right after a big load the planner still thinks the window is a few rows and sorts to group them;
+            # hashing is cheaper at every size (and spills to disk if it must).
+            cursor.execute("SET LOCAL enable_sort = off")
         for first, after in ranges:
             DailyRollup.objects.filter(account=account, day__gte=first, day__lt=after).delete()
             start = datetime.combine(first, time.min, tzinfo=UTC)
