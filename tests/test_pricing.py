@@ -8,6 +8,8 @@ from decimal import Decimal
 import genai_prices
 import pytest
 from django.urls import reverse
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from allocator import ingest, pricing
 from allocator.models import DailyRollup, ModelPrice, UsageBucket
@@ -126,3 +128,19 @@ def test_usage_admin_is_read_only(admin, simulated):
     for name in ("usagebucket", "dailyrollup", "billedcost", "syncrun"):
         assert browser.get(reverse(f"admin:allocator_{name}_changelist")).status_code == 200
         assert browser.get(reverse(f"admin:allocator_{name}_add")).status_code == 403
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tokens=st.tuples(*[st.integers(0, 10**9)] * 5),
+    model=st.sampled_from(["gpt-4o-mini", "gpt-4o", "gpt-4.1-nano", "claude-sonnet-4", "claude-3-5-haiku"]),
+)
+def test_integer_pricing_equals_decimal_arithmetic(tokens, model):
+    """`cost` works in exact integer pico-dollars; it must agree with plain Decimal arithmetic to the micro-dollar."""
+    uncached, cached, long, short, output = tokens
+    usage = row(model, input_tokens=uncached + cached + long + short, cached_input_tokens=cached,
+                cache_write_tokens=long + short, cache_write_1h_tokens=long, output_tokens=output)  # fmt: skip
+    unit = Pricer(provider="simulated").unit_price(model)
+    assert unit.pico is not None
+    assert unit.cost(usage) == unit.decimal_cost(usage)
+    assert unit.cost(usage).as_tuple().exponent == -6
