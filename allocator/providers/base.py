@@ -127,6 +127,17 @@ def token_count(value: Any) -> int:
     return value
 
 
+@dataclass(frozen=True)
+class OptionSpec:
+    """One documented entry of a provider account's `options`, shown as a real form field."""
+
+    name: str
+    label: str
+    help: str = ""
+    kind: str = "text"  # "text", "int", "bool" or "list" (comma-separated)
+    required: bool = False
+
+
 class Provider:
     """Base class of every adapter. Subclasses override what their `capabilities` declare."""
 
@@ -136,6 +147,12 @@ class Provider:
     usage_bucket_width: str = "1h"
 
     display_name: str = ""
+
+    # Facts the pages need, declared here so nothing outside providers/ knows a provider by name.
+    client_base_url: str = ""  # what a key holder points an SDK at (the usage snippet on the reveal page)
+    credential_label: str = "Admin API key"
+    credential_help: str = ""  # which credential, and where in the provider's console to find it
+    option_specs: tuple[OptionSpec, ...] = ()
 
     def __init__(self, *, base_url: str = "", credential: str = "", options: dict[str, Any] | None = None):
         self.base_url = (base_url or self.default_base_url).rstrip("/")
