@@ -85,7 +85,7 @@ class ModelPriceAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def save_model(self, request: HttpRequest, obj: ModelPrice, form, change: bool) -> None:
-        from allocator.ingest import usage_reprice
+        from allocator.usage.rollups import usage_reprice
 
         obj.set_by = request.user
         super().save_model(request, obj, form, change)
@@ -162,7 +162,7 @@ class SimulatedKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Force a runaway hour now (the next sync shows the burst)")
     def force_runaway(self, request: HttpRequest, queryset) -> None:
-        from allocator.simulation import force_runaway
+        from allocator.providers.simulated.usage import force_runaway
 
         for key in queryset:
             force_runaway(key)

@@ -1,4 +1,5 @@
-"""Provider accounts, policy, keys and key requests, usage buckets, daily rollups and sync runs."""
+"""Provider accounts, policy, keys and key requests; the usage models and the simulated provider's state are
+registered here too (defined in allocator/usage/models.py and allocator/providers/simulated/models.py)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from allocator.crypto import EncryptedTextField
+from allocator.providers import kind_choices
 
 
 class InvalidTransition(Exception):
     """A state change that the object's current state does not allow (shown to the user as is)."""
 
 
-class ProviderKind(models.TextChoices):
-    SIMULATED = "simulated", "Simulated (built in)"
-    OPENAI = "openai", "OpenAI"
-    ANTHROPIC = "anthropic", "Anthropic"
-    OPENROUTER = "openrouter", "OpenRouter"
+# The provider kinds, from the registry in allocator/providers (ProviderKind.OPENAI == "openai").
+ProviderKind = models.TextChoices("ProviderKind", [(kind.upper(), (kind, label)) for kind, label in kind_choices()])
 
 
 class Policy(models.Model):
@@ -398,196 +397,22 @@ class Key(models.Model):
         self.pending_secret = ""
 
 
-class SimulatedKey(models.Model):
-    """State kept by the built-in simulated provider (it plays the provider's side, not Allocator's)."""
+# Defined beside their features, registered in this app (same tables, same migrations).
+from allocator.providers.simulated.models import SimulatedKey  # noqa: E402
+from allocator.usage.models import BilledCost, DailyRollup, ModelPrice, SyncRun, UsageBucket  # noqa: E402
 
-    account_id = models.BigIntegerField(db_index=True)
-    key_id = models.CharField(max_length=64, unique=True)
-    name = models.CharField(max_length=120)
-    hint = models.CharField(max_length=64)
-    disabled = models.BooleanField(default=False)
-    revoked = models.BooleanField(default=False)
-    limit_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    disabled_at = models.DateTimeField(null=True, blank=True)
-    profile = models.JSONField(default=dict, blank=True, help_text="Usage profile (rate, models, caching).")
-
-    def __str__(self) -> str:
-        return self.key_id
-
-
-class UsageBucket(models.Model):
-    """One provider-reported bucket: time bucket × key × model (× other grouping dims). Upserted, never added."""
-
-    class CostSource(models.TextChoices):
-        PROVIDER = "provider", "Provider-reported"
-        RECONCILED = "reconciled", "Estimate scaled to billed cost"
-        PRICE_TABLE = "price_table", "Price table estimate"
-        MANUAL = "manual", "Manual price"
-        UNKNOWN = "unknown", "Unknown model (priced at zero)"
-
-    # A fact table written a million rows at a time, so: no separate indexes on the two foreign keys (the
-    # identity constraint starts with (account, bucket_start), which serves every bucket query: sync windows,
-    # runaway hours, retention; pages read DailyRollup), and no database FK constraints (PostgreSQL checks
-    # those row by row at commit). The sync only writes ids it just read; Django still applies on_delete.
-    account = models.ForeignKey(
-        ProviderAccount, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
-    )
-    key = models.ForeignKey(
-        Key, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False, db_constraint=False
-    )
-    provider_key_id = models.CharField(max_length=128, blank=True, help_text="Empty = unattributed.")
-    model = models.CharField(max_length=128)
-    bucket_start = models.DateTimeField()
-    bucket_width = models.CharField(max_length=4)
-    dims = models.CharField(max_length=255, blank=True, default="")
-    input_tokens = models.BigIntegerField(default=0)
-    cached_input_tokens = models.BigIntegerField(default=0)
-    cache_write_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    requests = models.BigIntegerField(null=True, blank=True)
-    estimated_cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
-    cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
-    cost_source = models.CharField(max_length=16, choices=CostSource.choices, default=CostSource.PRICE_TABLE)
-    synced_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["account", "bucket_start", "bucket_width", "provider_key_id", "model", "dims"],
-                name="usage_bucket_identity",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.bucket_start:%Y-%m-%d %H:%M} {self.provider_key_id or 'unattributed'} {self.model}"
-
-
-class DailyRollup(models.Model):
-    """Usage per day × key × model, with the owner/team/cost center the key belonged to. Pages read this.
-
-    Recomputed from buckets for every day a sync touched, so a re-pull corrects it.
-    """
-
-    day = models.DateField()
-    # Derived rows, rebuilt set-based by every sync: no database FK constraints (checked row by row at commit on
-    # PostgreSQL); Django still applies on_delete. account and key are covered by the (account, day) and
-    # (key, day) indexes below.
-    account = models.ForeignKey(
-        ProviderAccount, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
-    )
-    provider = models.CharField(max_length=16, choices=ProviderKind.choices)
-    key = models.ForeignKey(
-        Key,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="rollups",
-        db_index=False,
-        db_constraint=False,
-    )
-    owner_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_constraint=False,
-    )
-    owner_project = models.ForeignKey(
-        "accounts.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
-    )
-    team = models.ForeignKey(
-        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
-    )
-    cost_center = models.ForeignKey(
-        "accounts.CostCenter", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
-    )
-    model = models.CharField(max_length=128)
-    input_tokens = models.BigIntegerField(default=0)
-    cached_input_tokens = models.BigIntegerField(default=0)
-    cache_write_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    requests = models.BigIntegerField(null=True, blank=True)
-    cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["account", "day"], name="rollup_account_day_idx"),
-            models.Index(fields=["day", "team"], name="rollup_day_team_idx"),
-            models.Index(fields=["day", "owner_user"], name="rollup_day_user_idx"),
-            models.Index(fields=["day", "owner_project"], name="rollup_day_project_idx"),
-            models.Index(fields=["day", "cost_center"], name="rollup_day_cc_idx"),
-            models.Index(fields=["key", "day"], name="rollup_key_day_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.day} {self.model} ${self.cost_usd}"
-
-
-class BilledCost(models.Model):
-    """Provider-billed cost at its own grain (per day × project/workspace), beside our estimate for it."""
-
-    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="+")
-    day = models.DateField()
-    dims = models.CharField(max_length=255, blank=True, default="")
-    billed_usd = models.DecimalField(max_digits=18, decimal_places=6)
-    estimated_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
-    synced_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["account", "day", "dims"], name="billed_cost_identity")]
-
-    def __str__(self) -> str:
-        return f"{self.account} {self.day} {self.dims} ${self.billed_usd}"
-
-
-class ModelPrice(models.Model):
-    """A manual price for a model the price table does not know (USD per million tokens)."""
-
-    provider = models.CharField(max_length=16, choices=ProviderKind.choices)
-    model = models.CharField(max_length=128)
-    input_per_mtok = models.DecimalField(max_digits=12, decimal_places=4)
-    cached_input_per_mtok = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
-    cache_write_per_mtok = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
-    output_per_mtok = models.DecimalField(max_digits=12, decimal_places=4)
-    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["provider", "model"], name="model_price_unique")]
-
-    def __str__(self) -> str:
-        return f"{self.provider}/{self.model}"
-
-
-class SyncRun(models.Model):
-    """One pull from one provider account."""
-
-    class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-
-    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="sync_runs")
-    trigger = models.CharField(max_length=16, default="beat")
-    window_start = models.DateTimeField()
-    window_end = models.DateTimeField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True)
-    pages = models.PositiveIntegerField(default=0)
-    rows = models.PositiveIntegerField(default=0)
-    unknown_models = models.JSONField(default=list, blank=True)
-    error = models.TextField(blank=True)
-    started_at = models.DateTimeField(default=timezone.now)
-    heartbeat_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-started_at"]
-
-    def __str__(self) -> str:
-        return f"Sync {self.account} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
-
-    @property
-    def duration(self) -> timedelta | None:
-        return (self.finished_at - self.started_at) if self.finished_at else None
+__all__ = [
+    "ApprovalRequest",
+    "BilledCost",
+    "DailyRollup",
+    "InvalidTransition",
+    "Key",
+    "KeyRequest",
+    "ModelPrice",
+    "Policy",
+    "ProviderAccount",
+    "ProviderKind",
+    "SimulatedKey",
+    "SyncRun",
+    "UsageBucket",
+]

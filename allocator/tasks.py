@@ -58,19 +58,19 @@ def sync_all_accounts(kinds: list[str] | None = None) -> int:
     visibly moves)."""
     from celery import chain
 
-    from allocator import ingest
     from allocator.models import ProviderAccount
+    from allocator.usage import sync
 
     accounts = ProviderAccount.objects.filter(enabled=True).exclude(status=ProviderAccount.Status.CREDENTIALS_INVALID)
     if kinds:
         accounts = accounts.filter(kind__in=kinds)
-    busy = ingest.accounts_syncing()
+    busy = sync.accounts_syncing()
     sent = 0
     for account in accounts:
         if not account.capabilities.usage or account.pk in busy:
             continue  # a long back-fill still running is not started twice
-        start, end = ingest.sync_window(account=account)
-        chunks = ingest.backfill_chunks(start=start, end=end, days=BACKFILL_CHUNK_DAYS)
+        start, end = sync.sync_window(account=account)
+        chunks = sync.backfill_chunks(start=start, end=end, days=BACKFILL_CHUNK_DAYS)
         if len(chunks) == 1:
             sync_account.delay(account.pk, "beat")
         else:
@@ -99,14 +99,12 @@ def sync_account(
     Retryable provider errors (429, 5xx, timeouts, malformed pages) retry with exponential backoff, or after
     the provider's Retry-After; rejected credentials and other permanent errors do not.
     """
-    from allocator import ingest
     from allocator.models import ProviderAccount
+    from allocator.usage import sync
 
     account = ProviderAccount.objects.get(pk=account_id)
     try:
-        run = ingest.usage_sync(
-            account=account, since=_parse_moment(since), until=_parse_moment(until), trigger=trigger
-        )
+        run = sync.usage_sync(account=account, since=_parse_moment(since), until=_parse_moment(until), trigger=trigger)
     except ProviderError as error:
         if error.permanent:
             raise
@@ -119,6 +117,6 @@ def sync_account(
 @shared_task(time_limit=3600)
 def drop_old_usage() -> int:
     """Retention: delete raw buckets older than Policy.usage_retention_months (daily rollups stay)."""
-    from allocator import ingest
+    from allocator.usage.retention import usage_drop_old
 
-    return ingest.usage_drop_old()
+    return usage_drop_old()

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from allocator import views
+from allocator.usage import views as usage_views
 
 app_name = "allocator"
 
@@ -30,7 +31,7 @@ urlpatterns = [
     path("providers/<int:pk>/import/", views.account_import_key, name="account_import_key"),
     path("providers/<int:pk>/revoke-remote/", views.account_revoke_remote, name="account_revoke_remote"),
     path("policy/", views.policy, name="policy"),
-    path("sync/", views.sync_status, name="sync_status"),
-    path("sync/<int:pk>/now/", views.sync_now, name="sync_now"),
-    path("sync/<int:pk>/status/", views.sync_account_status, name="sync_account_status"),
+    path("sync/", usage_views.sync_status, name="sync_status"),
+    path("sync/<int:pk>/now/", usage_views.sync_now, name="sync_now"),
+    path("sync/<int:pk>/status/", usage_views.sync_account_status, name="sync_account_status"),
 ]

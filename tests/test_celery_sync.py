@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from allocator import ingest
 from allocator.models import SyncRun, UsageBucket
 from allocator.tasks import heartbeat, sync_account
+from allocator.usage.models import STALE_AFTER
+from allocator.usage.sync import usage_sync
 from tests.conftest import _database_url_for_worker
 from tests.factories import KeyFactory
 from tests.usage_helpers import (
@@ -97,7 +98,7 @@ def test_a_worker_killed_half_way_leaves_a_run_the_next_sync_redoes(
     killed = SyncRun.objects.get()
     assert killed.status == SyncRun.Status.RUNNING and 0 < UsageBucket.objects.count() < 30
     # Ten minutes later the heartbeat is stale; the next sync (on the other worker) redoes the window.
-    SyncRun.objects.filter(pk=killed.pk).update(heartbeat_at=killed.heartbeat_at - ingest.STALE_AFTER)
+    SyncRun.objects.filter(pk=killed.pk).update(heartbeat_at=killed.heartbeat_at - STALE_AFTER)
     openai_emulator.clear_faults()
     run_id = sync_account.delay(account.pk, "beat", since=hour(210).isoformat()).get(timeout=60)
 
@@ -108,7 +109,7 @@ def test_a_worker_killed_half_way_leaves_a_run_the_next_sync_redoes(
     # A clean sync of the same provider data into a second account: identical totals and rollups.
     clean = openai_account(openai_emulator, name="Clean")
     KeyFactory(account=clean, owner_user=engineer, team=team, provider_key_id="key_a")
-    ingest.usage_sync(account=clean, since=hour(210), enforce=False)
+    usage_sync(account=clean, since=hour(210), enforce=False)
     assert bucket_totals(account) == bucket_totals(clean)
     assert rollup_totals(account) == rollup_totals(clean)
     assert len(stored_rollups(account)) == len(stored_rollups(clean))

@@ -14,8 +14,8 @@ from tests.budget_factories import simulated_key
 
 
 def test_the_simulated_runaway_scenario_is_caught(policy, simulated, engineer, team):
-    ingest = pytest.importorskip("allocator.ingest", reason="usage ingestion is not in this checkout yet")
-    force_runaway = getattr(pytest.importorskip("allocator.simulation"), "force_runaway", None)
+    ingest = pytest.importorskip("allocator.usage.sync", reason="usage ingestion is not in this checkout yet")
+    force_runaway = getattr(pytest.importorskip("allocator.providers.simulated.usage"), "force_runaway", None)
     if force_runaway is None:
         pytest.skip("the simulated provider has no runaway scenario in this checkout yet")
     policy.suspend_on_runaway = True

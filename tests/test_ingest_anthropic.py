@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 from django.db.models import Sum
 
-from allocator import ingest
 from allocator.models import BilledCost, DailyRollup, ProviderAccount, SyncRun, UsageBucket
 from allocator.providers.base import ProviderError
+from allocator.usage.sync import usage_sync
 from tests.factories import KeyFactory
 from tests.usage_helpers import anthropic_account, assert_rollups_match, day_start, hour
 
@@ -50,7 +50,7 @@ def test_usage_has_no_request_counts_and_cache_writes_are_priced(anthropic_emula
         sonnet(anthropic_emulator, h)
     sonnet(anthropic_emulator, 7, api_key_id=None, workspace_id=None)  # Console usage: no key, default workspace
 
-    run = ingest.usage_sync(account=account, since=hour(210))
+    run = usage_sync(account=account, since=hour(210))
 
     assert run.status == SyncRun.Status.SUCCEEDED
     assert len(anthropic_emulator.requests_to("GET", "/v1/organizations/usage_report/messages")) == 2
@@ -77,7 +77,7 @@ def test_workspace_cost_in_cents_is_the_truth(anthropic_emulator, account, key):
     # Estimate: 3 × ($0.03 + $0.015) = $0.135. The bill: 16.2 cents.
     anthropic_emulator.add_cost(yesterday, "16.2", workspace_id="wrkspc_01AbC")
 
-    ingest.usage_sync(account=account, since=yesterday)
+    usage_sync(account=account, since=yesterday)
 
     rows = UsageBucket.objects.filter(key=key)
     assert rows.aggregate(t=Sum("cost_usd"))["t"] == Decimal("0.162000")
@@ -94,7 +94,7 @@ def test_workspace_cost_in_cents_is_the_truth(anthropic_emulator, account, key):
 def test_overloaded_529_is_retried(anthropic_emulator, account, key):
     sonnet(anthropic_emulator, 3)
     anthropic_emulator.fail_next(1, status=529, path_prefix="/v1/organizations/usage_report")
-    assert ingest.usage_sync(account=account, since=hour(5)).status == SyncRun.Status.SUCCEEDED
+    assert usage_sync(account=account, since=hour(5)).status == SyncRun.Status.SUCCEEDED
     assert UsageBucket.objects.count() == 1
 
 
@@ -103,7 +103,7 @@ def test_rejected_admin_key_marks_credentials_invalid(anthropic_emulator, admin)
         name="Anthropic", kind="anthropic", base_url=anthropic_emulator.url, credential="sk-ant-api03-not-admin"
     )
     with pytest.raises(ProviderError) as raised:
-        ingest.usage_sync(account=account, since=hour(5))
+        usage_sync(account=account, since=hour(5))
     assert raised.value.auth
     account.refresh_from_db()
     assert account.status == ProviderAccount.Status.CREDENTIALS_INVALID

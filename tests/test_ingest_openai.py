@@ -11,10 +11,11 @@ from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Notification
-from allocator import ingest
 from allocator.models import BilledCost, DailyRollup, ProviderAccount, SyncRun, UsageBucket
 from allocator.providers.base import ProviderError
 from allocator.tasks import sync_account, sync_all_accounts
+from allocator.usage.reconcile import RESIDUAL_MODEL
+from allocator.usage.sync import usage_sync
 from tests.emulators.base import Reply
 from tests.factories import KeyFactory
 from tests.usage_helpers import assert_rollups_match, bucket_totals, day_start, hour, openai_account, rollup_totals
@@ -57,7 +58,7 @@ def test_multi_page_pull_prices_attributes_and_rolls_up(openai_emulator, account
     openai_emulator.add_usage(hour(50), api_key_id="key_a", model="text-embedding-3-small", project_id="proj_a",
                               kind="embeddings", input_tokens=1_000_000, num_model_requests=10)  # fmt: skip
 
-    run = ingest.usage_sync(account=account, since=hour(210))
+    run = usage_sync(account=account, since=hour(210))
 
     assert run.status == SyncRun.Status.SUCCEEDED and run.error == ""
     completions = openai_emulator.requests_to("GET", "/organization/usage/completions")
@@ -88,13 +89,13 @@ def test_multi_page_pull_prices_attributes_and_rolls_up(openai_emulator, account
 def test_late_data_in_the_overlap_corrects_and_a_re_pull_replaces(openai_emulator, account, key_a):
     for h in (5, 10, 30):
         usage(openai_emulator, h)
-    first = ingest.usage_sync(account=account, since=hour(40))
+    first = usage_sync(account=account, since=hour(40))
     before = bucket_totals(account)
     assert before["requests"] == 126
 
     # Late data for an hour already pulled: the provider's bucket grows; the next (incremental) sync re-reads it.
     usage(openai_emulator, 5, input_tokens=1_000, input_cached_tokens=0, output_tokens=100, num_model_requests=8)
-    second = ingest.usage_sync(account=account)
+    second = usage_sync(account=account)
     overlap = first.window_end - timedelta(hours=48)
     assert second.window_start == day_start(overlap)
     late = UsageBucket.objects.get(bucket_start=hour(5))
@@ -104,12 +105,12 @@ def test_late_data_in_the_overlap_corrects_and_a_re_pull_replaces(openai_emulato
 
     # The same window again: identical totals, nothing added.
     again = bucket_totals(account), rollup_totals(account), UsageBucket.objects.count()
-    ingest.usage_sync(account=account)
+    usage_sync(account=account)
     assert (bucket_totals(account), rollup_totals(account), UsageBucket.objects.count()) == again
 
     # The provider no longer reports an hour (corrected to nothing): the re-pull deletes the stored bucket.
     openai_emulator.usage = [r for r in openai_emulator.usage if r["ts"] != int(hour(10).timestamp())]
-    ingest.usage_sync(account=account)
+    usage_sync(account=account)
     assert not UsageBucket.objects.filter(bucket_start=hour(10)).exists()
     assert UsageBucket.objects.filter(bucket_start=hour(30)).exists()  # outside the overlap window: kept
     assert_rollups_match(account)
@@ -130,7 +131,7 @@ def test_billed_cost_scales_estimates_per_project_and_day(openai_emulator, accou
     openai_emulator.add_cost(yesterday, "0.0021", project_id="proj_b")
     openai_emulator.add_cost(yesterday, "1.5", project_id="proj_c")  # billed, but no usage we could scale
 
-    ingest.usage_sync(account=account, since=yesterday)
+    usage_sync(account=account, since=yesterday)
 
     proj_a = UsageBucket.objects.filter(dims="project_id=proj_a", bucket_start__date=yesterday.date())
     assert proj_a.aggregate(t=Sum("estimated_cost_usd"))["t"] == Decimal("0.256000")
@@ -141,7 +142,7 @@ def test_billed_cost_scales_estimates_per_project_and_day(openai_emulator, accou
     proj_b = UsageBucket.objects.get(dims="project_id=proj_b")
     assert proj_b.cost_usd == Decimal("0.002100") and proj_b.estimated_cost_usd == Decimal("0.002100")
     residual = UsageBucket.objects.get(dims="project_id=proj_c")
-    assert residual.key is None and residual.model == ingest.RESIDUAL_MODEL and residual.cost_usd == Decimal("1.5")
+    assert residual.key is None and residual.model == RESIDUAL_MODEL and residual.cost_usd == Decimal("1.5")
 
     billed = {b.dims: (b.billed_usd, b.estimated_usd) for b in BilledCost.objects.filter(account=account)}
     assert billed == {
@@ -154,14 +155,14 @@ def test_billed_cost_scales_estimates_per_project_and_day(openai_emulator, accou
     assert_rollups_match(account)
 
     snapshot = bucket_totals(account), rollup_totals(account), UsageBucket.objects.count()
-    ingest.usage_sync(account=account, since=yesterday)  # re-pull: same bill, same numbers, one residual row
+    usage_sync(account=account, since=yesterday)  # re-pull: same bill, same numbers, one residual row
     assert (bucket_totals(account), rollup_totals(account), UsageBucket.objects.count()) == snapshot
 
 
 def test_429_with_retry_after_is_waited_out(openai_emulator, account, key_a):
     usage(openai_emulator, 3)
     openai_emulator.fail_next(1, status=429, retry_after=0.01, path_prefix="/organization/usage/completions")
-    run = ingest.usage_sync(account=account, since=hour(5))
+    run = usage_sync(account=account, since=hour(5))
     assert run.status == SyncRun.Status.SUCCEEDED and UsageBucket.objects.count() == 1
     assert len(openai_emulator.requests_to("GET", "/organization/usage/completions")) == 2
 
@@ -190,7 +191,7 @@ def test_a_malformed_page_fails_the_run_and_keeps_the_complete_pages(openai_emul
 
     openai_emulator.override("GET", r"/v1/organization/usage/(?P<kind>[a-z_]+)", second_page_broken)
     with pytest.raises(ProviderError):
-        ingest.usage_sync(account=account, since=hour(210))
+        usage_sync(account=account, since=hour(210))
 
     run = SyncRun.objects.get()
     assert run.status == SyncRun.Status.FAILED and "malformed" in run.error and run.pages == 1
@@ -205,7 +206,7 @@ def test_timeouts_fail_the_run_with_a_clear_error(openai_emulator, key_a):
     account = openai_account(openai_emulator, name="Slow", timeout=0.2)
     openai_emulator.fail_next(2, delay=1.0, path_prefix="/organization/usage")
     with pytest.raises(ProviderError):
-        ingest.usage_sync(account=account, since=hour(5))
+        usage_sync(account=account, since=hour(5))
     assert "timed out" in SyncRun.objects.get().error
 
 
@@ -215,7 +216,7 @@ def test_rejected_credentials_mark_the_account_and_tell_the_admins_once(openai_e
     )
     for _ in range(2):
         with pytest.raises(ProviderError):
-            ingest.usage_sync(account=account, since=hour(5))
+            usage_sync(account=account, since=hour(5))
     account.refresh_from_db()
     assert account.status == ProviderAccount.Status.CREDENTIALS_INVALID
     assert "401" in account.status_message and "sk-admin-wrong" not in account.status_message
@@ -237,7 +238,7 @@ def test_queries_per_sync_do_not_grow_with_rows(openai_emulator, account, key_a,
             for h in range(3):
                 usage(openai_emulator, hours_back + h, key=f"key_{k + 1}")
         with CaptureQueriesContext(connection) as queries:
-            ingest.usage_sync(account=account, since=hour(hours_back + 5), until=hour(hours_back - 1), enforce=False)
+            usage_sync(account=account, since=hour(hours_back + 5), until=hour(hours_back - 1), enforce=False)
         return len(queries)
 
     few, many = sync_with(2, 10), sync_with(100, 10)

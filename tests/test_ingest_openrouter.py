@@ -9,10 +9,10 @@ import pytest
 import time_machine
 from django.db.models import Sum
 
-from allocator import ingest
 from allocator.models import SyncRun, UsageBucket
 from allocator.providers.base import ProviderError
 from allocator.providers.openrouter import TODAY_MODEL
+from allocator.usage.sync import sync_window, usage_sync
 from tests.factories import KeyFactory
 from tests.usage_helpers import assert_rollups_match, openrouter_account
 
@@ -41,7 +41,7 @@ def test_provider_cost_per_key_and_the_live_today_row(openrouter_emulator, accou
                                          endpoint_id="ep_other")  # fmt: skip
         openrouter_emulator.set_key_usage(key_hash, usage_daily="1.5")
 
-        ingest.usage_sync(account=account, since=datetime(2026, 11, 8, tzinfo=UTC))
+        usage_sync(account=account, since=datetime(2026, 11, 8, tzinfo=UTC))
 
         rows = {(b.bucket_start.date(), b.model): b for b in UsageBucket.objects.filter(key=key)}
         assert rows[(date(2026, 11, 9), MINI)].cost_usd == Decimal("0.600000")  # endpoints summed per model
@@ -55,7 +55,7 @@ def test_provider_cost_per_key_and_the_live_today_row(openrouter_emulator, accou
         openrouter_emulator.add_activity("2026-11-10", api_key_hash=key_hash, model=MINI, usage="1.8", requests=30)
         openrouter_emulator.set_key_usage(key_hash, usage_daily="0.3")
 
-        run = ingest.usage_sync(account=account)
+        run = usage_sync(account=account)
 
         assert run.status == SyncRun.Status.SUCCEEDED
         rows = {(b.bucket_start.date(), b.model): b.cost_usd for b in UsageBucket.objects.filter(key=key)}
@@ -77,11 +77,11 @@ def test_a_deleted_keys_history_is_kept(openrouter_emulator, account, engineer, 
         openrouter_emulator.add_activity(day, api_key_hash=gone_hash, model=MINI, usage="2", requests=5)
         openrouter_emulator.add_activity(day, api_key_hash=kept_hash, model=MINI, usage="1", requests=5)
     since = now - timedelta(days=3)
-    ingest.usage_sync(account=account, since=since)
+    usage_sync(account=account, since=since)
 
     del openrouter_emulator.keys[gone_hash]  # revoked: OpenRouter forgets the key and its activity listing
     openrouter_emulator.add_activity(days[1], api_key_hash=kept_hash, model=MINI, usage="0.5", requests=1)
-    ingest.usage_sync(account=account, since=since)
+    usage_sync(account=account, since=since)
 
     assert UsageBucket.objects.filter(key=gone).aggregate(t=Sum("cost_usd"))["t"] == Decimal("4.000000")
     assert UsageBucket.objects.filter(key=kept).aggregate(t=Sum("cost_usd"))["t"] == Decimal("2.500000")
@@ -89,7 +89,7 @@ def test_a_deleted_keys_history_is_kept(openrouter_emulator, account, engineer, 
 
 
 def test_windows_reach_back_only_as_far_as_openrouter_keeps_activity(account):
-    start, _ = ingest.sync_window(account=account, since=datetime.now(UTC) - timedelta(days=90))
+    start, _ = sync_window(account=account, since=datetime.now(UTC) - timedelta(days=90))
     assert datetime.now(UTC) - start <= timedelta(days=31)
 
 
@@ -99,6 +99,6 @@ def test_a_malformed_activity_answer_fails_the_run(openrouter_emulator, account,
     openrouter_emulator.add_activity(yesterday, api_key_hash=key_hash, model=MINI, usage="1", requests=1)
     openrouter_emulator.fail_next(1, malformed=True, path_prefix="/activity")
     with pytest.raises(ProviderError):
-        ingest.usage_sync(account=account, since=datetime.now(UTC) - timedelta(days=2))
+        usage_sync(account=account, since=datetime.now(UTC) - timedelta(days=2))
     run = SyncRun.objects.get()
     assert run.status == SyncRun.Status.FAILED and "malformed" in run.error

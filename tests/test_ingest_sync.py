@@ -15,10 +15,12 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from allocator import ingest
 from allocator.models import DailyRollup, Policy, ProviderAccount, SyncRun, UsageBucket
 from allocator.providers.base import Provider, UsageRow
 from allocator.tasks import drop_old_usage, sync_all_accounts
+from allocator.usage.models import STALE_AFTER
+from allocator.usage.sync import LOCK_NAMESPACE, sync_window, usage_sync
+from allocator.usage.writer import dims_text
 from tests.factories import KeyFactory
 from tests.usage_helpers import assert_rollups_match, bucket_totals, day_start, hour, openai_account
 
@@ -59,7 +61,7 @@ def another_worker_syncing(account):
     import psycopg
 
     with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(%s, %s)", [ingest.LOCK_NAMESPACE, account.pk])
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_NAMESPACE, account.pk])
         yield
 
 
@@ -68,12 +70,12 @@ def test_a_live_run_makes_a_second_sync_stand_back_and_a_stale_one_is_redone(acc
     now = datetime.now(UTC)
     live = SyncRun.objects.create(account=account, window_start=now, window_end=now, heartbeat_at=now)
     with another_worker_syncing(account):
-        assert ingest.usage_sync(account=account, provider=PagesProvider([])) is None
+        assert usage_sync(account=account, provider=PagesProvider([])) is None
     assert SyncRun.objects.count() == 1
 
     # The worker died: no lock any more (PostgreSQL), and no heartbeat for a while (everywhere).
-    SyncRun.objects.filter(pk=live.pk).update(heartbeat_at=now - ingest.STALE_AFTER - timedelta(seconds=1))
-    run = ingest.usage_sync(account=account, provider=PagesProvider([]))
+    SyncRun.objects.filter(pk=live.pk).update(heartbeat_at=now - STALE_AFTER - timedelta(seconds=1))
+    run = usage_sync(account=account, provider=PagesProvider([]))
     live.refresh_from_db()
     assert run.status == SyncRun.Status.SUCCEEDED
     assert live.status == SyncRun.Status.FAILED and f"Sync #{run.pk} took over" in live.error
@@ -89,7 +91,7 @@ def test_two_concurrent_syncs_of_one_account_one_runs_one_stands_back(openai_emu
 
     def first():
         try:
-            results["first"] = ingest.usage_sync(account=account, since=hour(4), enforce=False)
+            results["first"] = usage_sync(account=account, since=hour(4), enforce=False)
         finally:
             connection.close()
 
@@ -99,7 +101,7 @@ def test_two_concurrent_syncs_of_one_account_one_runs_one_stands_back(openai_emu
     while not SyncRun.objects.filter(status=SyncRun.Status.RUNNING).exists():
         assert datetime.now(UTC) < deadline
         time.sleep(0.02)
-    second = ingest.usage_sync(account=account, since=hour(4), enforce=False)
+    second = usage_sync(account=account, since=hour(4), enforce=False)
     thread.join()
 
     assert second is None
@@ -110,7 +112,7 @@ def test_two_concurrent_syncs_of_one_account_one_runs_one_stands_back(openai_emu
 @pytest.mark.django_db
 def test_only_a_successful_sync_enqueues_enforcement(account, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        ingest.usage_sync(account=account, provider=PagesProvider([]))
+        usage_sync(account=account, provider=PagesProvider([]))
     assert [c.__name__ for c in callbacks] == ["_enqueue_enforcement"]
 
     class Broken(PagesProvider):
@@ -118,7 +120,7 @@ def test_only_a_successful_sync_enqueues_enforcement(account, django_capture_on_
             raise RuntimeError("boom")
 
     with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError):
-        ingest.usage_sync(account=account, provider=Broken([]))
+        usage_sync(account=account, provider=Broken([]))
     assert callbacks == []
     assert SyncRun.objects.filter(status="failed", error="RuntimeError: boom").exists()
 
@@ -128,12 +130,12 @@ def test_only_a_successful_sync_enqueues_enforcement(account, django_capture_on_
 
 @pytest.mark.django_db
 def test_windows_start_at_the_overlap_or_the_quarter(account):
-    start, end = ingest.sync_window(account=account)
+    start, end = sync_window(account=account)
     assert start.date().day == 1 and start <= end  # first sync: from the start of the current quarter
     account.synced_until = datetime(2026, 11, 20, 13, 30, tzinfo=UTC)
     Policy.objects.update_or_create(pk=1, defaults={"sync_overlap_hours": 24})
     now = datetime(2026, 11, 22, 8, 15, tzinfo=UTC)
-    assert ingest.sync_window(account=account, now=now) == (datetime(2026, 11, 19, tzinfo=UTC), now)
+    assert sync_window(account=account, now=now) == (datetime(2026, 11, 19, tzinfo=UTC), now)
 
 
 @pytest.mark.django_db
@@ -173,7 +175,7 @@ def test_old_buckets_are_dropped_and_rollups_stay(account):
     now = datetime.now(UTC)
     rows = [UsageRow(bucket_start=day_start(now) - timedelta(days=d), bucket_width="1d", provider_key_id=None,
                      model="gpt-4o-mini", input_tokens=1_000_000, requests=1) for d in (3, 200, 500)]  # fmt: skip
-    ingest.usage_sync(account=account, since=now - timedelta(days=600), provider=PagesProvider([rows]))
+    usage_sync(account=account, since=now - timedelta(days=600), provider=PagesProvider([rows]))
     assert DailyRollup.objects.count() == 3
 
     assert drop_old_usage.apply().get() == 1  # 13 months by default: the 500-day-old bucket goes
@@ -199,7 +201,7 @@ row_strategy = st.builds(
 
 
 def _identity(row: UsageRow) -> tuple:
-    return row.bucket_start, row.provider_key_id or "", row.model, ingest.dims_text(row.dimensions)
+    return row.bucket_start, row.provider_key_id or "", row.model, dims_text(row.dimensions)
 
 
 # A pull never reports one bucket twice; pages are cut anywhere.
@@ -220,10 +222,10 @@ def test_rollups_equal_a_recomputation_after_any_two_pulls(account, engineer, ma
                    provider_data={"previous_key_ids": ["key_old"]})  # fmt: skip
     window = {"since": BASE, "until": BASE + timedelta(days=3), "enforce": False}
 
-    ingest.usage_sync(account=account, provider=PagesProvider(first), **window)
+    usage_sync(account=account, provider=PagesProvider(first), **window)
     assert_rollups_match(account)
 
-    ingest.usage_sync(account=account, provider=PagesProvider(second), **window)
+    usage_sync(account=account, provider=PagesProvider(second), **window)
     assert_rollups_match(account)
     # A re-pull replaces: what is stored is exactly the second pull.
     pulled = [r for page in second for r in page]

@@ -11,10 +11,11 @@ from django.urls import reverse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allocator import ingest, pricing
 from allocator.models import DailyRollup, ModelPrice, UsageBucket
-from allocator.pricing import Pricer
 from allocator.providers.base import UsageRow
+from allocator.usage import pricing
+from allocator.usage.pricing import Pricer
+from allocator.usage.sync import usage_sync
 from tests.conftest import login
 from tests.factories import KeyFactory
 from tests.usage_helpers import hour, openai_account
@@ -95,7 +96,7 @@ def test_setting_a_price_in_the_admin_reprices_the_zero_priced_buckets(openai_em
     key = KeyFactory(account=account, owner_user=engineer, team=team, provider_key_id="key_a")
     openai_emulator.add_usage(hour(3), api_key_id="key_a", model="acme-private-7b", project_id="p",
                               input_tokens=2_000_000, output_tokens=1_000_000, num_model_requests=3)  # fmt: skip
-    run = ingest.usage_sync(account=account, since=hour(5))
+    run = usage_sync(account=account, since=hour(5))
     assert run.unknown_models == ["acme-private-7b"]
     assert UsageBucket.objects.get().cost_source == "unknown"
 

@@ -10,10 +10,10 @@ import time_machine
 from django.db.models import Sum
 from django.urls import reverse
 
-from allocator import ingest
 from allocator.models import DailyRollup, SimulatedKey, UsageBucket
+from allocator.providers.simulated.usage import RUNAWAY_FACTOR, default_profile, force_runaway, simulated_usage_pages
 from allocator.quarters import Quarter
-from allocator.simulation import RUNAWAY_FACTOR, default_profile, force_runaway, simulated_usage_pages
+from allocator.usage.sync import usage_sync
 from tests.conftest import login
 from tests.factories import KeyFactory
 from tests.usage_helpers import assert_rollups_match
@@ -112,7 +112,7 @@ def test_force_runaway_bursts_the_current_hour(simulated):
 def test_a_simulated_sync_shows_spend_on_the_keys_page(simulated, engineer, team):
     key = KeyFactory(account=simulated, owner_user=engineer, team=team, provider_key_id="simkey_e")
     sim_key(simulated, "simkey_e", created=datetime.now(UTC) - timedelta(days=5))
-    run = ingest.usage_sync(account=simulated, since=datetime.now(UTC) - timedelta(days=3))
+    run = usage_sync(account=simulated, since=datetime.now(UTC) - timedelta(days=3))
     assert run.rows == UsageBucket.objects.filter(key=key).count() > 0
     assert_rollups_match(simulated)
     assert DailyRollup.objects.filter(key=key).aggregate(t=Sum("cost_usd"))["t"] > 0

@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import AuditEvent
-from allocator import ingest
 from allocator.models import BilledCost, ProviderAccount, SimulatedKey, SyncRun
+from allocator.usage.sync import usage_sync
 from tests.conftest import login
 from tests.factories import KeyFactory
 
@@ -25,7 +25,7 @@ def synced(simulated, engineer, team):
     KeyFactory(account=simulated, owner_user=engineer, team=team, provider_key_id="simkey_s")
     SimulatedKey.objects.create(account_id=simulated.pk, key_id="simkey_s", name="s", hint="s",
                                 created_at=datetime.now(UTC) - timedelta(days=4))  # fmt: skip
-    ingest.usage_sync(account=simulated, since=datetime.now(UTC) - timedelta(days=2), enforce=False)
+    usage_sync(account=simulated, since=datetime.now(UTC) - timedelta(days=2), enforce=False)
     return simulated
 
 

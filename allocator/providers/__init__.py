@@ -5,7 +5,7 @@ from django.utils.module_loading import import_string
 from allocator.providers.base import Provider
 
 PROVIDERS: dict[str, str] = {
-    "simulated": "allocator.providers.simulated.SimulatedProvider",
+    "simulated": "allocator.providers.simulated.provider.SimulatedProvider",
     "openai": "allocator.providers.openai.OpenAIProvider",
     "anthropic": "allocator.providers.anthropic.AnthropicProvider",
     "openrouter": "allocator.providers.openrouter.OpenRouterProvider",
@@ -21,3 +21,8 @@ def provider_class(kind: str) -> type[Provider]:
 
 def get_provider(kind: str, *, base_url: str = "", credential: str = "", options: dict | None = None) -> Provider:
     return provider_class(kind)(base_url=base_url, credential=credential, options=options)
+
+
+def kind_choices() -> list[tuple[str, str]]:
+    """(kind, label) of every registered provider, in registry order: the choices of ProviderKind."""
+    return [(kind, provider_class(kind).display_name) for kind in PROVIDERS]

@@ -57,10 +57,12 @@ class AnthropicProvider(Provider):
     usage_bucket_width = "1h"
 
     display_name = "Anthropic"
-
-    def __init__(self, *, base_url: str = "", credential: str = "", options: dict[str, Any] | None = None):
-        super().__init__(base_url=base_url, credential=credential, options=options)
-        self.http = self.http_client()
+    client_base_url = "https://api.anthropic.com"
+    credential_label = "Admin API key"
+    credential_help = (
+        "An Admin API key (sk-ant-admin…), made by an organization admin in the Claude Console under "
+        "Settings → Admin keys. Anthropic cannot create keys by API: make keys in the Console, then import them."
+    )
 
     def auth_headers(self) -> dict[str, str]:
         return {"x-api-key": self.credential, "anthropic-version": API_VERSION}
@@ -89,22 +91,11 @@ class AnthropicProvider(Provider):
 
     def list_keys(self) -> list[RemoteKey]:
         """Every key in the organization, followed page by page with `after_id=<last_id>`."""
-        keys = []
-        after_id = None
-        while True:
-            params: dict[str, Any] = {"limit": PAGE_SIZE}
-            if after_id:
-                params["after_id"] = after_id
-            body = self.http.request("GET", "/v1/organizations/api_keys", params=params)
-            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                raise ProviderError("Anthropic sent a malformed key list (no data list)")
-            try:
-                keys.extend(self._remote_key(item) for item in body["data"])
-            except (AttributeError, KeyError, TypeError, ValueError) as e:
-                raise ProviderError("Anthropic sent a malformed API key object") from e
-            after_id = body.get("last_id")
-            if not body.get("has_more") or not after_id:
-                return keys
+        items = self.listed("/v1/organizations/api_keys", {}, after="after_id", limit=PAGE_SIZE)
+        try:
+            return [self._remote_key(item) for item in items]
+        except (AttributeError, KeyError, TypeError, ValueError) as e:
+            raise ProviderError("Anthropic sent a malformed API key object") from e
 
     def _remote_key(self, item: dict[str, Any]) -> RemoteKey:
         created = item.get("created_at")
@@ -118,19 +109,6 @@ class AnthropicProvider(Provider):
         )
 
     # --- usage ------------------------------------------------------------------------------------
-    def _pages(self, path: str, params: list[tuple[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-        """Yield the buckets of each report page, following `page=<next_page>` while `has_more`."""
-        token = None
-        while True:
-            page_params = params + ([("page", token)] if token else [])
-            body = self.http.request("GET", path, params=page_params)
-            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                raise ProviderError(f"Anthropic sent a malformed page from GET {path} (no data list)")
-            yield body["data"]
-            token = body.get("next_page")
-            if not body.get("has_more") or not token:
-                return
-
     def pull_usage(self, *, start: datetime, end: datetime) -> Iterator[list[UsageRow]]:
         """Hourly message usage per key, model and workspace, one list per page.
 
@@ -144,7 +122,7 @@ class AnthropicProvider(Provider):
             *[("group_by[]", dim) for dim in USAGE_GROUP_BY],
             ("limit", HOUR_BUCKETS_PER_PAGE),
         ]
-        for buckets in self._pages(path, params):
+        for buckets in self.report_pages(path, params):
             try:
                 rows = [row for bucket in buckets for row in self._usage_rows(bucket)]
             except (AttributeError, KeyError, TypeError, ValueError) as e:
@@ -191,7 +169,7 @@ class AnthropicProvider(Provider):
             ("group_by[]", "workspace_id"),
             ("limit", DAY_BUCKETS_PER_PAGE),
         ]
-        for buckets in self._pages(path, params):
+        for buckets in self.report_pages(path, params):
             try:
                 rows = [
                     CostRow(

@@ -146,7 +146,7 @@ class Provider:
     capabilities = Capabilities()
     usage_bucket_width: str = "1h"
 
-    display_name: str = ""
+    display_name: str = ""  # also the kind's label (ProviderKind is derived from the registry)
 
     # Facts the pages need, declared here so nothing outside providers/ knows a provider by name.
     client_base_url: str = ""  # what a key holder points an SDK at (the usage snippet on the reveal page)
@@ -154,10 +154,25 @@ class Provider:
     credential_help: str = ""  # which credential, and where in the provider's console to find it
     option_specs: tuple[OptionSpec, ...] = ()
 
+    # Facts the usage sync needs.
+    # Days of usage history the provider still serves (None: all). A sync window reaching further back is
+    # clamped, or the replace step would delete stored history the provider can no longer send.
+    usage_history_days: int | None = None
+    # The provider drops a deleted key's history with the key (it lists only live keys): a re-pull replaces
+    # only the rows of keys it saw, so revoking a key never erases its past spend.
+    replace_only_seen_keys: bool = False
+    # The adapter reads the database while pulling: its pages are prepared on the calling thread, not ahead in a
+    # helper thread.
+    reads_database: bool = False
+    # The provider reports other providers' models (the simulated one plays "gpt-4o" and "claude-sonnet-4"): a
+    # manual price set for such a model re-prices its accounts too.
+    reports_real_models: bool = False
+
     def __init__(self, *, base_url: str = "", credential: str = "", options: dict[str, Any] | None = None):
         self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.credential = credential
         self.options = options or {}
+        self.http = self.http_client()
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.credential}"}
@@ -184,6 +199,34 @@ class Provider:
         if self.credential:
             message = message.replace(self.credential, "[credential]")
         return message
+
+    # --- paging -------------------------------------------------------------------------------------
+    def report_pages(self, path: str, params: list[tuple[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        """Yield the `data` list of each page of a usage or cost report, following `page=<next_page>` while
+        `has_more` (OpenAI's and Anthropic's reports page alike)."""
+        token = None
+        while True:
+            page_params = params + ([("page", token)] if token else [])
+            body = self.http.request("GET", path, params=page_params)
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise ProviderError(f"{self.display_name} sent a malformed page from GET {path} (no data list)")
+            yield body["data"]
+            token = body.get("next_page")
+            if not body.get("has_more") or not token:
+                return
+
+    def listed(self, path: str, params: dict[str, Any], *, after: str, limit: int) -> Iterator[dict[str, Any]]:
+        """Yield the items of a cursor-paged list, passing `<after>=<last_id>` while `has_more`."""
+        cursor = None
+        while True:
+            page_params = {**params, "limit": limit, **({after: cursor} if cursor else {})}
+            body = self.http.request("GET", path, params=page_params)
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise ProviderError(f"{self.display_name} sent a malformed list from GET {path} (no data list)")
+            yield from body["data"]
+            cursor = body.get("last_id")
+            if not body.get("has_more") or not cursor:
+                return
 
     # --- credential check -------------------------------------------------------------------------
     def check_connection(self) -> str:

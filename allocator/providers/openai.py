@@ -16,6 +16,7 @@ from allocator.providers.base import (
     Capabilities,
     CostRow,
     MintedKey,
+    OptionSpec,
     Provider,
     ProviderError,
     RemoteKey,
@@ -25,6 +26,7 @@ from allocator.providers.base import (
 
 USAGE_KINDS = ("completions", "embeddings")
 USAGE_GROUP_BY = ("api_key_id", "model", "project_id")
+COST_GROUP_BY = ("project_id",)
 PAGE_SIZE = 100
 HOUR_BUCKETS_PER_PAGE = 168  # the documented maximum for bucket_width=1h
 DAY_COST_BUCKETS_PER_PAGE = 180
@@ -57,10 +59,22 @@ class OpenAIProvider(Provider):
     usage_bucket_width = "1h"
 
     display_name = "OpenAI"
-
-    def __init__(self, *, base_url: str = "", credential: str = "", options: dict[str, Any] | None = None):
-        super().__init__(base_url=base_url, credential=credential, options=options)
-        self.http = self.http_client()
+    client_base_url = "https://api.openai.com/v1"
+    credential_label = "Admin API key"
+    credential_help = (
+        "An organization admin key (sk-admin-…), made by an organization owner at platform.openai.com under "
+        "Settings → Organization → Admin keys. Project keys cannot read usage or create service accounts."
+    )
+    option_specs = (
+        OptionSpec(
+            name="project_id",
+            label="Project id",
+            help=(
+                "The project new keys are minted in (proj_…, from Settings → Projects). Each key is a service "
+                "account of this project. Leave empty to only import and track keys of every project."
+            ),
+        ),
+    )
 
     def _project_id(self) -> str:
         project_id = self.options.get("project_id")
@@ -131,19 +145,7 @@ class OpenAIProvider(Provider):
         self._delete_service_account(provider_data)
 
     def _list_all(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """Follow `after=<last_id>` while `has_more`."""
-        after = None
-        while True:
-            page_params = {**params, "limit": PAGE_SIZE}
-            if after:
-                page_params["after"] = after
-            body = self.http.request("GET", path, params=page_params)
-            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                raise ProviderError(f"OpenAI sent a malformed list from GET {path}")
-            yield from body["data"]
-            after = body.get("last_id")
-            if not body.get("has_more") or not after:
-                return
+        return self.listed(path, params, after="after", limit=PAGE_SIZE)
 
     def list_keys(self) -> list[RemoteKey]:
         """Keys of the configured project, or of every active project when no project_id is set."""
@@ -184,19 +186,6 @@ class OpenAIProvider(Provider):
         )
 
     # --- usage ------------------------------------------------------------------------------------
-    def _pages(self, path: str, params: list[tuple[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-        """Yield the buckets of each page, following `page=<next_page>` while `has_more`."""
-        token = None
-        while True:
-            page_params = params + ([("page", token)] if token else [])
-            body = self.http.request("GET", path, params=page_params)
-            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                raise ProviderError(f"OpenAI sent a malformed page from GET {path} (no data list)")
-            yield body["data"]
-            token = body.get("next_page")
-            if not body.get("has_more") or not token:
-                return
-
     def pull_usage(self, *, start: datetime, end: datetime) -> Iterator[list[UsageRow]]:
         """Hourly completions and embeddings usage per key, model and project, one list per page."""
         for kind in USAGE_KINDS:
@@ -208,7 +197,7 @@ class OpenAIProvider(Provider):
                 *[("group_by", dim) for dim in USAGE_GROUP_BY],
                 ("limit", HOUR_BUCKETS_PER_PAGE),
             ]
-            for buckets in self._pages(path, params):
+            for buckets in self.report_pages(path, params):
                 try:
                     rows = [row for bucket in buckets for row in self._usage_rows(bucket)]
                 except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as e:
@@ -247,10 +236,10 @@ class OpenAIProvider(Provider):
             ("start_time", _unix(start)),
             ("end_time", _unix(end)),
             ("bucket_width", "1d"),
-            ("group_by", "project_id"),
+            *[("group_by", dim) for dim in COST_GROUP_BY],
             ("limit", DAY_COST_BUCKETS_PER_PAGE),
         ]
-        for buckets in self._pages(path, params):
+        for buckets in self.report_pages(path, params):
             try:
                 rows = [
                     CostRow(

@@ -60,12 +60,16 @@ class OpenRouterProvider(Provider):
         request_counts=True,
     )
     usage_bucket_width = "1d"
+    usage_history_days = ACTIVITY_DAYS  # /activity serves the last 30 completed UTC days only
+    replace_only_seen_keys = True  # deleted keys are no longer listed, and their history goes with them
 
     display_name = "OpenRouter"
-
-    def __init__(self, *, base_url: str = "", credential: str = "", options: dict[str, Any] | None = None):
-        super().__init__(base_url=base_url, credential=credential, options=options)
-        self.http = self.http_client()
+    client_base_url = "https://openrouter.ai/api/v1"
+    credential_label = "Management key"
+    credential_help = (
+        "A management (provisioning) key, made at openrouter.ai under Settings → Management keys (older name: "
+        "Provisioning keys). It can create, cap and disable keys, but cannot call models itself."
+    )
 
     # --- credential check -------------------------------------------------------------------------
     def check_connection(self) -> str:

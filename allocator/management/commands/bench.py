@@ -122,7 +122,7 @@ def _bench_models() -> list[str]:
     """59 OpenAI models genai-prices prices, plus one it does not know (priced at zero, flagged)."""
     from genai_prices.data_snapshot import find_provider_by_id, get_snapshot
 
-    from allocator.pricing import Pricer
+    from allocator.usage.pricing import Pricer
 
     provider = find_provider_by_id(get_snapshot().providers, "openai")
     pricer = Pricer(provider="openai")
@@ -265,7 +265,7 @@ def _rollups_match(account) -> bool:
 def _copy_reference(account) -> float | None:
     """Seconds to COPY the account's stored rows into an empty table with the bucket table's columns, primary
     key and unique identity (PostgreSQL only)."""
-    from allocator.ingest import BUCKET_TABLE, COLUMNS
+    from allocator.usage.writer import BUCKET_TABLE, COLUMNS
 
     if connection.vendor != "postgresql":
         return None
@@ -295,9 +295,9 @@ def _copy_reference(account) -> float | None:
 
 
 def bench_ingest(buckets: int = 1_000_000, keep: bool = False) -> dict:
-    from allocator.ingest import usage_sync
     from allocator.models import DailyRollup, UsageBucket
     from allocator.providers.openai import OpenAIProvider
+    from allocator.usage.sync import usage_sync
 
     if buckets < 1:
         raise CommandError("--buckets must be at least 1")

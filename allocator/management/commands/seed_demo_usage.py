@@ -17,11 +17,12 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import Membership, Project, User
-from allocator import ingest, services
+from allocator import services
 from allocator.celery import app as celery_app
 from allocator.models import DailyRollup, Key, KeyRequest, Policy, ProviderAccount, ProviderKind, SimulatedKey
+from allocator.providers.simulated.usage import default_profile
 from allocator.quarters import Quarter
-from allocator.simulation import default_profile
+from allocator.usage.sync import usage_sync
 
 DEMO_PREFIX = "demo-"
 SKIP_EVERY = 7  # every seventh person has no key yet (so the "request a key" path has someone to show)
@@ -51,7 +52,7 @@ class Command(BaseCommand):
         history_start = Quarter.current().previous().start_at
         created = self._keys(account, history_start)
         since = history_start if account.synced_until is None or account.synced_until < history_start else None
-        run = ingest.usage_sync(account=account, since=since, trigger="seed")
+        run = usage_sync(account=account, since=since, trigger="seed")
         quarter = Quarter.current()
         spend = DailyRollup.objects.filter(account=account, day__gte=quarter.start, day__lt=quarter.end).aggregate(
             total=Sum("cost_usd")

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from allocator import ingest
 from allocator.models import ProviderAccount, SyncRun
 from allocator.providers.base import ProviderError
+from allocator.usage.sync import sync_window, usage_sync
 
 
 def parse_moment(value: str) -> datetime:
@@ -48,7 +48,7 @@ class Command(BaseCommand):
             raise CommandError(f"{failed} sync(s) failed; see above.")
 
     def _sync(self, account: ProviderAccount, since: datetime | None, until: datetime | None, verbosity: int) -> bool:
-        window = ingest.sync_window(account=account, since=since, until=until)
+        window = sync_window(account=account, since=since, until=until)
         label = f"{account.name}: {window[0]:%Y-%m-%d} → {window[1]:%Y-%m-%d %H:%M}"
         with tqdm(desc=label, unit=" rows", disable=verbosity == 0, file=self.stderr._out) as bar:
 
@@ -57,7 +57,7 @@ class Command(BaseCommand):
                 bar.set_postfix(pages=run.pages)
 
             try:
-                run = ingest.usage_sync(account=account, since=since, until=until, trigger="command", progress=progress)
+                run = usage_sync(account=account, since=since, until=until, trigger="command", progress=progress)
             except ProviderError as error:
                 bar.close()
                 self.stderr.write(self.style.ERROR(f"{account.name}: {error}"))

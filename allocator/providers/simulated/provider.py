@@ -11,8 +11,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.utils import timezone
-
 from allocator.providers.base import Capabilities, MintedKey, Provider, ProviderError, RemoteKey, UsageRow
 
 
@@ -31,13 +29,19 @@ class SimulatedProvider(Provider):
         request_counts=True,
     )
     usage_bucket_width = "1h"
+    display_name = "Simulated (built in)"
+    client_base_url = "https://simulated.invalid/v1"
+    credential_label = "Credential"
+    credential_help = "None needed: the simulated provider runs inside Allocator and mints fake keys."
+    reads_database = True  # it plays its part from SimulatedKey rows
+    reports_real_models = True
 
     @property
     def account_id(self) -> int:
         return int(self.options.get("account_id") or 0)
 
     def _get(self, provider_key_id: str):
-        from allocator.models import SimulatedKey
+        from allocator.providers.simulated.models import SimulatedKey
 
         try:
             return SimulatedKey.objects.get(account_id=self.account_id, key_id=provider_key_id)
@@ -45,13 +49,13 @@ class SimulatedProvider(Provider):
             raise ProviderError(f"simulated provider: no key {provider_key_id}", permanent=True, status=404) from e
 
     def check_connection(self) -> str:
-        from allocator.models import SimulatedKey
+        from allocator.providers.simulated.models import SimulatedKey
 
         count = SimulatedKey.objects.filter(account_id=self.account_id, revoked=False).count()
         return f"Simulated provider ready: {count} keys"
 
     def mint_key(self, *, name: str, limit_usd: Decimal | None = None, expires_at: datetime | None = None) -> MintedKey:
-        from allocator.models import SimulatedKey
+        from allocator.providers.simulated.models import SimulatedKey
 
         secret = "sk-sim-" + secrets.token_urlsafe(32)
         key_id = "simkey_" + secrets.token_hex(8)
@@ -68,22 +72,22 @@ class SimulatedProvider(Provider):
 
     def suspend_key(self, *, provider_key_id: str, provider_data: dict[str, Any]) -> None:
         key = self._get(provider_key_id)
-        key.disabled, key.disabled_at = True, timezone.now()
+        key.suspend()
         key.save(update_fields=["disabled", "disabled_at"])
 
     def reinstate_key(self, *, provider_key_id: str, provider_data: dict[str, Any]) -> None:
         key = self._get(provider_key_id)
-        key.disabled, key.disabled_at = False, None
+        key.reinstate()
         key.save(update_fields=["disabled", "disabled_at"])
         return None
 
     def revoke_key(self, *, provider_key_id: str, provider_data: dict[str, Any]) -> None:
         key = self._get(provider_key_id)
-        key.revoked, key.disabled_at = True, key.disabled_at or timezone.now()
+        key.revoke()
         key.save(update_fields=["revoked", "disabled_at"])
 
     def list_keys(self) -> list[RemoteKey]:
-        from allocator.models import SimulatedKey
+        from allocator.providers.simulated.models import SimulatedKey
 
         return [
             RemoteKey(
@@ -97,6 +101,6 @@ class SimulatedProvider(Provider):
         ]
 
     def pull_usage(self, *, start: datetime, end: datetime) -> Iterator[list[UsageRow]]:
-        from allocator.simulation import simulated_usage_pages
+        from allocator.providers.simulated.usage import simulated_usage_pages
 
         yield from simulated_usage_pages(account_id=self.account_id, start=start, end=end)

@@ -9,7 +9,7 @@ rows, the way a real provider's completed buckets do. The shape:
 - an occasional runaway hour (about one key-hour in 4,000 bursts to RUNAWAY_FACTOR× its rate), and a forced
   one for demos and tests: `force_runaway(key)` (or `SimulatedKey.profile["runaway_at"] = <ISO time>`);
 - the current hour grows with the minutes elapsed, so spend visibly rises between syncs;
-- nothing before the key's `created_at`, nothing after its `disabled_at` (suspended or revoked).
+- nothing before the key's `created_at`, nothing while it is or was suspended, nothing after it is revoked.
 
 A key's profile (rate, models, caching, pattern) is `SimulatedKey.profile`; missing fields are derived from a
 hash of the key's *name*, so a rotated key (new id, same name) keeps its habits. Pages hold one UTC day.
@@ -94,6 +94,7 @@ class _Key:
         self.key_id: str = key.key_id
         self.created_at: datetime = key.created_at
         self.disabled_at: datetime | None = key.disabled_at if (key.disabled or key.revoked) else None
+        self.offline = key.offline_periods()
         self.rate = float(profile["rate"])
         self.models = [(str(m), float(s)) for m, s in profile["models"]]
         self.cache = float(profile.get("cache") or 0)
@@ -111,8 +112,12 @@ class _Key:
     def share_of_hour(self, hour: datetime, now: datetime) -> float:
         """How much of [hour, hour+1h) the key was live and had happened by `now` (0..1)."""
         begin = max(hour, self.created_at)
-        finish = min(hour + HOUR, now, self.disabled_at or now)
-        return max(0.0, (finish - begin).total_seconds() / 3600)
+        finish = min(hour + HOUR, now)
+        live = (finish - begin).total_seconds()
+        for off_from, off_until in self.offline:
+            overlap = (min(finish, off_until or finish) - max(begin, off_from)).total_seconds()
+            live -= max(0.0, overlap)
+        return max(0.0, live / 3600)
 
     def rows(self, hour: datetime, now: datetime) -> list[UsageRow]:
         share = self.share_of_hour(hour, now)
@@ -154,7 +159,7 @@ class _Key:
 
 def simulated_usage_pages(*, account_id: int, start: datetime, end: datetime) -> Iterator[list[UsageRow]]:
     """Hourly usage of the account's simulated keys for [start, end), one page per UTC day."""
-    from allocator.models import SimulatedKey
+    from allocator.providers.simulated.models import SimulatedKey
 
     now = timezone.now()
     end = min(end, now)

@@ -15,15 +15,15 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from allocator.models import ModelPrice, UsageBucket
+from allocator.money import MICRO, ZERO, to_micros
+from allocator.providers import PROVIDERS, provider_class
 from allocator.providers.base import UsageRow
 
 logger = logging.getLogger(__name__)
 
-MICRO = Decimal("0.000001")  # usage cost is kept to 6 places (a bucket can cost $0.000150)
-ZERO = Decimal("0")
 PER_MTOK = Decimal("1000000")
 _PROBE = 1000  # tokens per probe: small enough to stay in the base tier of tiered prices
 
@@ -31,11 +31,6 @@ CostSource = UsageBucket.CostSource
 # Plain strings (not enum members): they go straight into SQL and COPY text.
 PROVIDER, PRICE_TABLE, MANUAL, UNKNOWN = "provider", "price_table", "manual", "unknown"
 _MISSING = object()
-
-
-def money(value: Decimal) -> Decimal:
-    """Round a usage cost to 6 places, half up (the one rounding rule for usage money)."""
-    return value.quantize(MICRO, rounding=ROUND_HALF_UP)
 
 
 PICO_PER_USD = 10**12
@@ -49,7 +44,7 @@ class UnitPrice:
     Rows are priced a million at a time, so `cost` works in whole pico-dollars: every price here is a Decimal
     with at most 12 places per token (6 per million tokens), so price × 10¹² is an exact integer and integer
     arithmetic gives exactly what Decimal multiplication would, at a fraction of its cost. The result is a
-    Decimal rounded half up to the micro-dollar, as `money` does. A price that does not fit (never seen) falls
+    Decimal rounded half up to the micro-dollar, as `to_micros` does. A price that does not fit (never seen) falls
     back to Decimal arithmetic.
     """
 
@@ -97,7 +92,7 @@ class UnitPrice:
             + long * self.cache_write_1h
             + row.output_tokens * self.output
         )
-        return money(total)
+        return to_micros(total)
 
 
 def price_table_provider(provider: str, model: str) -> str | None:
@@ -106,7 +101,7 @@ def price_table_provider(provider: str, model: str) -> str | None:
     The simulated provider reports real model names ("gpt-4o-mini", "claude-sonnet-4"), priced as at the
     real provider; None lets genai-prices find the provider from the model name.
     """
-    if provider in ("openai", "anthropic", "openrouter"):
+    if provider in PROVIDERS and not provider_class(provider).reports_real_models:
         return provider
     name = model.lower()
     if "/" in name:
@@ -183,7 +178,7 @@ class Pricer:
     def price(self, row: UsageRow) -> tuple[Decimal, Decimal, str]:
         """(estimated cost, cost, cost source) for one row. The provider's own per-row cost wins."""
         if row.cost_usd is not None:
-            cost = money(row.cost_usd)
+            cost = to_micros(row.cost_usd)
             return cost, cost, PROVIDER
         unit = self._units.get(row.model, _MISSING)
         if unit is _MISSING:

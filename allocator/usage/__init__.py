@@ -1,0 +1,1 @@
+"""Usage: sync from providers, bucket writing, reconciliation to the bill, rollups, pricing, retention."""
