@@ -227,6 +227,31 @@ def test_rejected_credentials_mark_the_account_and_tell_the_admins_once(openai_e
     assert SyncRun.objects.count() == 2
 
 
+CREDENTIAL = "sk-admin-4Nq8vTzR2xLmP0aWcYe7JbGs5KdHf3UoViX1"  # 44 characters, like a real admin key
+
+
+@pytest.mark.parametrize("echo", [CREDENTIAL, CREDENTIAL[:16] + "****" + CREDENTIAL[-4:]], ids=["whole", "masked"])
+def test_a_credential_echoed_in_a_long_error_never_reaches_the_status_message(openai_emulator, admin, echo):
+    """Defect 12: redaction ran after the error text was cut to 300 characters, so a credential straddling the cut
+    (39 of 44 characters) was no longer recognised and landed in the account's status message."""
+    openai_emulator.credential = CREDENTIAL  # accepted; the usage endpoint still answers 401 below
+    account = ProviderAccount.objects.create(
+        name="OpenAI", kind="openai", base_url=openai_emulator.url, credential=CREDENTIAL, options={"retries": 0}
+    )
+    said = "Incorrect API key provided: "
+    body = "x" * (300 - 39 - len(said)) + said + echo + ". You can find your API key at the dashboard."
+    openai_emulator.override(
+        "GET", r"/v1/organization/usage/(?P<kind>[a-z_]+)", lambda request, kind: Reply(401, body.encode())
+    )
+    with pytest.raises(ProviderError):
+        usage_sync(account=account, since=hour(5))
+    account.refresh_from_db()
+    run = SyncRun.objects.get()
+    assert account.status == ProviderAccount.Status.CREDENTIALS_INVALID and "401" in account.status_message
+    for text in (account.status_message, run.error, Notification.objects.get(user=admin).text):
+        assert CREDENTIAL[:12] not in text and "[credential]" in text
+
+
 def test_queries_per_sync_do_not_grow_with_rows(openai_emulator, account, key_a, engineer, team):
     for n in range(1, 120):
         KeyFactory(account=account, owner_user=engineer, team=team, provider_key_id=f"key_{n}")

@@ -127,6 +127,29 @@ def token_count(value: Any) -> int:
     return value
 
 
+ERROR_TEXT_LIMIT = 300  # characters of a provider's error text kept in messages
+_SHORTEST_PREFIX = 8  # a start of the credential this long is redacted too
+
+
+def redact(text: str, secret: str) -> str:
+    """`text` with `secret` replaced by "[credential]", also where only its start appears (an error that echoes a
+    cut-off or masked key, "sk-admin-AbCd…")."""
+    if not secret:
+        return text
+    text = text.replace(secret, "[credential]")
+    head = secret[:_SHORTEST_PREFIX]
+    if len(secret) <= _SHORTEST_PREFIX:
+        return text
+    start = text.find(head)
+    while start != -1:
+        end = start + len(head)
+        while end < len(text) and end - start < len(secret) and text[end] == secret[end - start]:
+            end += 1
+        text = text[:start] + "[credential]" + text[end:]
+        start = text.find(head, start + len("[credential]"))
+    return text
+
+
 @dataclass(frozen=True)
 class OptionSpec:
     """One documented entry of a provider account's `options`, shown as a real form field."""
@@ -190,15 +213,15 @@ class Provider:
         )
 
     def error_message(self, response: httpx.Response) -> str:
-        """The human part of an error body. All three providers nest it at error.message."""
+        """The human part of an error body (all three providers nest it at error.message), credential redacted.
+
+        Redacted before it is cut short: a credential cut in half would no longer match.
+        """
         try:
             message = str(response.json()["error"]["message"])
         except (ValueError, KeyError, TypeError):
-            message = response.text[:300]
-        # An error may echo what was sent; never let the admin credential reach logs or pages.
-        if self.credential:
-            message = message.replace(self.credential, "[credential]")
-        return message
+            message = response.text
+        return redact(message, self.credential)[:ERROR_TEXT_LIMIT]
 
     # --- paging -------------------------------------------------------------------------------------
     def report_pages(self, path: str, params: list[tuple[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -310,7 +333,7 @@ class HttpClient:
         self.backoff = backoff
         self.max_sleep = max_sleep
         self.provider = provider
-        self.error_message = error_message or (lambda response: response.text[:300])
+        self.error_message = error_message or (lambda response: response.text[:ERROR_TEXT_LIMIT])
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request and return the decoded JSON body (or None for an empty body)."""
@@ -359,7 +382,7 @@ class HttpClient:
         try:
             detail = self.error_message(response)
         except Exception:  # noqa: BLE001 - an unreadable error body must not hide the status
-            detail = response.text[:300]
+            detail = f"unreadable error body ({len(response.content)} bytes)"
         message = f"{self.provider} answered {status} to {method} {path}: {detail}".strip().rstrip(":")
         return ProviderError(
             message,
