@@ -252,6 +252,38 @@ def test_a_credential_echoed_in_a_long_error_never_reaches_the_status_message(op
         assert CREDENTIAL[:12] not in text and "[credential]" in text
 
 
+def test_openai_per_key_billed_cost_is_taken_as_is_in_a_project_mixing_batch_and_normal_usage(
+    openai_emulator, account, key_a, engineer, team
+):
+    """Defect 17: costs are asked per key (group_by api_key_id), so a key using Batch (billed at half price) and a
+    key using normal requests in the same project each get their own bill; only cost no key carries is spread."""
+    KeyFactory(account=account, owner_user=engineer, team=team, provider_key_id="key_b")
+    yesterday = day_start(hour(0)) - timedelta(days=1)
+    tokens = {"model": MINI, "project_id": "proj_a", "input_tokens": 100_000, "output_tokens": 20_000}
+    for h in (2, 5):  # $0.027 each at the price table
+        openai_emulator.add_usage(yesterday + timedelta(hours=h), api_key_id="key_a", batch=True,
+                                  num_model_requests=10, **tokens)  # fmt: skip
+        openai_emulator.add_usage(yesterday + timedelta(hours=h), api_key_id="key_b", num_model_requests=10, **tokens)
+    openai_emulator.add_usage(yesterday + timedelta(hours=7), api_key_id=None, num_model_requests=1, **tokens)
+    openai_emulator.add_cost(yesterday, "0.027", project_id="proj_a", api_key_id="key_a")  # batch: half of $0.054
+    openai_emulator.add_cost(yesterday, "0.054", project_id="proj_a", api_key_id="key_b")
+    openai_emulator.add_cost(yesterday, "0.03", project_id="proj_a")  # the playground: no key
+
+    usage_sync(account=account, since=yesterday)
+
+    day = UsageBucket.objects.filter(account=account, bucket_start__date=yesterday.date())
+    per_key = dict(day.values("provider_key_id").annotate(cost=Sum("cost_usd")).values_list("provider_key_id", "cost"))
+    assert per_key == {"key_a": Decimal("0.027000"), "key_b": Decimal("0.054000"), "": Decimal("0.030000")}
+    assert set(day.values_list("cost_source", flat=True)) == {"reconciled"}
+    billed = dict(BilledCost.objects.filter(account=account).values_list("dims", "billed_usd"))
+    assert billed == {
+        "api_key_id=key_a&project_id=proj_a": Decimal("0.027000"),
+        "api_key_id=key_b&project_id=proj_a": Decimal("0.054000"),
+        "project_id=proj_a": Decimal("0.030000"),
+    }
+    assert_rollups_match(account)
+
+
 def test_queries_per_sync_do_not_grow_with_rows(openai_emulator, account, key_a, engineer, team):
     for n in range(1, 120):
         KeyFactory(account=account, owner_user=engineer, team=team, provider_key_id=f"key_{n}")

@@ -285,21 +285,25 @@ def test_wrongly_shaped_usage_page_is_an_error(
 # --- cost --------------------------------------------------------------------------------------------
 
 
-def test_pull_cost_reads_float_dollars_per_project(provider: OpenAIProvider, openai_emulator: OpenAIEmulator) -> None:
+def test_pull_cost_reads_float_dollars_per_project_and_key(
+    provider: OpenAIProvider, openai_emulator: OpenAIEmulator
+) -> None:
     day = timedelta(days=1)
-    openai_emulator.add_cost(T0, 0.42, project_id="proj_8Kx2", line_item="gpt-4o, input")
-    openai_emulator.add_cost(T0, 0.08, project_id="proj_8Kx2", line_item="gpt-4o, output")
-    openai_emulator.add_cost(T0 + day, 1.5, project_id="proj_other")
+    openai_emulator.add_cost(T0, 0.42, project_id="proj_8Kx2", line_item="gpt-4o, input", api_key_id="key_a")
+    openai_emulator.add_cost(T0, 0.08, project_id="proj_8Kx2", line_item="gpt-4o, output", api_key_id="key_a")
+    openai_emulator.add_cost(T0, 0.25, project_id="proj_8Kx2")  # cost no key carries
+    openai_emulator.add_cost(T0 + day, 1.5, project_id="proj_other", api_key_id="key_b")
     openai_emulator.add_cost(T0 + 3 * day, 7, project_id="proj_8Kx2")  # outside the window
 
     rows = [row for page in provider.pull_cost(start=T0, end=T0 + 2 * day) for row in page]
 
-    assert [(r.day_start, r.amount_usd, r.dimensions) for r in rows] == [
-        (T0, Decimal("0.5"), {"project_id": "proj_8Kx2"}),
-        (T0 + day, Decimal("1.5"), {"project_id": "proj_other"}),
+    assert sorted((r.day_start, r.amount_usd, r.provider_key_id or "", r.dimensions["project_id"]) for r in rows) == [
+        (T0, Decimal("0.25"), "", "proj_8Kx2"),
+        (T0, Decimal("0.5"), "key_a", "proj_8Kx2"),
+        (T0 + day, Decimal("1.5"), "key_b", "proj_other"),
     ]
     (request,) = openai_emulator.requests_to("GET", "/organization/costs")
-    assert request.query_list("group_by") == ["project_id"]
+    assert request.query_list("group_by") == ["project_id", "api_key_id"]
     assert (request.query_value("bucket_width"), request.query_value("limit")) == ("1d", "180")
 
 

@@ -26,7 +26,8 @@ from allocator.providers.base import (
 
 USAGE_KINDS = ("completions", "embeddings")
 USAGE_GROUP_BY = ("api_key_id", "model", "project_id")
-COST_GROUP_BY = ("project_id",)
+# Billed cost per key (and project); cost no key carries comes back with api_key_id null (provider-apis.md §8).
+COST_GROUP_BY = ("project_id", "api_key_id")
 PAGE_SIZE = 100
 HOUR_BUCKETS_PER_PAGE = 168  # the documented maximum for bucket_width=1h
 DAY_COST_BUCKETS_PER_PAGE = 180
@@ -53,7 +54,7 @@ class OpenAIProvider(Provider):
         provider_limit=False,
         usage=True,
         cost=True,
-        per_key_cost=False,
+        per_key_cost=True,
         request_counts=True,
     )
     usage_bucket_width = "1h"
@@ -230,7 +231,10 @@ class OpenAIProvider(Provider):
         return rows
 
     def pull_cost(self, *, start: datetime, end: datetime) -> Iterator[list[CostRow]]:
-        """Daily billed cost per project (amounts are dollars as floats on the wire)."""
+        """Daily billed cost per project and key (amounts are dollars as floats on the wire).
+
+        Cost no key carries comes with `api_key_id` null: only that part is spread over our estimates.
+        """
         path = "/organization/costs"
         params: list[tuple[str, Any]] = [
             ("start_time", _unix(start)),

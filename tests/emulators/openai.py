@@ -224,13 +224,16 @@ class OpenAIEmulator(Emulator):
         project_id: str | None = None,
         line_item: str | None = None,
         api_key_id: str | None = None,
+        quantity: float | None = None,
     ) -> None:
-        """Record billed cost (dollars) on a day."""
+        """Record billed cost (dollars) on a day. With `api_key_id` it is the key's cost (grouping by key reports
+        it); without, it is cost no key carries (reported with api_key_id null)."""
         with self.lock:
             self.costs.append(
                 {
                     "ts": as_timestamp(day),
                     "amount": Decimal(str(amount_usd)),
+                    "quantity": quantity,
                     "dims": {"project_id": project_id, "line_item": line_item, "api_key_id": api_key_id},
                 }
             )
@@ -481,14 +484,19 @@ class OpenAIEmulator(Emulator):
         data = []
         for bucket in starts:
             groups: dict[tuple, Decimal] = {}
+            quantities: dict[tuple, float | None] = {}
             for r in records:
                 if bucket <= r["ts"] < bucket + width:
                     group = tuple(r["dims"][dim] if dim in group_by else None for dim in COST_GROUPS)
                     groups[group] = groups.get(group, Decimal(0)) + r["amount"]
+                    if r["quantity"] is not None:
+                        quantities[group] = (quantities.get(group) or 0) + r["quantity"]
+            # As in the SDK's cost result type: `quantity` (null when unknown), no `quantity_unit` (§8).
             results = [
                 {
                     "object": "organization.costs.result",
                     "amount": {"value": float(amount), "currency": "usd"},
+                    "quantity": quantities.get(group),
                     **dict(zip(COST_GROUPS, group, strict=True)),
                 }
                 for group, amount in sorted(groups.items(), key=lambda item: repr(item[0]))
