@@ -120,3 +120,18 @@ def test_a_simulated_sync_shows_spend_on_the_keys_page(simulated, engineer, team
     spent = DailyRollup.objects.filter(key=key, day__gte=quarter.start).aggregate(t=Sum("cost_usd"))["t"] or 0
     page = login(engineer).get(reverse("allocator:key_list"))
     assert f"{spent:.2f}".encode() in page.content  # the keys page reads the rollups
+
+
+def test_a_re_pull_reports_no_usage_in_any_earlier_suspension(simulated):
+    """Defect 18: suspended, reinstated, suspended again; a re-pull of the whole window must still skip the first
+    suspension, not only the latest one."""
+    sim_key(simulated, "simkey_twice", created=MONDAY, pattern="service")
+    provider = simulated.adapter()
+    for moment, action in ((9, provider.suspend_key), (14, provider.reinstate_key), (20, provider.suspend_key)):
+        with time_machine.travel(MONDAY + timedelta(hours=moment), tick=False):
+            action(provider_key_id="simkey_twice", provider_data={})
+
+    with time_machine.travel(MONDAY + timedelta(days=1), tick=False):
+        hours = requests_by_hour(pull(simulated, MONDAY, MONDAY + timedelta(days=1)))
+    live = {h.hour for h, n in hours.items() if n}
+    assert live == set(range(0, 9)) | set(range(14, 20))  # nothing 09–14 (first suspension), nothing from 20

@@ -20,6 +20,8 @@ class SimulatedKey(models.Model):
     limit_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     disabled_at = models.DateTimeField(null=True, blank=True)
+    # Earlier suspensions that were lifted, as [start, end] ISO pairs: a re-pull must not report usage in them.
+    past_suspensions = models.JSONField(default=list, blank=True)
     profile = models.JSONField(default=dict, blank=True, help_text="Usage profile (rate, models, caching).")
 
     def __str__(self) -> str:
@@ -30,14 +32,19 @@ class SimulatedKey(models.Model):
             self.disabled, self.disabled_at = True, now or timezone.now()
 
     def reinstate(self, *, now: datetime | None = None) -> None:
+        if self.disabled and self.disabled_at is not None:
+            period = [self.disabled_at.isoformat(), (now or timezone.now()).isoformat()]
+            self.past_suspensions = [*(self.past_suspensions or []), period]
         self.disabled, self.disabled_at = False, None
 
     def revoke(self, *, now: datetime | None = None) -> None:
         self.revoked, self.disabled_at = True, self.disabled_at or now or timezone.now()
 
     def offline_periods(self) -> list[tuple[datetime, datetime | None]]:
-        """When the key answered no requests: its current suspension or revocation."""
-        periods: list[tuple[datetime, datetime | None]] = []
+        """When the key answered no requests: lifted suspensions, then the current suspension or revocation."""
+        periods: list[tuple[datetime, datetime | None]] = [
+            (datetime.fromisoformat(start), datetime.fromisoformat(end)) for start, end in self.past_suspensions or []
+        ]
         if (self.disabled or self.revoked) and self.disabled_at is not None:
             periods.append((self.disabled_at, None))
         return periods

@@ -78,7 +78,7 @@ class SimulatedProvider(Provider):
     def reinstate_key(self, *, provider_key_id: str, provider_data: dict[str, Any]) -> None:
         key = self._get(provider_key_id)
         key.reinstate()
-        key.save(update_fields=["disabled", "disabled_at"])
+        key.save(update_fields=["disabled", "disabled_at", "past_suspensions"])
         return None
 
     def revoke_key(self, *, provider_key_id: str, provider_data: dict[str, Any]) -> None:
