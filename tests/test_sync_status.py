@@ -119,3 +119,16 @@ def test_page_queries_do_not_grow_with_accounts_and_runs(admin):
 
     count_queries(1, 1)  # warm-up: the policy row is created on first use
     assert count_queries(2, 2) == count_queries(12, 6)
+
+
+def test_the_page_states_the_real_beat_schedule_and_only_pages_that_exist(synced, admin, settings):
+    """Defect 20: the page said "every 15 minutes" while beat syncs the simulated provider every 2, and it named
+    leaderboards and chargeback, which do not exist."""
+    page = login(admin).get(reverse("allocator:sync_status")).content.decode()
+    assert "every 15 min (Simulated (built in) accounts every 2 min)" in page
+    assert "leaderboard" not in page.lower() and "chargeback" not in page.lower()
+
+    settings.CELERY_BEAT_SCHEDULE = {
+        "sync-all-accounts": {"task": "allocator.tasks.sync_all_accounts", "schedule": 3600.0},
+    }
+    assert "account every 1 h, re-reading" in login(admin).get(reverse("allocator:sync_status")).content.decode()
