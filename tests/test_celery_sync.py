@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from allocator.models import SyncRun, UsageBucket
+from allocator.models import ProviderKind, SyncRun, UsageBucket
 from allocator.tasks import heartbeat, sync_account
 from allocator.usage.models import STALE_AFTER
 from allocator.usage.sync import usage_sync
@@ -21,8 +21,8 @@ from tests.factories import KeyFactory
 from tests.usage_helpers import (
     assert_rollups_match,
     bucket_totals,
+    emulator_account,
     hour,
-    openai_account,
     rollup_totals,
     stored_rollups,
 )
@@ -72,7 +72,7 @@ def seed(emulator) -> None:
 
 
 def test_a_sync_runs_on_the_worker(celery_worker, openai_emulator, engineer, team):
-    account = openai_account(openai_emulator)
+    account = emulator_account(ProviderKind.OPENAI, openai_emulator)
     KeyFactory(account=account, owner_user=engineer, team=team, provider_key_id="key_a")
     seed(openai_emulator)
     run_id = sync_account.delay(account.pk, "manual", since=hour(210).isoformat()).get(timeout=60)
@@ -84,7 +84,7 @@ def test_a_worker_killed_half_way_leaves_a_run_the_next_sync_redoes(
     own_worker, celery_worker, openai_emulator, engineer, team
 ):
     process, queue = own_worker
-    account = openai_account(openai_emulator, timeout=120)
+    account = emulator_account(ProviderKind.OPENAI, openai_emulator, timeout=120)
     KeyFactory(account=account, owner_user=engineer, team=team, provider_key_id="key_a")
     seed(openai_emulator)
     # Completions come first (two pages, stored); the embeddings page hangs, and the worker dies waiting for it.
@@ -107,7 +107,7 @@ def test_a_worker_killed_half_way_leaves_a_run_the_next_sync_redoes(
     assert SyncRun.objects.get(pk=run_id).status == SyncRun.Status.SUCCEEDED
 
     # A clean sync of the same provider data into a second account: identical totals and rollups.
-    clean = openai_account(openai_emulator, name="Clean")
+    clean = emulator_account(ProviderKind.OPENAI, openai_emulator, name="Clean")
     KeyFactory(account=clean, owner_user=engineer, team=team, provider_key_id="key_a")
     usage_sync(account=clean, since=hour(210), enforce=False)
     assert bucket_totals(account) == bucket_totals(clean)

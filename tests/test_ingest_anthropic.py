@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 from django.db.models import Sum
 
-from allocator.models import BilledCost, DailyRollup, ProviderAccount, SyncRun, UsageBucket
+from allocator.models import BilledCost, DailyRollup, ProviderAccount, ProviderKind, SyncRun, UsageBucket
 from allocator.providers.base import ProviderError
 from allocator.usage.sync import usage_sync
 from tests.factories import KeyFactory
-from tests.usage_helpers import anthropic_account, assert_rollups_match, day_start, hour
+from tests.usage_helpers import assert_rollups_match, day_start, emulator_account, hour
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,7 @@ SONNET = "claude-sonnet-4-20250514"
 
 @pytest.fixture
 def account(anthropic_emulator):
-    return anthropic_account(anthropic_emulator)
+    return emulator_account(ProviderKind.ANTHROPIC, anthropic_emulator)
 
 
 @pytest.fixture

@@ -11,14 +11,14 @@ from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Notification
-from allocator.models import BilledCost, DailyRollup, ProviderAccount, SyncRun, UsageBucket
+from allocator.models import BilledCost, DailyRollup, ProviderAccount, ProviderKind, SyncRun, UsageBucket
 from allocator.providers.base import ProviderError
 from allocator.tasks import sync_account, sync_all_accounts
 from allocator.usage.reconcile import RESIDUAL_MODEL
 from allocator.usage.sync import usage_sync
 from tests.emulators.base import Reply
 from tests.factories import KeyFactory
-from tests.usage_helpers import assert_rollups_match, bucket_totals, day_start, hour, openai_account, rollup_totals
+from tests.usage_helpers import assert_rollups_match, bucket_totals, day_start, emulator_account, hour, rollup_totals
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ def usage(emulator, hours_ago: int, key: str | None = "key_a", project: str = "p
 
 @pytest.fixture
 def account(openai_emulator):
-    return openai_account(openai_emulator)
+    return emulator_account(ProviderKind.OPENAI, openai_emulator)
 
 
 @pytest.fixture
@@ -203,7 +203,7 @@ def test_a_malformed_page_fails_the_run_and_keeps_the_complete_pages(openai_emul
 
 
 def test_timeouts_fail_the_run_with_a_clear_error(openai_emulator, key_a):
-    account = openai_account(openai_emulator, name="Slow", timeout=0.2)
+    account = emulator_account(ProviderKind.OPENAI, openai_emulator, name="Slow", timeout=0.2)
     openai_emulator.fail_next(2, delay=1.0, path_prefix="/organization/usage")
     with pytest.raises(ProviderError):
         usage_sync(account=account, since=hour(5))

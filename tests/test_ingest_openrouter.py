@@ -9,12 +9,12 @@ import pytest
 import time_machine
 from django.db.models import Sum
 
-from allocator.models import SyncRun, UsageBucket
+from allocator.models import ProviderKind, SyncRun, UsageBucket
 from allocator.providers.base import ProviderError
 from allocator.providers.openrouter import TODAY_MODEL
 from allocator.usage.sync import sync_window, usage_sync
 from tests.factories import KeyFactory
-from tests.usage_helpers import assert_rollups_match, openrouter_account
+from tests.usage_helpers import assert_rollups_match, emulator_account
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ MINI = "openai/gpt-4o-mini"
 
 @pytest.fixture
 def account(openrouter_emulator):
-    return openrouter_account(openrouter_emulator)
+    return emulator_account(ProviderKind.OPENROUTER, openrouter_emulator)
 
 
 def remote_key(emulator, account, owner, team, name="alloc-erin"):

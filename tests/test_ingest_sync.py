@@ -15,14 +15,14 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from allocator.models import DailyRollup, Policy, ProviderAccount, SyncRun, UsageBucket
+from allocator.models import DailyRollup, Policy, ProviderAccount, ProviderKind, SyncRun, UsageBucket
 from allocator.providers.base import Provider, UsageRow
 from allocator.tasks import drop_old_usage, sync_all_accounts
 from allocator.usage.models import STALE_AFTER
 from allocator.usage.sync import LOCK_NAMESPACE, sync_window, usage_sync
 from allocator.usage.writer import dims_text
 from tests.factories import KeyFactory
-from tests.usage_helpers import assert_rollups_match, bucket_totals, day_start, hour, openai_account
+from tests.usage_helpers import assert_rollups_match, bucket_totals, day_start, emulator_account, hour
 
 BASE = datetime(2026, 10, 5, tzinfo=UTC)
 
@@ -83,7 +83,7 @@ def test_a_live_run_makes_a_second_sync_stand_back_and_a_stale_one_is_redone(acc
 
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_syncs_of_one_account_one_runs_one_stands_back(openai_emulator, engineer, team):
-    account = openai_account(openai_emulator)
+    account = emulator_account(ProviderKind.OPENAI, openai_emulator)
     KeyFactory(account=account, owner_user=engineer, team=team, provider_key_id="key_a")
     openai_emulator.add_usage(hour(2), api_key_id="key_a", model="gpt-4o-mini", input_tokens=10, num_model_requests=1)
     openai_emulator.fail_next(1, delay=1.5, path_prefix="/organization/usage/completions")  # the first sync is slow

@@ -12,6 +12,7 @@ from accounts.models import AuditEvent
 from allocator.models import Key, KeyRequest, ProviderAccount, ProviderKind
 from tests.conftest import login
 from tests.factories import KeyRequestFactory
+from tests.usage_helpers import emulator_account
 
 
 @pytest.fixture
@@ -19,16 +20,6 @@ def auto_approve_50(policy):
     policy.auto_approve_limit_usd = Decimal("50")
     policy.save()
     return policy
-
-
-def _account(kind: str, emulator, **options) -> ProviderAccount:
-    return ProviderAccount.objects.create(
-        name=f"{kind} test",
-        kind=kind,
-        base_url=emulator.url,
-        credential=emulator.credential,
-        options={"retries": 0, "timeout": 5, **options},
-    )
 
 
 def _request_and_mint(client, account, team, allowance="25"):
@@ -56,7 +47,7 @@ def _reveal(client, key) -> str:
 def test_openrouter_mint_with_limit_reveal_suspend_reinstate_revoke(
     engineer, manager, team, auto_approve_50, openrouter_emulator, eager_celery, django_capture_on_commit_callbacks
 ):
-    account = _account(ProviderKind.OPENROUTER, openrouter_emulator)
+    account = emulator_account(ProviderKind.OPENROUTER, openrouter_emulator, retries=0)
     client = login(engineer)
     with django_capture_on_commit_callbacks(execute=True):
         key_request = _request_and_mint(client, account, team, allowance="25")
@@ -97,7 +88,7 @@ def test_openrouter_mint_with_limit_reveal_suspend_reinstate_revoke(
 def test_provider_failure_lands_in_failed_state_then_retry_succeeds(
     engineer, team, auto_approve_50, openrouter_emulator, eager_celery, django_capture_on_commit_callbacks
 ):
-    account = _account(ProviderKind.OPENROUTER, openrouter_emulator)
+    account = emulator_account(ProviderKind.OPENROUTER, openrouter_emulator, retries=0)
     openrouter_emulator.fail_next(10, status=503, path_prefix="/keys")
     client = login(engineer)
     with django_capture_on_commit_callbacks(execute=True):
@@ -121,7 +112,7 @@ def test_openai_key_is_a_service_account_and_suspend_is_honestly_a_revoke(
     engineer, manager, team, auto_approve_50, openai_emulator, eager_celery, django_capture_on_commit_callbacks
 ):
     project_id = openai_emulator.add_project("allocator")
-    account = _account(ProviderKind.OPENAI, openai_emulator, project_id=project_id)
+    account = emulator_account(ProviderKind.OPENAI, openai_emulator, retries=0, project_id=project_id)
     client = login(engineer)
     with django_capture_on_commit_callbacks(execute=True):
         key_request = _request_and_mint(client, account, team)
@@ -151,7 +142,7 @@ def test_openai_key_is_a_service_account_and_suspend_is_honestly_a_revoke(
 def test_anthropic_keys_are_imported_then_suspended_and_reinstated(
     admin, engineer, team, anthropic_emulator, django_capture_on_commit_callbacks
 ):
-    account = _account(ProviderKind.ANTHROPIC, anthropic_emulator)
+    account = emulator_account(ProviderKind.ANTHROPIC, anthropic_emulator, retries=0)
     remote = anthropic_emulator.add_key("erin-laptop", workspace_id="wrkspc_1")
     anthropic_emulator.add_key("archived-one", status="archived")
     client = login(admin)
@@ -186,7 +177,7 @@ def test_anthropic_keys_are_imported_then_suspended_and_reinstated(
 
 
 def test_provider_error_on_suspend_changes_nothing(manager, team, engineer, openrouter_emulator):
-    account = _account(ProviderKind.OPENROUTER, openrouter_emulator)
+    account = emulator_account(ProviderKind.OPENROUTER, openrouter_emulator, retries=0)
     remote = openrouter_emulator.add_key("k")
     key = Key.objects.create(
         account=account, owner_user=engineer, team=team, name="k", provider_key_id=remote["hash"], hint="x"
@@ -199,7 +190,7 @@ def test_provider_error_on_suspend_changes_nothing(manager, team, engineer, open
 
 
 def test_test_connection_marks_bad_credentials(admin, openrouter_emulator):
-    account = _account(ProviderKind.OPENROUTER, openrouter_emulator)
+    account = emulator_account(ProviderKind.OPENROUTER, openrouter_emulator, retries=0)
     account.credential = "wrong"
     account.save()
     response = login(admin).post(reverse("allocator:account_test", args=[account.pk]), headers={"HX-Request": "true"})
@@ -215,7 +206,7 @@ def test_test_connection_marks_bad_credentials(admin, openrouter_emulator):
 
 
 def test_credential_is_encrypted_at_rest(openrouter_emulator, db):
-    account = _account(ProviderKind.OPENROUTER, openrouter_emulator)
+    account = emulator_account(ProviderKind.OPENROUTER, openrouter_emulator, retries=0)
     with connection.cursor() as cursor:
         cursor.execute("SELECT credential FROM allocator_provideraccount WHERE id = %s", [account.pk])
         stored = cursor.fetchone()[0]
@@ -225,7 +216,7 @@ def test_credential_is_encrypted_at_rest(openrouter_emulator, db):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_approvals_mint_exactly_one_key(openrouter_emulator, eager_celery, team, manager, admin):
-    account = _account(ProviderKind.OPENROUTER, openrouter_emulator)
+    account = emulator_account(ProviderKind.OPENROUTER, openrouter_emulator, retries=0)
     key_request = KeyRequestFactory(account=account, team=team, allowance_usd=Decimal("300"))
     start = threading.Barrier(2)
     statuses: list[int] = []

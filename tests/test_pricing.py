@@ -11,14 +11,14 @@ from django.urls import reverse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allocator.models import DailyRollup, ModelPrice, UsageBucket
+from allocator.models import DailyRollup, ModelPrice, ProviderKind, UsageBucket
 from allocator.providers.base import UsageRow
 from allocator.usage import pricing
 from allocator.usage.pricing import Pricer
 from allocator.usage.sync import usage_sync
 from tests.conftest import login
 from tests.factories import KeyFactory
-from tests.usage_helpers import hour, openai_account
+from tests.usage_helpers import emulator_account, hour
 
 pytestmark = pytest.mark.django_db
 
@@ -92,7 +92,7 @@ def test_the_table_is_asked_once_per_model_not_per_row(monkeypatch):
 
 
 def test_setting_a_price_in_the_admin_reprices_the_zero_priced_buckets(openai_emulator, admin, engineer, team):
-    account = openai_account(openai_emulator)
+    account = emulator_account(ProviderKind.OPENAI, openai_emulator)
     key = KeyFactory(account=account, owner_user=engineer, team=team, provider_key_id="key_a")
     openai_emulator.add_usage(hour(3), api_key_id="key_a", model="acme-private-7b", project_id="p",
                               input_tokens=2_000_000, output_tokens=1_000_000, num_model_requests=3)  # fmt: skip

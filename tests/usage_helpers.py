@@ -1,4 +1,4 @@
-"""Shared helpers for the usage ingestion tests: accounts pointed at the emulators, totals, rollup checks."""
+"""Shared test helpers: accounts pointed at the emulators; for usage tests, totals and rollup checks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from decimal import Decimal
 from django.db.models import Sum
 from django.utils import timezone
 
-from allocator.models import DailyRollup, ProviderAccount, ProviderKind, UsageBucket
+from allocator.models import DailyRollup, ProviderAccount, UsageBucket
+from allocator.providers import provider_class
 
 # Fast failure handling against the emulators: one retry, barely any sleep.
 FAST = {"retries": 1, "max_sleep": 0.05, "timeout": 5}
@@ -25,32 +26,12 @@ def day_start(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def openai_account(emulator, name: str = "OpenAI", **options) -> ProviderAccount:
+def emulator_account(kind: str, emulator, *, name: str = "", **options) -> ProviderAccount:
+    """A provider account of `kind` pointed at a loopback emulator, with fast failure handling (FAST) unless
+    `options` say otherwise."""
     return ProviderAccount.objects.create(
-        name=name,
-        kind=ProviderKind.OPENAI,
-        base_url=emulator.url,
-        credential=emulator.credential,
-        status=ProviderAccount.Status.OK,
-        options={**FAST, **options},
-    )
-
-
-def anthropic_account(emulator, name: str = "Anthropic", **options) -> ProviderAccount:
-    return ProviderAccount.objects.create(
-        name=name,
-        kind=ProviderKind.ANTHROPIC,
-        base_url=emulator.url,
-        credential=emulator.credential,
-        status=ProviderAccount.Status.OK,
-        options={**FAST, **options},
-    )
-
-
-def openrouter_account(emulator, name: str = "OpenRouter", **options) -> ProviderAccount:
-    return ProviderAccount.objects.create(
-        name=name,
-        kind=ProviderKind.OPENROUTER,
+        name=name or f"{provider_class(kind).display_name} test",
+        kind=kind,
         base_url=emulator.url,
         credential=emulator.credential,
         status=ProviderAccount.Status.OK,
