@@ -19,6 +19,7 @@ from allocator.providers.base import (
     ProviderError,
     RemoteKey,
     UsageRow,
+    parse_time,
     token_count,
 )
 
@@ -34,11 +35,6 @@ DEFAULT_WORKSPACE = "default"
 
 def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_time(value: str) -> datetime:
-    moment = datetime.fromisoformat(value)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 class AnthropicProvider(Provider):
@@ -104,7 +100,7 @@ class AnthropicProvider(Provider):
             name=item.get("name") or "",
             hint=item.get("partial_key_hint") or "",
             status=STATUS_MAP.get(item.get("status"), "suspended"),
-            created_at=_parse_time(created) if created else None,
+            created_at=parse_time(created) if created else None,
             provider_data={"workspace_id": item.get("workspace_id")},
         )
 
@@ -122,16 +118,10 @@ class AnthropicProvider(Provider):
             *[("group_by[]", dim) for dim in USAGE_GROUP_BY],
             ("limit", HOUR_BUCKETS_PER_PAGE),
         ]
-        for buckets in self.report_pages(path, params):
-            try:
-                rows = [row for bucket in buckets for row in self._usage_rows(bucket)]
-            except (AttributeError, KeyError, TypeError, ValueError) as e:
-                raise ProviderError(f"Anthropic sent a malformed usage bucket from GET {path}") from e
-            if rows:
-                yield rows
+        yield from self.report_rows(path, params, self._usage_rows, what="usage")
 
     def _usage_rows(self, bucket: dict[str, Any]) -> list[UsageRow]:
-        bucket_start = _parse_time(bucket["starting_at"])
+        bucket_start = parse_time(bucket["starting_at"])
         results = bucket["results"]
         if not isinstance(results, list):
             raise TypeError("results is not a list")
@@ -169,18 +159,15 @@ class AnthropicProvider(Provider):
             ("group_by[]", "workspace_id"),
             ("limit", DAY_BUCKETS_PER_PAGE),
         ]
-        for buckets in self.report_pages(path, params):
-            try:
-                rows = [
-                    CostRow(
-                        day_start=_parse_time(bucket["starting_at"]),
-                        amount_usd=Decimal(str(result["amount"])) / 100,
-                        dimensions={"workspace_id": result.get("workspace_id") or DEFAULT_WORKSPACE},
-                    )
-                    for bucket in buckets
-                    for result in bucket["results"]
-                ]
-            except (AttributeError, KeyError, TypeError, ValueError, ArithmeticError) as e:
-                raise ProviderError(f"Anthropic sent a malformed cost bucket from GET {path}") from e
-            if rows:
-                yield rows
+        yield from self.report_rows(path, params, self._cost_rows, what="cost")
+
+    def _cost_rows(self, bucket: dict[str, Any]) -> list[CostRow]:
+        day_start = parse_time(bucket["starting_at"])
+        return [
+            CostRow(
+                day_start=day_start,
+                amount_usd=Decimal(str(result["amount"])) / 100,
+                dimensions={"workspace_id": result.get("workspace_id") or DEFAULT_WORKSPACE},
+            )
+            for result in bucket["results"]
+        ]

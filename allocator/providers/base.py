@@ -10,9 +10,9 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -115,6 +115,12 @@ class CostRow:
     amount_usd: Decimal
     provider_key_id: str | None = None
     dimensions: dict[str, str] = field(default_factory=dict)
+
+
+def parse_time(value: str) -> datetime:
+    """An ISO 8601 time from a provider, as aware UTC (a time without an offset is UTC)."""
+    moment = datetime.fromisoformat(value)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def token_count(value: Any) -> int:
@@ -237,6 +243,19 @@ class Provider:
             token = body.get("next_page")
             if not body.get("has_more") or not token:
                 return
+
+    def report_rows(
+        self, path: str, params: list[tuple[str, Any]], parse: Callable[[dict[str, Any]], list], *, what: str
+    ) -> Iterator[list]:
+        """Each page of a report as a list of rows, `parse(bucket)` giving a bucket's rows; empty pages are skipped.
+        A bucket that cannot be read fails its page with a ProviderError (the pages before it stay stored)."""
+        for buckets in self.report_pages(path, params):
+            try:
+                rows = [row for bucket in buckets for row in parse(bucket)]
+            except (AttributeError, KeyError, TypeError, ValueError, OverflowError, ArithmeticError) as e:
+                raise ProviderError(f"{self.display_name} sent a malformed {what} bucket from GET {path}") from e
+            if rows:
+                yield rows
 
     def listed(self, path: str, params: dict[str, Any], *, after: str, limit: int) -> Iterator[dict[str, Any]]:
         """Yield the items of a cursor-paged list, passing `<after>=<last_id>` while `has_more`."""

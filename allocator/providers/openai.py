@@ -198,13 +198,7 @@ class OpenAIProvider(Provider):
                 *[("group_by", dim) for dim in USAGE_GROUP_BY],
                 ("limit", HOUR_BUCKETS_PER_PAGE),
             ]
-            for buckets in self.report_pages(path, params):
-                try:
-                    rows = [row for bucket in buckets for row in self._usage_rows(bucket)]
-                except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as e:
-                    raise ProviderError(f"OpenAI sent a malformed usage bucket from GET {path}") from e
-                if rows:
-                    yield rows
+            yield from self.report_rows(path, params, self._usage_rows, what="usage")
 
     def _usage_rows(self, bucket: dict[str, Any]) -> list[UsageRow]:
         bucket_start = datetime.fromtimestamp(bucket["start_time"], tz=UTC)
@@ -243,19 +237,16 @@ class OpenAIProvider(Provider):
             *[("group_by", dim) for dim in COST_GROUP_BY],
             ("limit", DAY_COST_BUCKETS_PER_PAGE),
         ]
-        for buckets in self.report_pages(path, params):
-            try:
-                rows = [
-                    CostRow(
-                        day_start=datetime.fromtimestamp(bucket["start_time"], tz=UTC),
-                        amount_usd=Decimal(str(result["amount"]["value"])),
-                        provider_key_id=result.get("api_key_id"),
-                        dimensions={"project_id": result["project_id"]} if result.get("project_id") else {},
-                    )
-                    for bucket in buckets
-                    for result in bucket["results"]
-                ]
-            except (AttributeError, KeyError, TypeError, ValueError, ArithmeticError) as e:
-                raise ProviderError(f"OpenAI sent a malformed cost bucket from GET {path}") from e
-            if rows:
-                yield rows
+        yield from self.report_rows(path, params, self._cost_rows, what="cost")
+
+    def _cost_rows(self, bucket: dict[str, Any]) -> list[CostRow]:
+        day_start = datetime.fromtimestamp(bucket["start_time"], tz=UTC)
+        return [
+            CostRow(
+                day_start=day_start,
+                amount_usd=Decimal(str(result["amount"]["value"])),
+                provider_key_id=result.get("api_key_id"),
+                dimensions={"project_id": result["project_id"]} if result.get("project_id") else {},
+            )
+            for result in bucket["results"]
+        ]

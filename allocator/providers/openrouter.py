@@ -21,6 +21,7 @@ from allocator.providers.base import (
     ProviderError,
     RemoteKey,
     UsageRow,
+    parse_time,
     token_count,
 )
 
@@ -38,11 +39,6 @@ def _money(value: Any) -> Decimal:
 
 def _day_start(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _parse_time(value: str) -> datetime:
-    moment = datetime.fromisoformat(value)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 class OpenRouterProvider(Provider):
@@ -155,7 +151,7 @@ class OpenRouterProvider(Provider):
         expires = item.get("expires_at")
         if item.get("disabled"):
             status = "suspended"
-        elif expires and _parse_time(expires) <= timezone.now():
+        elif expires and parse_time(expires) <= timezone.now():
             status = "expired"
         else:
             status = "active"
@@ -165,7 +161,7 @@ class OpenRouterProvider(Provider):
             name=item.get("name") or "",
             hint=item.get("label") or "",
             status=status,
-            created_at=_parse_time(created) if created else None,
+            created_at=parse_time(created) if created else None,
             provider_data={"limit": item.get("limit"), "usage": item.get("usage")},
         )
 

@@ -294,10 +294,26 @@ def _copy_reference(account) -> float | None:
     return elapsed
 
 
-def bench_ingest(buckets: int = 1_000_000, keep: bool = False) -> dict:
-    from allocator.models import DailyRollup, UsageBucket
+def _timed_pass(label: str, *, pages: list, account: Any, since: datetime, until: datetime) -> tuple[float, Any]:
+    """One usage_sync of the generated pages through the real OpenAI adapter; (seconds, run)."""
     from allocator.providers.openai import OpenAIProvider
     from allocator.usage.sync import usage_sync
+
+    adapter = OpenAIProvider(base_url="bench://generated", credential="bench")
+    adapter.http = _GeneratedOpenAI(pages)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("CHECKPOINT")  # start each pass with no dirty buffers from the last one
+    _log(f"{label}…")
+    started = time.perf_counter()
+    run = usage_sync(account=account, since=since, until=until, trigger="bench", provider=adapter, enforce=False)
+    elapsed = time.perf_counter() - started
+    _log(f"{label}: {elapsed:.2f} s, {run.rows:,} rows in {run.pages} pages")
+    return elapsed, run
+
+
+def bench_ingest(buckets: int = 1_000_000, keep: bool = False) -> dict:
+    from allocator.models import DailyRollup, UsageBucket
 
     if buckets < 1:
         raise CommandError("--buckets must be at least 1")
@@ -311,24 +327,10 @@ def bench_ingest(buckets: int = 1_000_000, keep: bool = False) -> dict:
     account, _team = _setup()
     until = first_hour + timedelta(hours=hours)
 
-    def ingest(label: str) -> tuple[float, Any]:
-        adapter = OpenAIProvider(base_url="bench://generated", credential="bench")
-        adapter.http = _GeneratedOpenAI(pages)
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("CHECKPOINT")  # start each pass with no dirty buffers from the last one
-        _log(f"{label}…")
-        started = time.perf_counter()
-        run = usage_sync(
-            account=account, since=first_hour, until=until, trigger="bench", provider=adapter, enforce=False
-        )
-        elapsed = time.perf_counter() - started
-        _log(f"{label}: {elapsed:.2f} s, {run.rows:,} rows in {run.pages} pages")
-        return elapsed, run
-
     try:
-        first, run = ingest("first pass")
-        again, _ = ingest("re-ingest of the same pages")
+        first, run = _timed_pass("first pass", pages=pages, account=account, since=first_hour, until=until)
+        again, _ = _timed_pass("re-ingest of the same pages", pages=pages, account=account, since=first_hour,
+                               until=until)  # fmt: skip
         stored = UsageBucket.objects.filter(account=account).count()
         _log("checking rollups against a fresh aggregation…")
         match = _rollups_match(account)
