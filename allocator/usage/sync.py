@@ -34,7 +34,6 @@ from allocator.models import Policy, ProviderAccount, SyncRun, UsageBucket
 from allocator.providers import provider_class
 from allocator.providers.base import Provider, ProviderError, UsageRow
 from allocator.quarters import Quarter
-from allocator.usage.models import STALE_AFTER
 from allocator.usage.pricing import Pricer
 from allocator.usage.reconcile import usage_reconcile
 from allocator.usage.rollups import DAY, rollups_recompute
@@ -227,7 +226,7 @@ def _claim(
         # anyway. SQLite: the IMMEDIATE transaction (settings) serializes this check-and-insert.
         ProviderAccount.objects.select_for_update().filter(pk=account.pk).exists()
         running = SyncRun.objects.select_for_update().filter(account=account, status=SyncRun.Status.RUNNING)
-        if connection.vendor != "postgresql" and running.filter(heartbeat_at__gte=now - STALE_AFTER).exists():
+        if connection.vendor != "postgresql" and running.live(now=now).exists():
             return None
         run = SyncRun.objects.create(
             account=account, trigger=trigger[:16], window_start=start, window_end=end, started_at=now, heartbeat_at=now
