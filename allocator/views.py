@@ -23,7 +23,8 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import AuditEvent
 from accounts.permissions import Access, get_visible_or_404
-from allocator import services
+from allocator import key_requests, provider_accounts
+from allocator import keys as key_services
 from allocator.forms import ImportKeyForm, KeyRequestForm, PolicyForm, ProviderAccountForm, RejectForm
 from allocator.models import (
     BilledCost,
@@ -192,7 +193,7 @@ def key_reveal(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method != "POST":
         return render(request, template, {"key": key})
     try:
-        secret = services.key_reveal(key=key, by=request.user)
+        secret = key_services.key_reveal(key=key, by=request.user)
     except PermissionDenied:
         raise
     except InvalidTransition as error:
@@ -227,16 +228,16 @@ def _confirmed_key_action(request: HttpRequest, pk: int, *, action: str) -> Http
     reason = request.POST.get("reason", "").strip()
     try:
         if action == "revoke":
-            services.key_revoke(key=key, by=request.user, reason=reason or "revoked by user")
+            key_services.key_revoke(key=key, by=request.user, reason=reason or "revoked by user")
             messages.success(request, f"Key “{key.name}” is revoked at the provider.")
         elif action == "rotate":
-            services.key_rotate(key=key, by=request.user)
+            key_services.key_rotate(key=key, by=request.user)
             messages.success(request, "Rotated. The old secret no longer works; reveal the new one below.")
         elif action == "suspend":
-            services.key_suspend(key=key, by=request.user, reason=reason or "suspended by an admin")
+            key_services.key_suspend(key=key, by=request.user, reason=reason or "suspended by an admin")
             messages.success(request, f"Key “{key.name}” is suspended.")
         elif action == "reinstate":
-            services.key_reinstate(key=key, by=request.user, reason=reason)
+            key_services.key_reinstate(key=key, by=request.user, reason=reason)
             messages.success(request, f"Key “{key.name}” is active again.")
     except (InvalidTransition, ValidationError) as error:
         messages.error(request, "; ".join(getattr(error, "messages", [str(error)])))
@@ -282,7 +283,7 @@ def request_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            key_request = services.key_request_create(
+            key_request = key_requests.key_request_create(
                 requester=request.user,
                 account=data["account"],
                 team=data["team"],
@@ -361,12 +362,12 @@ def _decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
     error = ""
     try:
         if decision == "approve":
-            key_request = services.key_request_approve(key_request=key_request, by=request.user)
+            key_request = key_requests.key_request_approve(key_request=key_request, by=request.user)
         else:
             form = RejectForm(request.POST)
             if not form.is_valid():
                 raise InvalidTransition("Say why the request is rejected.")
-            key_request = services.key_request_reject(
+            key_request = key_requests.key_request_reject(
                 key_request=key_request, by=request.user, reason=form.cleaned_data["reason"]
             )
     except PermissionDenied:
@@ -404,7 +405,7 @@ def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
 def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     key_request = _get_request_for_user(request, pk)
     try:
-        services.key_request_cancel(key_request=key_request, by=request.user)
+        key_requests.key_request_cancel(key_request=key_request, by=request.user)
         messages.success(request, "Request cancelled.")
     except InvalidTransition as error:
         messages.error(request, str(error))
@@ -416,7 +417,7 @@ def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 def request_retry(request: HttpRequest, pk: int) -> HttpResponse:
     key_request = _get_request_for_user(request, pk)
     try:
-        services.key_request_retry(key_request=key_request, by=request.user)
+        key_requests.key_request_retry(key_request=key_request, by=request.user)
         messages.success(request, "Minting again. This page updates when the key is ready.")
     except InvalidTransition as error:
         messages.error(request, str(error))
@@ -474,7 +475,7 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def account_test(request: HttpRequest, pk: int) -> HttpResponse:
     _require_admin(request)
     account = get_object_or_404(ProviderAccount, pk=pk)
-    ok, message = services.account_test_connection(account=account, by=request.user)
+    ok, message = provider_accounts.account_test_connection(account=account, by=request.user)
     account.refresh_from_db()
     if request.htmx:
         return render(request, "allocator/account_detail.html#connection", {"account": account, "tested": True})
@@ -489,7 +490,7 @@ def account_unmanaged(request: HttpRequest, pk: int) -> HttpResponse:
     account = get_object_or_404(ProviderAccount, pk=pk)
     error, remote = "", []
     try:
-        remote = services.account_unmanaged_keys(account=account)
+        remote = provider_accounts.account_unmanaged_keys(account=account)
     except ProviderError as e:
         error = str(e)
     template = "allocator/account_unmanaged.html"
@@ -507,7 +508,7 @@ def account_import_key(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            key = services.account_import_key(
+            key = provider_accounts.account_import_key(
                 account=account,
                 provider_key_id=data["provider_key_id"],
                 owner_user=data["owner_user"],
@@ -533,7 +534,7 @@ def account_revoke_remote(request: HttpRequest, pk: int) -> HttpResponse:
     _require_admin(request)
     account = get_object_or_404(ProviderAccount, pk=pk)
     try:
-        services.account_revoke_remote_key(
+        provider_accounts.account_revoke_remote_key(
             account=account, provider_key_id=request.POST.get("provider_key_id", ""), by=request.user
         )
         messages.success(request, "Revoked at the provider.")

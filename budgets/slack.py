@@ -161,9 +161,9 @@ def decide(*, user, action: str, value: str) -> tuple[bool, str]:
     """Approve or reject a key or budget request for `user`, with the web's permission checks.
 
     Returns (decided, a sentence for Slack)."""
-    from allocator import services as key_services
+    from allocator import key_requests as key_services
     from allocator.models import InvalidTransition, KeyRequest
-    from budgets import services
+    from budgets import bumps as services
     from budgets.models import BudgetRequest
 
     kind, _, raw_pk = value.partition(":")

@@ -1,176 +1,28 @@
-"""Key issuance: requests, approvals, minting at the provider, the once-only secret, suspend/revoke.
+"""Keys: minting under a claim, the once-only secret and its expiry, rotate, revoke, suspend, reinstate.
 
-Views, the API and Celery tasks all call these functions; permission checks use accounts.permissions.
+Views, the API, Celery tasks and enforcement call these; permission checks use accounts.permissions.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, time, timedelta
-from decimal import Decimal
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AuditEvent, Membership, Project, Team, User
+from accounts.models import AuditEvent, User
 from accounts.permissions import Access
-from accounts.services import finance_people, notify, team_managers
+from accounts.services import notify
 from allocator.models import InvalidTransition, Key, KeyRequest, Policy, ProviderAccount
-from allocator.providers.base import MintedKey, ProviderError, RemoteKey
+from allocator.providers.base import MintedKey, ProviderError
 
 logger = logging.getLogger(__name__)
 
 # A worker that claimed a mint and then died leaves the claim behind; after this long another may try.
 MINT_CLAIM_TIMEOUT = timedelta(minutes=10)
 MAX_MINT_ATTEMPTS = 4
-
-
-# --- Key requests -----------------------------------------------------------------------------------
-
-
-def key_request_create(
-    *,
-    requester: User,
-    account: ProviderAccount,
-    team: Team,
-    project: Project | None,
-    name: str,
-    purpose: str,
-    allowance_usd: Decimal,
-    expires_on=None,
-) -> KeyRequest:
-    """File a key request and route it through policy (auto-approve, manager, manager + finance)."""
-    errors: dict[str, str] = {}
-    if not account.enabled:
-        errors["account"] = "This provider account is disabled."
-    elif not account.capabilities.mint:
-        errors["account"] = (
-            f"{account.get_kind_display()} keys cannot be created through its API; "
-            "ask an admin to import an existing key for you."
-        )
-    if not requester.is_admin and not Membership.objects.filter(user=requester, team=team).exists():
-        errors["team"] = "You can only charge keys to a team you belong to."
-    if project is not None and project.team_id != team.pk:
-        errors["project"] = "That project belongs to another team."
-    if allowance_usd <= 0:
-        errors["allowance_usd"] = "The quarterly allowance must be more than $0."
-    if expires_on is not None and expires_on <= timezone.localdate():
-        errors["expires_on"] = "The expiry date must be in the future."
-    if errors:
-        raise ValidationError(errors)
-
-    policy = Policy.current()
-    auto_limit, finance_above = account.approval_limits(policy)
-    with transaction.atomic():
-        key_request = KeyRequest(
-            requester=requester,
-            account=account,
-            team=team,
-            project=project,
-            name=name.strip(),
-            purpose=purpose.strip(),
-            allowance_usd=allowance_usd,
-            expires_on=expires_on,
-        )
-        key_request.submit(auto_limit=auto_limit, finance_above=finance_above)
-        key_request.save()
-        AuditEvent.record(
-            "key_request.created",
-            actor=requester,
-            target=key_request,
-            allowance_usd=str(allowance_usd),
-            account=account.name,
-        )
-        if key_request.auto_approved:
-            AuditEvent.record("key_request.auto_approved", target=key_request, limit_usd=str(auto_limit))
-            _enqueue_mint(key_request)
-        else:
-            notify(
-                users=team_managers(team),
-                text=f"{requester} asks for a {account.name} key “{key_request.name}” (${allowance_usd}/quarter).",
-                url=reverse("allocator:approvals"),
-            )
-    return key_request
-
-
-def _require_decidable(key_request: KeyRequest, by: User) -> None:
-    """Someone else may have decided first (two managers clicking at once): say so, don't 403."""
-    if key_request.state != KeyRequest.State.PENDING:
-        decider = f" by {key_request.decided_by}" if key_request.decided_by_id else ""
-        raise InvalidTransition(f"Already decided{decider}: this request is {key_request.get_state_display().lower()}.")
-    if not Access(by).can_approve(key_request):
-        raise PermissionDenied("You cannot decide this request.")
-
-
-def _enqueue_mint(key_request: KeyRequest) -> None:
-    from allocator.tasks import mint_key
-
-    pk = key_request.pk
-    transaction.on_commit(lambda: mint_key.delay(pk))
-
-
-@transaction.atomic
-def key_request_approve(*, key_request: KeyRequest, by: User) -> KeyRequest:
-    """Approve the step the request waits for; the final approval queues the mint."""
-    key_request = KeyRequest.objects.select_for_update().get(pk=key_request.pk)
-    _require_decidable(key_request, by)
-    step = key_request.awaiting_step
-    key_request.approve(by=by)
-    key_request.save()
-    AuditEvent.record(f"key_request.approved_{step}", actor=by, target=key_request)
-    if key_request.state == KeyRequest.State.APPROVED:
-        _enqueue_mint(key_request)
-    else:
-        notify(
-            users=finance_people(),
-            text=f"{key_request.requester}'s key request “{key_request.name}” (${key_request.allowance_usd}) "
-            "needs finance approval.",
-            url=reverse("allocator:approvals"),
-        )
-    return key_request
-
-
-@transaction.atomic
-def key_request_reject(*, key_request: KeyRequest, by: User, reason: str) -> KeyRequest:
-    key_request = KeyRequest.objects.select_for_update().get(pk=key_request.pk)
-    _require_decidable(key_request, by)
-    key_request.reject(by=by, reason=reason)
-    key_request.save()
-    AuditEvent.record("key_request.rejected", actor=by, target=key_request, reason=key_request.decision_reason)
-    notify(
-        users=[key_request.requester],
-        text=f"Your key request “{key_request.name}” was rejected by {by}: {key_request.decision_reason}",
-        url=key_request.get_absolute_url(),
-    )
-    return key_request
-
-
-@transaction.atomic
-def key_request_cancel(*, key_request: KeyRequest, by: User) -> KeyRequest:
-    key_request = KeyRequest.objects.select_for_update().get(pk=key_request.pk)
-    if not Access(by).can_act_as_owner(key_request):
-        raise PermissionDenied("Only the requester can cancel this request.")
-    key_request.cancel(by=by)
-    key_request.save()
-    AuditEvent.record("key_request.cancelled", actor=by, target=key_request)
-    return key_request
-
-
-@transaction.atomic
-def key_request_retry(*, key_request: KeyRequest, by: User) -> KeyRequest:
-    """Put a failed mint back in the queue."""
-    key_request = KeyRequest.objects.select_for_update().get(pk=key_request.pk)
-    if not Access(by).can_act_as_owner(key_request):
-        raise PermissionDenied("Only the requester, their manager or an admin can retry.")
-    key_request.retry()
-    key_request.attempts = 0
-    key_request.mint_claimed_at = None
-    key_request.save()
-    AuditEvent.record("key_request.retried", actor=by, target=key_request)
-    _enqueue_mint(key_request)
-    return key_request
 
 
 # --- Minting ----------------------------------------------------------------------------------------
@@ -399,85 +251,3 @@ def key_reinstate(*, key: Key, by: User | None = None, reason: str = "") -> Key:
         owner = key.owner_user or key.requested_by
         notify(users=[owner], text=text, url=key.get_absolute_url())
     return key
-
-
-# --- Provider accounts ------------------------------------------------------------------------------
-
-
-def account_test_connection(*, account: ProviderAccount, by: User | None) -> tuple[bool, str]:
-    """Call a cheap read endpoint and record the outcome on the account."""
-    try:
-        message = account.adapter().check_connection()
-        ok, status = True, ProviderAccount.Status.OK
-    except ProviderError as error:
-        message, ok = str(error), False
-        status = ProviderAccount.Status.CREDENTIALS_INVALID if error.auth else ProviderAccount.Status.ERROR
-    ProviderAccount.objects.filter(pk=account.pk).update(
-        status=status, status_message=message, status_checked_at=timezone.now()
-    )
-    AuditEvent.record("provider_account.tested", actor=by, target=account, ok=ok)
-    return ok, message
-
-
-def account_unmanaged_keys(*, account: ProviderAccount) -> list[RemoteKey]:
-    """Keys at the provider that Allocator does not know (and that are not revoked there)."""
-    remote = account.adapter().list_keys()
-    known = set(Key.objects.filter(account=account).values_list("provider_key_id", flat=True))
-    for data in Key.objects.filter(account=account).values_list("provider_data", flat=True):
-        known.update((data or {}).get("previous_key_ids", []))
-    return [r for r in remote if r.provider_key_id not in known and r.status != "revoked"]
-
-
-def account_import_key(
-    *,
-    account: ProviderAccount,
-    provider_key_id: str,
-    owner_user: User | None,
-    owner_project: Project | None,
-    team: Team,
-    limit_usd: Decimal | None,
-    by: User,
-) -> Key:
-    """Bring a key created at the provider (e.g. in Anthropic's Console) under Allocator's management."""
-    if (owner_user is None) == (owner_project is None):
-        raise ValidationError("Choose exactly one owner: a person or a project.")
-    if owner_project is not None and owner_project.team_id != team.pk:
-        raise ValidationError("That project belongs to another team.")
-    matches = [r for r in account.adapter().list_keys() if r.provider_key_id == provider_key_id]
-    if not matches:
-        raise ValidationError("That key no longer exists at the provider.")
-    remote = matches[0]
-    status = {"active": Key.Status.ACTIVE, "suspended": Key.Status.SUSPENDED, "expired": Key.Status.EXPIRED}.get(
-        remote.status, Key.Status.REVOKED
-    )
-    try:
-        with transaction.atomic():
-            key = Key.objects.create(
-                account=account,
-                owner_user=owner_user,
-                owner_project=owner_project,
-                team=team,
-                name=remote.name or provider_key_id,
-                provider_key_id=provider_key_id,
-                hint=remote.hint,
-                status=status,
-                provider_data=remote.provider_data,
-                limit_usd=limit_usd,
-                requested_by=by,
-                approved_by=by,
-                imported=True,
-                created_at=remote.created_at or timezone.now(),
-            )
-            AuditEvent.record("key.imported", actor=by, target=key, provider_key_id=provider_key_id)
-    except IntegrityError as e:
-        raise ValidationError("That key is already managed by Allocator.") from e
-    return key
-
-
-def account_revoke_remote_key(*, account: ProviderAccount, provider_key_id: str, by: User) -> None:
-    """Revoke an unmanaged key at the provider."""
-    remote = {r.provider_key_id: r for r in account.adapter().list_keys()}.get(provider_key_id)
-    if remote is None:
-        raise ValidationError("That key no longer exists at the provider.")
-    account.adapter().revoke_key(provider_key_id=provider_key_id, provider_data=remote.provider_data)
-    AuditEvent.record("provider_key.revoked_unmanaged", actor=by, target=account, provider_key_id=provider_key_id)
