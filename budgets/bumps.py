@@ -1,0 +1,189 @@
+"""Budget requests (bumps): ask for more on a budget, routed by policy like key requests; an approved bump raises
+the budget (and, when finance approved one past the team's budget, the parents to fit). Deciding is
+allocator.approvals.
+
+Anyone asks for a bump of their own budget, their team's project budgets, or (managers) their team's budget.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.urls import reverse
+
+from accounts.models import AuditEvent, User
+from accounts.permissions import Access
+from accounts.services import finance_people, notify, team_managers
+from allocator.models import InvalidTransition, Policy
+from allocator.money import ZERO, to_cents, usd
+from allocator.quarters import Quarter
+from budgets.allocation import allocation, enforcement_enqueue, parent_budget
+from budgets.enforcement import record_crossed_thresholds
+from budgets.models import Budget, BudgetRequest, Scope
+
+
+def bumpable_budgets(user: User, *, quarter: Quarter | None = None):
+    """Budgets this person may ask more for: their own, their teams' projects, and (managers) their teams'."""
+    access = Access(user)
+    quarter = quarter or Quarter.current()
+    q = Q(scope=Scope.USER, user=user) | Q(scope=Scope.PROJECT, team_id__in=access.team_ids)
+    q |= Q(scope=Scope.TEAM, team_id__in=access.managed_team_ids)
+    return Budget.objects.filter(q, quarter=quarter.name).select_related("team", "project", "user", "cost_center")
+
+
+def _exceeds_parent(budget: Budget, extra: Decimal) -> bool:
+    parent = parent_budget(budget)
+    if parent is None or budget.scope == Scope.TEAM:
+        return False  # team bumps are finance's own decision anyway
+    allocated, _ = allocation(parent=parent)
+    return allocated + extra > parent.amount_usd
+
+
+def budget_request_create(*, requester: User, budget: Budget, amount_usd: Decimal, reason: str) -> BudgetRequest:
+    """Ask for `amount_usd` more on `budget` this quarter; routed by policy like key requests."""
+    amount_usd = to_cents(amount_usd) if amount_usd is not None else ZERO
+    errors: dict[str, str] = {}
+    if amount_usd <= 0:
+        errors["amount_usd"] = "Ask for more than $0."
+    if not reason.strip():
+        errors["reason"] = "Say what the extra budget is for."
+    if budget.quarter != Quarter.current().name:
+        errors["budget"] = f"That budget is for {budget.quarter}; bumps are for the current quarter."
+    elif not bumpable_budgets(requester).filter(pk=budget.pk).exists():
+        errors["budget"] = "You can ask for more only on your own, your projects' or (as manager) your team's budget."
+    elif BudgetRequest.objects.filter(budget=budget, requester=requester, state=BudgetRequest.State.PENDING).exists():
+        errors["budget"] = "You already have a request waiting for this budget."
+    if errors:
+        raise ValidationError(errors)
+
+    policy = Policy.current()
+    with transaction.atomic():
+        bump = BudgetRequest(
+            budget=budget, requester=requester, team_id=budget.team_id, amount_usd=amount_usd, reason=reason.strip()
+        )
+        bump.submit(
+            auto_limit=policy.auto_approve_limit_usd,
+            finance_above=policy.finance_approval_above_usd,
+            finance_only=budget.scope in (Scope.TEAM, Scope.COST_CENTER),
+            exceeds_parent=_exceeds_parent(budget, amount_usd),
+        )
+        bump.save()
+        AuditEvent.record(
+            "budget_request.created", actor=requester, target=bump, amount_usd=str(amount_usd), budget=str(budget)
+        )
+        if bump.auto_approved:
+            AuditEvent.record("budget_request.auto_approved", target=bump, limit_usd=str(policy.auto_approve_limit_usd))
+            _apply_bump(bump, by=None)
+        else:
+            _announce_waiting(bump)
+    return bump
+
+
+def _announce_waiting(bump: BudgetRequest) -> None:
+    """In-app notice to whoever decides the next step, and a Slack message with buttons (outbox)."""
+    from budgets.alerts import approval_alert_for
+
+    approvers = finance_people() if bump.awaiting_step == BudgetRequest.Step.FINANCE else team_managers(bump.team)
+    notify(
+        users=[u for u in approvers if u.pk != bump.requester_id],
+        text=f"{bump.requester} asks for +{usd(bump.amount_usd)} on {bump.budget.scope_label} ({bump.budget.quarter}).",
+        url=reverse("allocator:approvals"),
+    )
+    approval_alert_for(bump)
+
+
+def _apply_bump(bump: BudgetRequest, *, by: User | None) -> Budget:
+    """Raise the budget; when finance approved a bump past the team's budget, raise the parents to fit."""
+    budget = Budget.objects.select_for_update().get(pk=bump.budget_id)
+    previous = budget.amount_usd
+    budget.amount_usd = previous + bump.amount_usd
+    budget.save(update_fields=["amount_usd", "updated_at"])
+    record_crossed_thresholds(budget=budget)
+    AuditEvent.record(
+        "budget.bumped",
+        actor=by,
+        target=budget,
+        request=bump.pk,
+        previous_usd=str(previous),
+        amount_usd=str(budget.amount_usd),
+    )
+    child = budget
+    while (parent := parent_budget(child, lock=True)) is not None and bump.needs_finance:
+        allocated, _ = allocation(parent=parent)
+        if allocated <= parent.amount_usd:
+            break
+        old = parent.amount_usd
+        parent.amount_usd = to_cents(allocated)
+        parent.save(update_fields=["amount_usd", "updated_at"])
+        AuditEvent.record(
+            "budget.raised_for_bump",
+            actor=by,
+            target=parent,
+            request=bump.pk,
+            previous_usd=str(old),
+            amount_usd=str(parent.amount_usd),
+        )
+        child = parent
+    notify(
+        users=[bump.requester],
+        text=f"Your request for +{usd(bump.amount_usd)} on {budget.scope_label} was approved: "
+        f"the budget is now {usd(budget.amount_usd)}.",
+        url=budget.get_absolute_url(),
+    )
+    enforcement_enqueue()
+    return budget
+
+
+@transaction.atomic
+def budget_request_approve(*, budget_request: BudgetRequest, by: User) -> BudgetRequest:
+    """Approve the step the request waits for; the final approval raises the budget and reinstates keys."""
+    bump = (
+        BudgetRequest.objects.select_for_update(of=("self",)).select_related("budget", "team").get(pk=budget_request.pk)
+    )
+    if not Access(by).can_approve(bump):
+        raise PermissionDenied("You cannot approve this request.")
+    if bump.state == BudgetRequest.State.PENDING and bump.budget.quarter != Quarter.current().name:
+        raise InvalidTransition(f"This request was for {bump.budget.quarter}, which is over. Ask again for this one.")
+    step = bump.awaiting_step
+    if step == BudgetRequest.Step.MANAGER and not bump.needs_finance and _exceeds_parent(bump.budget, bump.amount_usd):
+        # The team's unallocated money ran out since the request was made: finance decides too.
+        bump.needs_finance = True
+    bump.approve(by=by)
+    bump.save()
+    AuditEvent.record(f"budget_request.approved_{step}", actor=by, target=bump)
+    if bump.state == BudgetRequest.State.APPROVED:
+        _apply_bump(bump, by=by)
+    else:
+        _announce_waiting(bump)
+    return bump
+
+
+@transaction.atomic
+def budget_request_reject(*, budget_request: BudgetRequest, by: User, reason: str) -> BudgetRequest:
+    bump = BudgetRequest.objects.select_for_update(of=("self",)).select_related("budget").get(pk=budget_request.pk)
+    if not Access(by).can_approve(bump):
+        raise PermissionDenied("You cannot decide this request.")
+    bump.reject(by=by, reason=reason)
+    bump.save()
+    AuditEvent.record("budget_request.rejected", actor=by, target=bump, reason=bump.decision_reason)
+    notify(
+        users=[bump.requester],
+        text=f"Your request for +{usd(bump.amount_usd)} on {bump.budget.scope_label} was rejected by {by}: "
+        f"{bump.decision_reason}",
+        url=bump.get_absolute_url(),
+    )
+    return bump
+
+
+@transaction.atomic
+def budget_request_cancel(*, budget_request: BudgetRequest, by: User) -> BudgetRequest:
+    bump = BudgetRequest.objects.select_for_update().get(pk=budget_request.pk)
+    if not Access(by).can_act_as_owner(bump):
+        raise PermissionDenied("Only the requester can cancel this request.")
+    bump.cancel(by=by)
+    bump.save()
+    AuditEvent.record("budget_request.cancelled", actor=by, target=bump)
+    return bump
