@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, Membership, Project, Team, User
 from accounts.permissions import Access
-from accounts.services import finance_people, notify, team_managers
-from allocator.models import InvalidTransition, KeyRequest, Policy, ProviderAccount
+from accounts.services import notify
+from allocator.keys import key_mint_enqueue
+from allocator.models import KeyRequest, Policy, ProviderAccount
 
 
 def key_request_create(
@@ -71,66 +72,25 @@ def key_request_create(
         )
         if key_request.auto_approved:
             AuditEvent.record("key_request.auto_approved", target=key_request, limit_usd=str(auto_limit))
-            _enqueue_mint(key_request)
+            key_mint_enqueue(key_request=key_request)
         else:
-            notify(
-                users=team_managers(team),
-                text=f"{requester} asks for a {account.name} key “{key_request.name}” (${allowance_usd}/quarter).",
-                url=reverse("allocator:approvals"),
-            )
+            key_request_announce(key_request=key_request)
     return key_request
 
 
-def _require_decidable(key_request: KeyRequest, by: User) -> None:
-    """Someone else may have decided first (two managers clicking at once): say so, don't 403."""
-    if key_request.state != KeyRequest.State.PENDING:
-        decider = f" by {key_request.decided_by}" if key_request.decided_by_id else ""
-        raise InvalidTransition(f"Already decided{decider}: this request is {key_request.get_state_display().lower()}.")
-    if not Access(by).can_approve(key_request):
-        raise PermissionDenied("You cannot decide this request.")
-
-
-def _enqueue_mint(key_request: KeyRequest) -> None:
-    from allocator.tasks import mint_key
-
-    pk = key_request.pk
-    transaction.on_commit(lambda: mint_key.delay(pk))
-
-
-@transaction.atomic
-def key_request_approve(*, key_request: KeyRequest, by: User) -> KeyRequest:
-    """Approve the step the request waits for; the final approval queues the mint."""
-    key_request = KeyRequest.objects.select_for_update().get(pk=key_request.pk)
-    _require_decidable(key_request, by)
-    step = key_request.awaiting_step
-    key_request.approve(by=by)
-    key_request.save()
-    AuditEvent.record(f"key_request.approved_{step}", actor=by, target=key_request)
-    if key_request.state == KeyRequest.State.APPROVED:
-        _enqueue_mint(key_request)
-    else:
-        notify(
-            users=finance_people(),
-            text=f"{key_request.requester}'s key request “{key_request.name}” (${key_request.allowance_usd}) "
-            "needs finance approval.",
-            url=reverse("allocator:approvals"),
+def key_request_announce(*, key_request: KeyRequest) -> None:
+    """Tell whoever decides the step the request now waits for (the Slack buttons come from budgets.alerts)."""
+    if key_request.awaiting_step == KeyRequest.Step.FINANCE:
+        text = (
+            f"{key_request.requester}'s key request “{key_request.name}” (${key_request.allowance_usd}) "
+            "needs finance approval."
         )
-    return key_request
-
-
-@transaction.atomic
-def key_request_reject(*, key_request: KeyRequest, by: User, reason: str) -> KeyRequest:
-    key_request = KeyRequest.objects.select_for_update().get(pk=key_request.pk)
-    _require_decidable(key_request, by)
-    key_request.reject(by=by, reason=reason)
-    key_request.save()
-    AuditEvent.record("key_request.rejected", actor=by, target=key_request, reason=key_request.decision_reason)
-    notify(
-        users=[key_request.requester],
-        text=f"Your key request “{key_request.name}” was rejected by {by}: {key_request.decision_reason}",
-        url=key_request.get_absolute_url(),
-    )
-    return key_request
+    else:
+        text = (
+            f"{key_request.requester} asks for a {key_request.account.name} key “{key_request.name}” "
+            f"(${key_request.allowance_usd}/quarter)."
+        )
+    notify(users=key_request.next_approvers(), text=text, url=reverse("allocator:approvals"))
 
 
 @transaction.atomic
@@ -155,5 +115,5 @@ def key_request_retry(*, key_request: KeyRequest, by: User) -> KeyRequest:
     key_request.mint_claimed_at = None
     key_request.save()
     AuditEvent.record("key_request.retried", actor=by, target=key_request)
-    _enqueue_mint(key_request)
+    key_mint_enqueue(key_request=key_request)
     return key_request

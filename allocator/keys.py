@@ -28,6 +28,14 @@ MAX_MINT_ATTEMPTS = 4
 # --- Minting ----------------------------------------------------------------------------------------
 
 
+def key_mint_enqueue(*, key_request: KeyRequest) -> None:
+    """Queue the mint of an approved request once the surrounding transaction commits."""
+    from allocator.tasks import mint_key
+
+    pk = key_request.pk
+    transaction.on_commit(lambda: mint_key.delay(pk))
+
+
 def key_mint(*, key_request_id: int, final_attempt: bool = True) -> Key | None:
     """Mint the key for an approved request. Safe to run any number of times, concurrently.
 

@@ -14,6 +14,9 @@ from django.utils import timezone
 
 from allocator.crypto import EncryptedTextField
 
+# Longest reason a person may give for rejecting a request (the form and the API allow the same).
+REASON_MAX_LENGTH = 1000
+
 
 class InvalidTransition(Exception):
     """A state change that the object's current state does not allow (shown to the user as is)."""
@@ -197,6 +200,8 @@ class ApprovalRequest(models.Model):
         self._require(self.State.PENDING)
         if not reason.strip():
             raise InvalidTransition("Say why the request is rejected.")
+        if len(reason.strip()) > REASON_MAX_LENGTH:
+            raise InvalidTransition(f"The reason is too long: at most {REASON_MAX_LENGTH:,} characters.")
         self.state = self.State.REJECTED
         self.awaiting_step = ""
         self.decided_by, self.decided_at, self.decision_reason = by, timezone.now(), reason.strip()
@@ -210,6 +215,18 @@ class ApprovalRequest(models.Model):
     @classmethod
     def cancellable_states(cls) -> tuple[str, ...]:
         return (cls.State.PENDING,)
+
+    def next_approvers(self) -> list[Any]:
+        """Who decides the step this request waits for: the team's managers or finance, never the requester."""
+        from accounts.services import finance_people, team_managers
+
+        if self.awaiting_step == self.Step.FINANCE:
+            people = finance_people()
+        elif self.awaiting_step == self.Step.MANAGER:
+            people = team_managers(self.team) if self.team_id else []
+        else:
+            return []
+        return [person for person in people if person.pk != self.requester_id]
 
 
 class KeyRequest(ApprovalRequest):

@@ -23,6 +23,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import AuditEvent
 from accounts.permissions import Access, get_visible_or_404
+from allocator import approvals as approval_services
 from allocator import key_requests, provider_accounts
 from allocator import keys as key_services
 from allocator.forms import ImportKeyForm, KeyRequestForm, PolicyForm, ProviderAccountForm, RejectForm
@@ -362,13 +363,13 @@ def _decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
     error = ""
     try:
         if decision == "approve":
-            key_request = key_requests.key_request_approve(key_request=key_request, by=request.user)
+            key_request = approval_services.approval_approve(approval_request=key_request, by=request.user)
         else:
             form = RejectForm(request.POST)
             if not form.is_valid():
                 raise InvalidTransition("Say why the request is rejected.")
-            key_request = key_requests.key_request_reject(
-                key_request=key_request, by=request.user, reason=form.cleaned_data["reason"]
+            key_request = approval_services.approval_reject(
+                approval_request=key_request, by=request.user, reason=form.cleaned_data["reason"]
             )
     except PermissionDenied:
         raise

@@ -16,8 +16,8 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent, User
 from accounts.permissions import Access
-from accounts.services import finance_people, notify, team_managers
-from allocator.models import InvalidTransition, Policy
+from accounts.services import notify
+from allocator.models import Policy
 from allocator.money import ZERO, to_cents, usd
 from allocator.quarters import Quarter
 from budgets.allocation import allocation, enforcement_enqueue, parent_budget
@@ -34,7 +34,8 @@ def bumpable_budgets(user: User, *, quarter: Quarter | None = None):
     return Budget.objects.filter(q, quarter=quarter.name).select_related("team", "project", "user", "cost_center")
 
 
-def _exceeds_parent(budget: Budget, extra: Decimal) -> bool:
+def bump_exceeds_parent(budget: Budget, extra: Decimal) -> bool:
+    """Would `extra` on `budget` take its team past the team's budget (then finance decides too)?"""
     parent = parent_budget(budget)
     if parent is None or budget.scope == Scope.TEAM:
         return False  # team bumps are finance's own decision anyway
@@ -68,7 +69,7 @@ def budget_request_create(*, requester: User, budget: Budget, amount_usd: Decima
             auto_limit=policy.auto_approve_limit_usd,
             finance_above=policy.finance_approval_above_usd,
             finance_only=budget.scope in (Scope.TEAM, Scope.COST_CENTER),
-            exceeds_parent=_exceeds_parent(budget, amount_usd),
+            exceeds_parent=bump_exceeds_parent(budget, amount_usd),
         )
         bump.save()
         AuditEvent.record(
@@ -76,26 +77,25 @@ def budget_request_create(*, requester: User, budget: Budget, amount_usd: Decima
         )
         if bump.auto_approved:
             AuditEvent.record("budget_request.auto_approved", target=bump, limit_usd=str(policy.auto_approve_limit_usd))
-            _apply_bump(bump, by=None)
+            bump_apply(bump=bump, by=None)
         else:
-            _announce_waiting(bump)
+            bump_announce(bump=bump)
     return bump
 
 
-def _announce_waiting(bump: BudgetRequest) -> None:
+def bump_announce(*, bump: BudgetRequest) -> None:
     """In-app notice to whoever decides the next step, and a Slack message with buttons (outbox)."""
     from budgets.alerts import approval_alert_for
 
-    approvers = finance_people() if bump.awaiting_step == BudgetRequest.Step.FINANCE else team_managers(bump.team)
     notify(
-        users=[u for u in approvers if u.pk != bump.requester_id],
+        users=bump.next_approvers(),
         text=f"{bump.requester} asks for +{usd(bump.amount_usd)} on {bump.budget.scope_label} ({bump.budget.quarter}).",
         url=reverse("allocator:approvals"),
     )
     approval_alert_for(bump)
 
 
-def _apply_bump(bump: BudgetRequest, *, by: User | None) -> Budget:
+def bump_apply(*, bump: BudgetRequest, by: User | None) -> Budget:
     """Raise the budget; when finance approved a bump past the team's budget, raise the parents to fit."""
     budget = Budget.objects.select_for_update().get(pk=bump.budget_id)
     previous = budget.amount_usd
@@ -135,47 +135,6 @@ def _apply_bump(bump: BudgetRequest, *, by: User | None) -> Budget:
     )
     enforcement_enqueue()
     return budget
-
-
-@transaction.atomic
-def budget_request_approve(*, budget_request: BudgetRequest, by: User) -> BudgetRequest:
-    """Approve the step the request waits for; the final approval raises the budget and reinstates keys."""
-    bump = (
-        BudgetRequest.objects.select_for_update(of=("self",)).select_related("budget", "team").get(pk=budget_request.pk)
-    )
-    if not Access(by).can_approve(bump):
-        raise PermissionDenied("You cannot approve this request.")
-    if bump.state == BudgetRequest.State.PENDING and bump.budget.quarter != Quarter.current().name:
-        raise InvalidTransition(f"This request was for {bump.budget.quarter}, which is over. Ask again for this one.")
-    step = bump.awaiting_step
-    if step == BudgetRequest.Step.MANAGER and not bump.needs_finance and _exceeds_parent(bump.budget, bump.amount_usd):
-        # The team's unallocated money ran out since the request was made: finance decides too.
-        bump.needs_finance = True
-    bump.approve(by=by)
-    bump.save()
-    AuditEvent.record(f"budget_request.approved_{step}", actor=by, target=bump)
-    if bump.state == BudgetRequest.State.APPROVED:
-        _apply_bump(bump, by=by)
-    else:
-        _announce_waiting(bump)
-    return bump
-
-
-@transaction.atomic
-def budget_request_reject(*, budget_request: BudgetRequest, by: User, reason: str) -> BudgetRequest:
-    bump = BudgetRequest.objects.select_for_update(of=("self",)).select_related("budget").get(pk=budget_request.pk)
-    if not Access(by).can_approve(bump):
-        raise PermissionDenied("You cannot decide this request.")
-    bump.reject(by=by, reason=reason)
-    bump.save()
-    AuditEvent.record("budget_request.rejected", actor=by, target=bump, reason=bump.decision_reason)
-    notify(
-        users=[bump.requester],
-        text=f"Your request for +{usd(bump.amount_usd)} on {bump.budget.scope_label} was rejected by {by}: "
-        f"{bump.decision_reason}",
-        url=bump.get_absolute_url(),
-    )
-    return bump
 
 
 @transaction.atomic

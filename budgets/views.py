@@ -26,6 +26,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from accounts.models import AuditEvent, CostCenter, Membership, Project, Team, User
 from accounts.permissions import Access, get_visible_or_404
+from allocator import approvals as approval_services
 from allocator.models import InvalidTransition, Key, Policy
 from allocator.quarters import Quarter
 from budgets import alerts as alert_services
@@ -777,10 +778,10 @@ def _decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
     error = ""
     try:
         if decision == "approve":
-            bump = bump_services.budget_request_approve(budget_request=bump, by=request.user)
+            bump = approval_services.approval_approve(approval_request=bump, by=request.user)
         else:
-            bump = bump_services.budget_request_reject(
-                budget_request=bump, by=request.user, reason=request.POST.get("reason", "")
+            bump = approval_services.approval_reject(
+                approval_request=bump, by=request.user, reason=request.POST.get("reason", "")
             )
     except InvalidTransition as e:
         error = str(e)

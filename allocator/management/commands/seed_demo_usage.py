@@ -17,6 +17,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import Membership, Project, User
+from allocator import approvals as approval_services
 from allocator import ingest, key_requests
 from allocator import keys as key_services
 from allocator.celery import app as celery_app
@@ -111,7 +112,7 @@ class Command(BaseCommand):
                     allowance_usd=allowance if project is None else allowance * 4,
                 )
                 if request.state == KeyRequest.State.PENDING and admin is not None:
-                    key_requests.key_request_approve(key_request=request, by=admin)
+                    approval_services.approval_approve(approval_request=request, by=admin)
                 # The mint task ran in process when the request committed; inside an outer transaction (tests)
                 # it is still waiting, so mint directly: key_mint is idempotent.
                 key = Key.objects.filter(request=request).first() or key_services.key_mint(key_request_id=request.pk)
