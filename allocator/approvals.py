@@ -1,7 +1,7 @@
 """Deciding key requests and budget bumps: the one service the web pages, the Slack buttons and the API call.
 
 Each decision locks the request row, checks the person may decide it (`approval_may_decide`: the approver of the
-step it waits for), applies the ApprovalRequest state change, records the audit event,
+step it waits for, never the requester), applies the ApprovalRequest state change, records the audit event,
 tells whoever is next, and runs the follow-up of the request's kind: an approved key request is queued for
 minting, an approved bump raises its budget.
 """
@@ -75,7 +75,10 @@ _KINDS: dict[type[ApprovalRequest], _Kind] = {
 
 
 def approval_may_decide(*, approval_request: ApprovalRequest, by: User) -> bool:
-    """The one rule: the approver of the step the request waits for may decide it."""
+    """The one rule: the approver of the step the request waits for may decide it, and nobody decides their own
+    request, at any step (not finance, not an admin)."""
+    if getattr(by, "pk", None) is None or approval_request.requester_id == by.pk:
+        return False
     return Access(by).can_approve(approval_request)
 
 
@@ -87,6 +90,8 @@ def _locked(request: ApprovalRequest, by: User) -> tuple[ApprovalRequest, _Kind]
     if locked.state != model.State.PENDING:
         decider = f" by {locked.decided_by}" if locked.decided_by_id else ""
         raise InvalidTransition(f"Already decided{decider}: this request is {locked.get_state_display().lower()}.")
+    if locked.requester_id == by.pk:
+        raise PermissionDenied("Nobody decides their own request: another approver does.")
     if not approval_may_decide(approval_request=locked, by=by):
         raise PermissionDenied("You cannot decide this request.")
     return locked, kind

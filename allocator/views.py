@@ -88,7 +88,11 @@ def home_panels(request: HttpRequest) -> dict[str, Any]:
     open_requests = KeyRequest.objects.filter(
         requester=request.user, state__in=[KeyRequest.State.PENDING, KeyRequest.State.APPROVED, KeyRequest.State.FAILED]
     ).select_related("account")[:6]
-    approvals = access.approvable(KeyRequest.objects.filter(state=KeyRequest.State.PENDING)).count()
+    approvals = (
+        access.approvable(KeyRequest.objects.filter(state=KeyRequest.State.PENDING))
+        .exclude(requester=request.user)
+        .count()
+    )
     return {"my_keys": my_keys, "open_key_requests": open_requests, "key_approvals_waiting": approvals}
 
 
@@ -329,7 +333,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "kr": key_request,
             "key": key,
             "timeline": _timeline(key_request, key),
-            "can_approve": access.can_approve(key_request),
+            "can_approve": approval_services.approval_may_decide(approval_request=key_request, by=request.user),
             "can_owner": access.can_act_as_owner(key_request),
             "reject_form": RejectForm(),
         },
@@ -341,11 +345,15 @@ def approvals(request: HttpRequest) -> HttpResponse:
     access = Access.for_request(request)
     if not (access.is_manager or access.sees_everything):
         raise PermissionDenied
-    pending = access.approvable(
-        KeyRequest.objects.filter(state=KeyRequest.State.PENDING).select_related(
-            "requester", "account", "team", "project"
+    pending = (
+        access.approvable(
+            KeyRequest.objects.filter(state=KeyRequest.State.PENDING).select_related(
+                "requester", "account", "team", "project"
+            )
         )
-    ).order_by("created_at")
+        .exclude(requester=request.user)
+        .order_by("created_at")
+    )
     recent = access.visible(KeyRequest.objects.exclude(state=KeyRequest.State.PENDING), user="requester")
     recent = recent.select_related("requester", "account", "decided_by").order_by("-updated_at")[:10]
     context = {"pending": pending, "recent": recent, "reject_form": RejectForm()}

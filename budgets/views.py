@@ -233,6 +233,7 @@ def home_panels(request: HttpRequest) -> dict[str, Any]:
         "my_bumps": BudgetRequest.objects.filter(requester=user).select_related("budget__team", "budget__project")[:5],
         "bump_approvals_waiting": access.approvable(BudgetRequest.objects.filter(state=BudgetRequest.State.PENDING))
         .filter(budget__quarter=quarter.name)
+        .exclude(requester=user)
         .count(),
         "forecast_method": FORECAST_METHOD,
     }
@@ -246,7 +247,9 @@ def approvals_context(request: HttpRequest) -> dict[str, Any]:
             BudgetRequest.objects.filter(state=BudgetRequest.State.PENDING).select_related(
                 "requester", "team", "budget__team", "budget__project", "budget__user", "budget__cost_center"
             )
-        ).order_by("created_at")
+        )
+        .exclude(requester=request.user)
+        .order_by("created_at")
     )
     _with_numbers(pending)
     recent = access.visible(
@@ -766,7 +769,7 @@ def bump_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "chart": _burndown(budget, numbers, budget.scope_key, bump.fc, daily),
             "history": budget.requests.exclude(pk=bump.pk).select_related("requester", "decided_by")[:10],
             "timeline": _timeline(bump, budget),
-            "can_approve": access.can_approve(bump),
+            "can_approve": approval_services.approval_may_decide(approval_request=bump, by=request.user),
             "can_cancel": access.can_act_as_owner(bump) and bump.state == BudgetRequest.State.PENDING,
             "forecast_method": FORECAST_METHOD,
         },
