@@ -6,6 +6,8 @@ Views, the API, Celery tasks and enforcement call these; permission checks use a
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
 
 from django.core.exceptions import PermissionDenied
@@ -20,8 +22,10 @@ from allocator.providers.base import MintedKey, ProviderError
 
 logger = logging.getLogger(__name__)
 
-# A worker that claimed a mint and then died leaves the claim behind; after this long another may try.
+# A worker that claimed a mint (or a key action) and then died leaves the claim behind; after this long another
+# may try.
 MINT_CLAIM_TIMEOUT = timedelta(minutes=10)
+KEY_CLAIM_TIMEOUT = MINT_CLAIM_TIMEOUT
 MAX_MINT_ATTEMPTS = 4
 
 
@@ -163,35 +167,67 @@ def key_secrets_expire() -> int:
 
 
 # --- Lifecycle at the provider -----------------------------------------------------------------------
+#
+# Each action claims the key first, as minting claims its request: a short transaction locks the row, checks
+# the action still fits the key's current state and stamps `action_claimed_at`; the provider is called outside
+# any transaction; a second action meanwhile (two rotations at once, a revoke during a rotation) is refused
+# instead of calling the provider too. The final write, or a failure, releases the claim.
 
 
-def _adapter_for(key: Key):
-    return key.account.adapter()
+@contextmanager
+def _claimed(key: Key, check: Callable[[Key], None]) -> Iterator[Key]:
+    now = timezone.now()
+    with transaction.atomic():
+        key = Key.objects.select_for_update().select_related("account").get(pk=key.pk)
+        check(key)
+        if key.action_claimed_at and now - key.action_claimed_at < KEY_CLAIM_TIMEOUT:
+            raise InvalidTransition("Another change to this key is under way at the provider; reload in a moment.")
+        key.action_claimed_at = now
+        key.save(update_fields=["action_claimed_at"])
+    try:
+        yield key
+    except BaseException:
+        Key.objects.filter(pk=key.pk).update(action_claimed_at=None)
+        raise
+
+
+def _locked_for_finish(key: Key) -> Key:
+    """Re-read the claimed key under a lock for the final write, releasing the claim with it."""
+    key = Key.objects.select_for_update().get(pk=key.pk)
+    key.action_claimed_at = None
+    return key
+
+
+def _require_active(action: str) -> Callable[[Key], None]:
+    def check(key: Key) -> None:
+        if key.status != Key.Status.ACTIVE:
+            raise InvalidTransition(f"Only an active key can be {action}; this one is {key.status}.")
+
+    return check
 
 
 def key_rotate(*, key: Key, by: User) -> Key:
     """Mint a replacement at the provider, then revoke the old one. The new secret is shown once."""
     if not Access(by).can_act_as_owner(key):
         raise PermissionDenied("You cannot rotate this key.")
-    if key.status != Key.Status.ACTIVE:
-        raise InvalidTransition("Only an active key can be rotated.")
     if not key.account.capabilities.mint:
         raise InvalidTransition(f"{key.account.get_kind_display()} keys are rotated in the provider's console.")
-    adapter = _adapter_for(key)
-    minted = adapter.mint_key(name=key.provider_data.get("name") or key.name, limit_usd=key.limit_usd)
-    old_id, old_data = key.provider_key_id, dict(key.provider_data)
-    try:
-        adapter.revoke_key(provider_key_id=old_id, provider_data=old_data)
-    except ProviderError:
-        _revoke_quietly(key.account, minted)
-        raise
-    with transaction.atomic():
-        key = Key.objects.select_for_update().get(pk=key.pk)
-        key.provider_data = _replace_provider_identity(old_id, old_data, minted)
-        key.provider_key_id, key.hint = minted.provider_key_id, minted.hint
-        key.hold_secret(minted.secret, hours=Policy.current().secret_reveal_hours)
-        key.save()
-        AuditEvent.record("key.rotated", actor=by, target=key, old_provider_key_id=old_id)
+    with _claimed(key, _require_active("rotated")) as key:
+        adapter = key.account.adapter()
+        minted = adapter.mint_key(name=key.provider_data.get("name") or key.name, limit_usd=key.limit_usd)
+        old_id, old_data = key.provider_key_id, dict(key.provider_data)
+        try:
+            adapter.revoke_key(provider_key_id=old_id, provider_data=old_data)
+        except ProviderError:
+            _revoke_quietly(key.account, minted)
+            raise
+        with transaction.atomic():
+            key = _locked_for_finish(key)
+            key.provider_data = _replace_provider_identity(old_id, old_data, minted)
+            key.provider_key_id, key.hint = minted.provider_key_id, minted.hint
+            key.hold_secret(minted.secret, hours=Policy.current().secret_reveal_hours)
+            key.save()
+            AuditEvent.record("key.rotated", actor=by, target=key, old_provider_key_id=old_id)
     return key
 
 
@@ -201,19 +237,23 @@ def _replace_provider_identity(old_id: str, old_data: dict, minted: MintedKey) -
     return {**old_data, **minted.provider_data, "previous_key_ids": previous}
 
 
+def _require_not_revoked(key: Key) -> None:
+    if key.status == Key.Status.REVOKED:
+        raise InvalidTransition("This key is already revoked.")
+
+
 def key_revoke(*, key: Key, by: User | None, reason: str = "") -> Key:
     if by is not None and not Access(by).can_act_as_owner(key):
         raise PermissionDenied("You cannot revoke this key.")
-    if key.status == Key.Status.REVOKED:
-        raise InvalidTransition("This key is already revoked.")
-    if key.status == Key.Status.ACTIVE or not key.account.capabilities.suspend_is_revoke:
-        # A suspended OpenAI key is already gone at the provider.
-        _adapter_for(key).revoke_key(provider_key_id=key.provider_key_id, provider_data=key.provider_data)
-    with transaction.atomic():
-        key = Key.objects.select_for_update().get(pk=key.pk)
-        key.mark_revoked(reason)
-        key.save()
-        AuditEvent.record("key.revoked", actor=by, target=key, reason=reason)
+    with _claimed(key, _require_not_revoked) as key:
+        if key.status == Key.Status.ACTIVE or not key.account.capabilities.suspend_is_revoke:
+            # A suspended OpenAI key is already gone at the provider.
+            key.account.adapter().revoke_key(provider_key_id=key.provider_key_id, provider_data=key.provider_data)
+        with transaction.atomic():
+            key = _locked_for_finish(key)
+            key.mark_revoked(reason)
+            key.save()
+            AuditEvent.record("key.revoked", actor=by, target=key, reason=reason)
     return key
 
 
@@ -224,38 +264,43 @@ def key_suspend(*, key: Key, reason: str, by: User | None = None) -> Key:
     caps = key.account.capabilities
     if not caps.suspend:
         raise InvalidTransition(f"{key.account.get_kind_display()} keys cannot be suspended through its API.")
-    if key.status != Key.Status.ACTIVE:
-        raise InvalidTransition(f"Only an active key can be suspended; this one is {key.status}.")
-    _adapter_for(key).suspend_key(provider_key_id=key.provider_key_id, provider_data=key.provider_data)
-    with transaction.atomic():
-        key = Key.objects.select_for_update().get(pk=key.pk)
-        key.mark_suspended(reason)
-        if caps.suspend_is_revoke:
-            key.status_reason = f"{reason} (deleted at the provider; reinstating mints a new secret)"
-        key.save()
-        AuditEvent.record("key.suspended", actor=by, target=key, reason=reason)
-        owner = key.owner_user or key.requested_by
-        notify(users=[owner], text=f"Your key “{key.name}” was suspended: {reason}", url=key.get_absolute_url())
+    with _claimed(key, _require_active("suspended")) as key:
+        key.account.adapter().suspend_key(provider_key_id=key.provider_key_id, provider_data=key.provider_data)
+        with transaction.atomic():
+            key = _locked_for_finish(key)
+            key.mark_suspended(reason)
+            if caps.suspend_is_revoke:
+                key.status_reason = f"{reason} (deleted at the provider; reinstating mints a new secret)"
+            key.save()
+            AuditEvent.record("key.suspended", actor=by, target=key, reason=reason)
+            owner = key.owner_user or key.requested_by
+            notify(users=[owner], text=f"Your key “{key.name}” was suspended: {reason}", url=key.get_absolute_url())
     return key
+
+
+def _require_suspended(key: Key) -> None:
+    if key.status != Key.Status.SUSPENDED:
+        raise InvalidTransition(f"Only a suspended key can be reinstated; this one is {key.status}.")
 
 
 def key_reinstate(*, key: Key, by: User | None = None, reason: str = "") -> Key:
     if by is not None and not Access(by).can_manage(key):
         raise PermissionDenied("You cannot reinstate this key.")
-    if key.status != Key.Status.SUSPENDED:
-        raise InvalidTransition(f"Only a suspended key can be reinstated; this one is {key.status}.")
-    replacement = _adapter_for(key).reinstate_key(provider_key_id=key.provider_key_id, provider_data=key.provider_data)
-    with transaction.atomic():
-        key = Key.objects.select_for_update().get(pk=key.pk)
-        key.mark_reinstated()
-        text = f"Your key “{key.name}” is active again."
-        if replacement is not None:
-            key.provider_data = _replace_provider_identity(key.provider_key_id, key.provider_data, replacement)
-            key.provider_key_id, key.hint = replacement.provider_key_id, replacement.hint
-            key.hold_secret(replacement.secret, hours=Policy.current().secret_reveal_hours)
-            text += " The provider issued a new secret: reveal it once on the key's page."
-        key.save()
-        AuditEvent.record("key.reinstated", actor=by, target=key, reason=reason)
-        owner = key.owner_user or key.requested_by
-        notify(users=[owner], text=text, url=key.get_absolute_url())
+    with _claimed(key, _require_suspended) as key:
+        replacement = key.account.adapter().reinstate_key(
+            provider_key_id=key.provider_key_id, provider_data=key.provider_data
+        )
+        with transaction.atomic():
+            key = _locked_for_finish(key)
+            key.mark_reinstated()
+            text = f"Your key “{key.name}” is active again."
+            if replacement is not None:
+                key.provider_data = _replace_provider_identity(key.provider_key_id, key.provider_data, replacement)
+                key.provider_key_id, key.hint = replacement.provider_key_id, replacement.hint
+                key.hold_secret(replacement.secret, hours=Policy.current().secret_reveal_hours)
+                text += " The provider issued a new secret: reveal it once on the key's page."
+            key.save()
+            AuditEvent.record("key.reinstated", actor=by, target=key, reason=reason)
+            owner = key.owner_user or key.requested_by
+            notify(users=[owner], text=text, url=key.get_absolute_url())
     return key

@@ -345,6 +345,9 @@ class Key(models.Model):
     pending_secret = EncryptedTextField(blank=True)
     secret_expires_at = models.DateTimeField(null=True, blank=True)
     secret_revealed_at = models.DateTimeField(null=True, blank=True)
+    action_claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set while a rotate, suspend, reinstate or revoke calls the provider."
+    )
 
     class Meta:
         ordering = ["-created_at"]
