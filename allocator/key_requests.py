@@ -14,7 +14,7 @@ from accounts.models import AuditEvent, Membership, Project, Team, User
 from accounts.permissions import Access
 from accounts.services import notify
 from allocator.keys import key_mint_enqueue
-from allocator.models import KeyRequest, Policy, ProviderAccount
+from allocator.models import PURPOSE_MAX_LENGTH, KeyRequest, Policy, ProviderAccount
 
 
 def key_request_create(
@@ -41,6 +41,7 @@ def key_request_create(
         errors["team"] = "You can only charge keys to a team you belong to."
     if project is not None and project.team_id != team.pk:
         errors["project"] = "That project belongs to another team."
+    errors.update(_text_errors(name=name, purpose=purpose))
     if allowance_usd <= 0:
         errors["allowance_usd"] = "The quarterly allowance must be more than $0."
     if expires_on is not None and expires_on <= timezone.localdate():
@@ -76,6 +77,21 @@ def key_request_create(
         else:
             key_request_announce(key_request=key_request)
     return key_request
+
+
+def _text_errors(*, name: str, purpose: str) -> dict[str, str]:
+    """Free text checked against its column (name) or its bound (purpose) before anything is written."""
+    errors: dict[str, str] = {}
+    name_limit = KeyRequest._meta.get_field("name").max_length
+    if not name.strip():
+        errors["name"] = "Give the key a short name."
+    elif len(name.strip()) > name_limit:
+        errors["name"] = f"Keep the name to at most {name_limit} characters."
+    if not purpose.strip():
+        errors["purpose"] = "Say what the key is for."
+    elif len(purpose.strip()) > PURPOSE_MAX_LENGTH:
+        errors["purpose"] = f"Keep the purpose to at most {PURPOSE_MAX_LENGTH:,} characters."
+    return errors
 
 
 def key_request_announce(*, key_request: KeyRequest) -> None:

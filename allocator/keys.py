@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -98,7 +98,7 @@ def key_mint(*, key_request_id: int, final_attempt: bool = True) -> Key | None:
             team_id=key_request.team_id,
             name=key_request.name,
             provider_key_id=minted.provider_key_id,
-            hint=minted.hint,
+            hint=Key.fit("hint", minted.hint),
             provider_data={**minted.provider_data, "name": minted.name},
             limit_usd=key_request.allowance_usd,
             request=key_request,
@@ -224,7 +224,7 @@ def key_rotate(*, key: Key, by: User) -> Key:
         with transaction.atomic():
             key = _locked_for_finish(key)
             key.provider_data = _replace_provider_identity(old_id, old_data, minted)
-            key.provider_key_id, key.hint = minted.provider_key_id, minted.hint
+            key.provider_key_id, key.hint = minted.provider_key_id, Key.fit("hint", minted.hint)
             key.hold_secret(minted.secret, hours=Policy.current().secret_reveal_hours)
             key.save()
             AuditEvent.record("key.rotated", actor=by, target=key, old_provider_key_id=old_id)
@@ -242,9 +242,22 @@ def _require_not_revoked(key: Key) -> None:
         raise InvalidTransition("This key is already revoked.")
 
 
+def _reason(reason: str, *, by: User | None) -> str:
+    """A person's reason must fit the key's status column, checked before any provider call; Allocator's own
+    reasons (enforcement acts with `by=None`) are cut to fit."""
+    reason = (reason or "").strip()
+    limit = Key._meta.get_field("status_reason").max_length
+    if by is not None and len(reason) > limit:
+        raise ValidationError(
+            {"reason": f"Keep the reason to at most {limit} characters (this one has {len(reason):,})."}
+        )
+    return Key.fit("status_reason", reason)
+
+
 def key_revoke(*, key: Key, by: User | None, reason: str = "") -> Key:
     if by is not None and not Access(by).can_act_as_owner(key):
         raise PermissionDenied("You cannot revoke this key.")
+    reason = _reason(reason, by=by)
     with _claimed(key, _require_not_revoked) as key:
         if key.status == Key.Status.ACTIVE or not key.account.capabilities.suspend_is_revoke:
             # A suspended OpenAI key is already gone at the provider.
@@ -261,6 +274,7 @@ def key_suspend(*, key: Key, reason: str, by: User | None = None) -> Key:
     """Suspend at the provider (where it can) and mark the key suspended. Enforcement calls this too."""
     if by is not None and not Access(by).can_manage(key):
         raise PermissionDenied("You cannot suspend this key.")
+    reason = _reason(reason, by=by)
     caps = key.account.capabilities
     if not caps.suspend:
         raise InvalidTransition(f"{key.account.get_kind_display()} keys cannot be suspended through its API.")
@@ -270,7 +284,8 @@ def key_suspend(*, key: Key, reason: str, by: User | None = None) -> Key:
             key = _locked_for_finish(key)
             key.mark_suspended(reason)
             if caps.suspend_is_revoke:
-                key.status_reason = f"{reason} (deleted at the provider; reinstating mints a new secret)"
+                note = f"{reason} (deleted at the provider; reinstating mints a new secret)"
+                key.status_reason = Key.fit("status_reason", note)
             key.save()
             AuditEvent.record("key.suspended", actor=by, target=key, reason=reason)
             owner = key.owner_user or key.requested_by
@@ -286,6 +301,7 @@ def _require_suspended(key: Key) -> None:
 def key_reinstate(*, key: Key, by: User | None = None, reason: str = "") -> Key:
     if by is not None and not Access(by).can_manage(key):
         raise PermissionDenied("You cannot reinstate this key.")
+    reason = _reason(reason, by=by)
     with _claimed(key, _require_suspended) as key:
         replacement = key.account.adapter().reinstate_key(
             provider_key_id=key.provider_key_id, provider_data=key.provider_data
@@ -296,7 +312,7 @@ def key_reinstate(*, key: Key, by: User | None = None, reason: str = "") -> Key:
             text = f"Your key “{key.name}” is active again."
             if replacement is not None:
                 key.provider_data = _replace_provider_identity(key.provider_key_id, key.provider_data, replacement)
-                key.provider_key_id, key.hint = replacement.provider_key_id, replacement.hint
+                key.provider_key_id, key.hint = replacement.provider_key_id, Key.fit("hint", replacement.hint)
                 key.hold_secret(replacement.secret, hours=Policy.current().secret_reveal_hours)
                 text += " The provider issued a new secret: reveal it once on the key's page."
             key.save()

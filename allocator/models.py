@@ -16,6 +16,8 @@ from allocator.crypto import EncryptedTextField
 
 # Longest reason a person may give for rejecting a request (the form and the API allow the same).
 REASON_MAX_LENGTH = 1000
+# Longest purpose of a key request, or reason for a bump (free text shown on the request's page).
+PURPOSE_MAX_LENGTH = 2000
 
 
 class InvalidTransition(Exception):
@@ -377,6 +379,12 @@ class Key(models.Model):
     @property
     def secret_available(self) -> bool:
         return bool(self.pending_secret) and (self.secret_expires_at is None or self.secret_expires_at > timezone.now())
+
+    @classmethod
+    def fit(cls, field_name: str, text: str) -> str:
+        """`text` cut to fit the column (ending in "…"): for text Allocator writes itself, e.g. enforcement reasons."""
+        limit = cls._meta.get_field(field_name).max_length
+        return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
     def hold_secret(self, secret: str, *, hours: int) -> None:
         self.pending_secret = secret

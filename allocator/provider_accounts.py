@@ -52,6 +52,8 @@ def account_import_key(
         raise ValidationError("Choose exactly one owner: a person or a project.")
     if owner_project is not None and owner_project.team_id != team.pk:
         raise ValidationError("That project belongs to another team.")
+    if len(provider_key_id) > Key._meta.get_field("provider_key_id").max_length:
+        raise ValidationError("That is not a key id of this provider (too long).")
     matches = [r for r in account.adapter().list_keys() if r.provider_key_id == provider_key_id]
     if not matches:
         raise ValidationError("That key no longer exists at the provider.")
@@ -66,9 +68,9 @@ def account_import_key(
                 owner_user=owner_user,
                 owner_project=owner_project,
                 team=team,
-                name=remote.name or provider_key_id,
+                name=Key.fit("name", remote.name or provider_key_id),
                 provider_key_id=provider_key_id,
-                hint=remote.hint,
+                hint=Key.fit("hint", remote.hint or ""),
                 status=status,
                 provider_data=remote.provider_data,
                 limit_usd=limit_usd,

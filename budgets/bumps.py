@@ -17,7 +17,7 @@ from django.urls import reverse
 from accounts.models import AuditEvent, User
 from accounts.permissions import Access
 from accounts.services import notify
-from allocator.models import Policy
+from allocator.models import PURPOSE_MAX_LENGTH, Policy
 from allocator.money import ZERO, to_cents, usd
 from allocator.quarters import Quarter
 from budgets.allocation import allocation, enforcement_enqueue, parent_budget
@@ -51,6 +51,8 @@ def budget_request_create(*, requester: User, budget: Budget, amount_usd: Decima
         errors["amount_usd"] = "Ask for more than $0."
     if not reason.strip():
         errors["reason"] = "Say what the extra budget is for."
+    elif len(reason.strip()) > PURPOSE_MAX_LENGTH:
+        errors["reason"] = f"Keep the reason to at most {PURPOSE_MAX_LENGTH:,} characters."
     if budget.quarter != Quarter.current().name:
         errors["budget"] = f"That budget is for {budget.quarter}; bumps are for the current quarter."
     elif not bumpable_budgets(requester).filter(pk=budget.pk).exists():
