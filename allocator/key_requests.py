@@ -14,7 +14,7 @@ from accounts.models import AuditEvent, Membership, Project, Team, User
 from accounts.permissions import Access
 from accounts.services import notify
 from allocator.keys import key_mint_enqueue
-from allocator.models import PURPOSE_MAX_LENGTH, KeyRequest, Policy, ProviderAccount
+from allocator.models import PURPOSE_MAX_LENGTH, KeyRequest, Policy, ProviderAccount, amount_error
 
 
 def key_request_create(
@@ -42,8 +42,8 @@ def key_request_create(
     if project is not None and project.team_id != team.pk:
         errors["project"] = "That project belongs to another team."
     errors.update(_text_errors(name=name, purpose=purpose))
-    if allowance_usd <= 0:
-        errors["allowance_usd"] = "The quarterly allowance must be more than $0."
+    if (problem := amount_error(allowance_usd)) is not None:
+        errors["allowance_usd"] = f"The quarterly allowance: {problem[0].lower()}{problem[1:]}"
     if expires_on is not None and expires_on <= timezone.localdate():
         errors["expires_on"] = "The expiry date must be in the future."
     if errors:

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Project, Team, User
-from allocator.models import Key, ProviderAccount
+from allocator.models import Key, ProviderAccount, amount_error
 from allocator.providers.base import ProviderError, RemoteKey
 
 
@@ -52,6 +52,8 @@ def account_import_key(
         raise ValidationError("Choose exactly one owner: a person or a project.")
     if owner_project is not None and owner_project.team_id != team.pk:
         raise ValidationError("That project belongs to another team.")
+    if limit_usd is not None and (problem := amount_error(limit_usd, allow_zero=True)) is not None:
+        raise ValidationError({"limit_usd": problem})
     if len(provider_key_id) > Key._meta.get_field("provider_key_id").max_length:
         raise ValidationError("That is not a key id of this provider (too long).")
     matches = [r for r in account.adapter().list_keys() if r.provider_key_id == provider_key_id]

@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 
 from accounts.models import AuditEvent, CostCenter, Membership, Project, Team, User
 from accounts.permissions import Access
+from allocator.models import amount_error
 from allocator.money import ZERO, to_cents, usd
 from allocator.quarters import Quarter
 from budgets.enforcement import record_crossed_thresholds
@@ -123,9 +124,9 @@ def budget_set(
     project and people budgets. A split may not exceed the budget above it.
     """
     access = Access(by)
+    if (problem := amount_error(amount_usd, allow_zero=True)) is not None:
+        raise ValidationError("A budget cannot be negative." if problem.startswith("Enter an amount of") else problem)
     amount_usd = to_cents(amount_usd)
-    if amount_usd < 0:
-        raise ValidationError("A budget cannot be negative.")
     if cost_center is not None:
         scope, fields = Scope.COST_CENTER, {"cost_center": cost_center}
     elif project is not None:

@@ -17,7 +17,7 @@ from django.urls import reverse
 from accounts.models import AuditEvent, User
 from accounts.permissions import Access
 from accounts.services import notify
-from allocator.models import PURPOSE_MAX_LENGTH, Policy
+from allocator.models import PURPOSE_MAX_LENGTH, Policy, amount_error
 from allocator.money import ZERO, to_cents, usd
 from allocator.quarters import Quarter
 from budgets.allocation import allocation, enforcement_enqueue, parent_budget
@@ -45,10 +45,11 @@ def bump_exceeds_parent(budget: Budget, extra: Decimal) -> bool:
 
 def budget_request_create(*, requester: User, budget: Budget, amount_usd: Decimal, reason: str) -> BudgetRequest:
     """Ask for `amount_usd` more on `budget` this quarter; routed by policy like key requests."""
-    amount_usd = to_cents(amount_usd) if amount_usd is not None else ZERO
     errors: dict[str, str] = {}
-    if amount_usd <= 0:
-        errors["amount_usd"] = "Ask for more than $0."
+    if (problem := amount_error(ZERO if amount_usd is None else amount_usd)) is not None:
+        errors["amount_usd"] = "Ask for more than $0." if problem.endswith("more than $0.") else problem
+    else:
+        amount_usd = to_cents(amount_usd)
     if not reason.strip():
         errors["reason"] = "Say what the extra budget is for."
     elif len(reason.strip()) > PURPOSE_MAX_LENGTH:
