@@ -45,12 +45,19 @@ class SlackError(Exception):
 # --- Outgoing ---------------------------------------------------------------------------------------------
 
 
+def mrkdwn_escape(text: str) -> str:
+    """Text for a Slack mrkdwn field, with the three control characters escaped as Slack asks, so a purpose like
+    `<https://evil.example|Approve> <!channel>` shows as typed instead of becoming a link or a mention."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def alert_message(alert: Alert) -> dict[str, Any]:
     """Block Kit body for an alert: title, text, a link to the page, and buttons for approvals."""
     link = f"{settings.SITE_URL}{alert.url}" if alert.url else settings.SITE_URL
     title = _TITLES.get(alert.kind, "Allocator")
+    message = mrkdwn_escape(alert.message)  # alert texts quote what people typed (purposes, reasons, names)
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*\n{alert.message}"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*\n{message}"}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{alert.quarter} · <{link}|Open in Allocator>"}]},
     ]
     if alert.kind == "approval":
@@ -76,7 +83,7 @@ def alert_message(alert: Alert) -> dict[str, Any]:
                 ],
             }
         )
-    return {"text": f"{title.split(' ', 1)[1]}: {alert.message}"[:3000], "blocks": blocks}
+    return {"text": f"{title.split(' ', 1)[1]}: {message}"[:3000], "blocks": blocks}
 
 
 def post_webhook(url: str, body: dict[str, Any]) -> None:

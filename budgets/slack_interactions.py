@@ -22,7 +22,7 @@ from accounts.models import User
 from allocator import approvals
 from allocator.models import ApprovalRequest, InvalidTransition, KeyRequest
 from budgets.models import BudgetRequest
-from budgets.slack import REPLAY_WINDOW, BadSignature, verify_signature
+from budgets.slack import REPLAY_WINDOW, BadSignature, mrkdwn_escape, verify_signature
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,13 @@ def _describe(request: ApprovalRequest) -> str:
 
 
 def decide(*, user: User, action: str, value: str) -> tuple[bool, str]:
-    """Approve or reject the request a button names ("key_request:12"). Returns (decided, a sentence for Slack)."""
+    """Approve or reject the request a button names ("key_request:12"). Returns (decided, a sentence for Slack,
+    escaped: it quotes names people typed)."""
+    decided, text = _decide(user=user, action=action, value=value)
+    return decided, mrkdwn_escape(text)
+
+
+def _decide(*, user: User, action: str, value: str) -> tuple[bool, str]:
     kind, _, raw_pk = value.partition(":")
     model = _REQUEST_KINDS.get(kind)
     if action not in ("approve", "reject") or not raw_pk.isdigit():
