@@ -39,7 +39,10 @@ class _Kind:
 
 
 def _key_request_before_approve(key_request: KeyRequest) -> None:
-    pass
+    """A key for a scope whose hard budget is spent would be suspended at once: refuse, and say why."""
+    over = key_requests.key_request_over_budget(key_request=key_request)
+    if over is not None:
+        raise InvalidTransition(over.refusal)
 
 
 def _bump_before_approve(bump: BudgetRequest) -> None:

@@ -3,10 +3,12 @@ failed mint. Deciding a request is allocator.approvals; minting is allocator.key
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,6 +17,10 @@ from accounts.permissions import Access
 from accounts.services import notify
 from allocator.keys import key_mint_enqueue
 from allocator.models import PURPOSE_MAX_LENGTH, KeyRequest, Policy, ProviderAccount, amount_error
+from allocator.money import ZERO, usd
+from allocator.quarters import Quarter
+from budgets.enforcement import scope_spend
+from budgets.models import Budget, Scope
 
 
 def key_request_create(
@@ -62,7 +68,8 @@ def key_request_create(
             allowance_usd=allowance_usd,
             expires_on=expires_on,
         )
-        key_request.submit(auto_limit=auto_limit, finance_above=finance_above)
+        over = key_request_over_budget(key_request=key_request)
+        key_request.submit(auto_limit=auto_limit, finance_above=finance_above, over_budget=over is not None)
         key_request.save()
         AuditEvent.record(
             "key_request.created",
@@ -71,12 +78,63 @@ def key_request_create(
             allowance_usd=str(allowance_usd),
             account=account.name,
         )
+        if over is not None and key_request.allowance_usd <= auto_limit:
+            AuditEvent.record("key_request.auto_approval_withheld", target=key_request, reason=over.refusal)
         if key_request.auto_approved:
             AuditEvent.record("key_request.auto_approved", target=key_request, limit_usd=str(auto_limit))
             key_mint_enqueue(key_request=key_request)
         else:
             key_request_announce(key_request=key_request)
     return key_request
+
+
+@dataclass(frozen=True)
+class OwnerBudget:
+    """One budget a new key would count against this quarter, with what is spent of it."""
+
+    budget: Budget
+    spent: Decimal
+
+    @property
+    def percent(self) -> int:
+        return int(self.spent * 100 / self.budget.amount_usd) if self.budget.amount_usd > 0 else 100
+
+    @property
+    def over(self) -> bool:
+        """A hard budget with nothing left: enforcement would suspend a new key at once."""
+        return self.budget.hard and self.budget.amount_usd - self.spent <= 0
+
+    @property
+    def refusal(self) -> str:
+        return (
+            f"The hard budget is spent for {self.budget.scope_label} ({usd(self.spent)} of "
+            f"{usd(self.budget.amount_usd)} in {self.budget.quarter}): a new key would be suspended at once. "
+            "Raise the budget first (a bump), or reject the request."
+        )
+
+
+def key_request_owner_budgets(*, key_request: KeyRequest, spend: dict[str, Decimal] | None = None) -> list[OwnerBudget]:
+    """The current quarter's budgets a key from this request counts against (its owner's, its team's, the cost
+    center's), tightest first. `spend` (from budgets.enforcement.scope_spend) saves the query on list pages."""
+    quarter = Quarter.current()
+    owner = (
+        Q(scope=Scope.PROJECT, project_id=key_request.project_id)
+        if key_request.project_id
+        else Q(scope=Scope.USER, user_id=key_request.requester_id)
+    )
+    scopes = owner | Q(scope=Scope.TEAM, team_id=key_request.team_id)
+    scopes |= Q(scope=Scope.COST_CENTER, cost_center_id=key_request.team.cost_center_id)
+    budgets = Budget.objects.filter(scopes, quarter=quarter.name).select_related(
+        "team", "project", "user", "cost_center"
+    )
+    spend = scope_spend(quarter=quarter) if spend is None else spend
+    lines = [OwnerBudget(budget=b, spent=spend.get(b.scope_key, ZERO)) for b in budgets]
+    return sorted(lines, key=lambda line: line.budget.amount_usd - line.spent)
+
+
+def key_request_over_budget(*, key_request: KeyRequest) -> OwnerBudget | None:
+    """The spent hard budget that stops this request, if any (the tightest)."""
+    return next((line for line in key_request_owner_budgets(key_request=key_request) if line.over), None)
 
 
 def _text_errors(*, name: str, purpose: str) -> dict[str, str]:

@@ -299,10 +299,11 @@ class KeyRequest(ApprovalRequest):
     def is_open(self) -> bool:
         return self.state in (self.State.PENDING, self.State.APPROVED, self.State.FAILED)
 
-    def submit(self, *, auto_limit: Decimal, finance_above: Decimal) -> None:
-        """Route a new request through policy: auto-approve, manager, or manager then finance."""
+    def submit(self, *, auto_limit: Decimal, finance_above: Decimal, over_budget: bool = False) -> None:
+        """Route a new request through policy: auto-approve, manager, or manager then finance. A request whose
+        owner is over a hard budget is never approved automatically (`over_budget`)."""
         self.needs_finance = self.allowance_usd > finance_above
-        if self.allowance_usd <= auto_limit and not self.needs_finance:
+        if self.allowance_usd <= auto_limit and not self.needs_finance and not over_budget:
             self.state = self.State.APPROVED
             self.auto_approved = True
             self.awaiting_step = ""
