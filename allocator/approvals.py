@@ -48,6 +48,8 @@ def _key_request_before_approve(key_request: KeyRequest) -> None:
 def _bump_before_approve(bump: BudgetRequest) -> None:
     if bump.budget.quarter != Quarter.current().name:
         raise InvalidTransition(f"This request was for {bump.budget.quarter}, which is over. Ask again for this one.")
+    if (problem := bumps.bump_beyond_ceiling(budget=bump.budget, amount_usd=bump.amount_usd)) is not None:
+        raise InvalidTransition(problem)
     if (
         bump.awaiting_step == BudgetRequest.Step.MANAGER
         and not bump.needs_finance
@@ -128,6 +130,19 @@ def approval_reject(*, approval_request: ApprovalRequest, by: User, reason: str)
         text=f"Your {kind.describe(request)} was rejected by {by}: {request.decision_reason}",
         url=request.get_absolute_url(),
     )
+    return request
+
+
+@transaction.atomic
+def approval_cancel(*, approval_request: ApprovalRequest, by: User) -> ApprovalRequest:
+    """The requester (or their manager, or an admin) withdraws a request that is still open."""
+    model = type(approval_request)
+    request = model.objects.select_for_update().get(pk=approval_request.pk)
+    if not Access(by).can_act_as_owner(request):
+        raise PermissionDenied("Only the requester can cancel this request.")
+    request.cancel(by=by)
+    request.save()
+    AuditEvent.record(f"{_KINDS[model].audit}.cancelled", actor=by, target=request)
     return request
 
 

@@ -35,21 +35,10 @@ def key_request_create(
     expires_on=None,
 ) -> KeyRequest:
     """File a key request and route it through policy (auto-approve, manager, manager + finance)."""
-    errors: dict[str, str] = {}
-    if not account.enabled:
-        errors["account"] = "This provider account is disabled."
-    elif not account.capabilities.mint:
-        errors["account"] = (
-            f"{account.get_kind_display()} keys cannot be created through its API; "
-            "ask an admin to import an existing key for you."
-        )
-    if not requester.is_admin and not Membership.objects.filter(user=requester, team=team).exists():
-        errors["team"] = "You can only charge keys to a team you belong to."
-    if project is not None and project.team_id != team.pk:
-        errors["project"] = "That project belongs to another team."
+    errors = _request_errors(
+        requester=requester, account=account, team=team, project=project, allowance_usd=allowance_usd
+    )
     errors.update(_text_errors(name=name, purpose=purpose))
-    if (problem := amount_error(allowance_usd)) is not None:
-        errors["allowance_usd"] = f"The quarterly allowance: {problem[0].lower()}{problem[1:]}"
     if expires_on is not None and expires_on <= timezone.localdate():
         errors["expires_on"] = "The expiry date must be in the future."
     if errors:
@@ -137,6 +126,27 @@ def key_request_over_budget(*, key_request: KeyRequest) -> OwnerBudget | None:
     return next((line for line in key_request_owner_budgets(key_request=key_request) if line.over), None)
 
 
+def _request_errors(
+    *, requester: User, account: ProviderAccount, team: Team, project: Project | None, allowance_usd: Decimal
+) -> dict[str, str]:
+    """Who may charge what to which account, and the allowance's bounds."""
+    errors: dict[str, str] = {}
+    if not account.enabled:
+        errors["account"] = "This provider account is disabled."
+    elif not account.capabilities.mint:
+        errors["account"] = (
+            f"{account.get_kind_display()} keys cannot be created through its API; "
+            "ask an admin to import an existing key for you."
+        )
+    if not requester.is_admin and not Membership.objects.filter(user=requester, team=team).exists():
+        errors["team"] = "You can only charge keys to a team you belong to."
+    if project is not None and project.team_id != team.pk:
+        errors["project"] = "That project belongs to another team."
+    if (problem := amount_error(allowance_usd)) is not None:
+        errors["allowance_usd"] = f"The quarterly allowance: {problem[0].lower()}{problem[1:]}"
+    return errors
+
+
 def _text_errors(*, name: str, purpose: str) -> dict[str, str]:
     """Free text checked against its column (name) or its bound (purpose) before anything is written."""
     errors: dict[str, str] = {}
@@ -165,17 +175,6 @@ def key_request_announce(*, key_request: KeyRequest) -> None:
             f"(${key_request.allowance_usd}/quarter)."
         )
     notify(users=key_request.next_approvers(), text=text, url=reverse("allocator:approvals"))
-
-
-@transaction.atomic
-def key_request_cancel(*, key_request: KeyRequest, by: User) -> KeyRequest:
-    key_request = KeyRequest.objects.select_for_update().get(pk=key_request.pk)
-    if not Access(by).can_act_as_owner(key_request):
-        raise PermissionDenied("Only the requester can cancel this request.")
-    key_request.cancel(by=by)
-    key_request.save()
-    AuditEvent.record("key_request.cancelled", actor=by, target=key_request)
-    return key_request
 
 
 @transaction.atomic

@@ -48,6 +48,27 @@ def key_mint(*, key_request_id: int, final_attempt: bool = True) -> Key | None:
     On a retryable ProviderError the claim is released and the error re-raised (the task retries), unless
     `final_attempt`, in which case the request lands in "failed" with the provider's message.
     """
+    claimed = _mint_claim(key_request_id)
+    if not isinstance(claimed, KeyRequest):
+        return claimed  # minted already (the key), or nothing to do now (None)
+    key_request = claimed
+    expires_at = datetime.combine(key_request.expires_on, time.max, tzinfo=UTC) if key_request.expires_on else None
+    try:
+        minted = key_request.account.adapter().mint_key(
+            name=_provider_key_name(key_request), limit_usd=key_request.allowance_usd, expires_at=expires_at
+        )
+    except ProviderError as error:
+        give_up = final_attempt or error.permanent or key_request.attempts >= MAX_MINT_ATTEMPTS
+        _mint_failed(key_request_id, error, give_up=give_up)
+        if give_up:
+            return None
+        raise
+    return _mint_record(key_request_id, key_request.account, minted, expires_at=expires_at)
+
+
+def _mint_claim(key_request_id: int) -> KeyRequest | Key | None:
+    """Claim an approved request for this worker: the request, or its key if one exists, or None (not approved,
+    or another worker holds a fresh claim)."""
     now = timezone.now()
     with transaction.atomic():
         key_request = KeyRequest.objects.select_for_update().select_related("account").get(pk=key_request_id)
@@ -64,31 +85,27 @@ def key_mint(*, key_request_id: int, final_attempt: bool = True) -> Key | None:
         key_request.mint_claimed_at = now
         key_request.attempts += 1
         key_request.save(update_fields=["mint_claimed_at", "attempts", "updated_at"])
+    return key_request
 
-    account = key_request.account
-    expires_at = datetime.combine(key_request.expires_on, time.max, tzinfo=UTC) if key_request.expires_on else None
-    try:
-        minted = account.adapter().mint_key(
-            name=_provider_key_name(key_request), limit_usd=key_request.allowance_usd, expires_at=expires_at
-        )
-    except ProviderError as error:
-        give_up = final_attempt or error.permanent or key_request.attempts >= MAX_MINT_ATTEMPTS
-        with transaction.atomic():
-            key_request = KeyRequest.objects.select_for_update().get(pk=key_request_id)
-            key_request.mint_claimed_at = None
-            if give_up and key_request.state == KeyRequest.State.APPROVED:
-                key_request.mark_failed(str(error))
-                AuditEvent.record("key_request.mint_failed", target=key_request, error=str(error))
-                notify(
-                    users=[key_request.requester],
-                    text=f"Minting your key “{key_request.name}” failed: {error}. You can retry it.",
-                    url=key_request.get_absolute_url(),
-                )
-            key_request.save()
-        if give_up:
-            return None
-        raise
 
+def _mint_failed(key_request_id: int, error: ProviderError, *, give_up: bool) -> None:
+    """Release the claim; when giving up, the request lands in "failed" and the requester is told."""
+    with transaction.atomic():
+        key_request = KeyRequest.objects.select_for_update().get(pk=key_request_id)
+        key_request.mint_claimed_at = None
+        if give_up and key_request.state == KeyRequest.State.APPROVED:
+            key_request.mark_failed(str(error))
+            AuditEvent.record("key_request.mint_failed", target=key_request, error=str(error))
+            notify(
+                users=[key_request.requester],
+                text=f"Minting your key “{key_request.name}” failed: {error}. You can retry it.",
+                url=key_request.get_absolute_url(),
+            )
+        key_request.save()
+
+
+def _mint_record(key_request_id: int, account: ProviderAccount, minted: MintedKey, *, expires_at) -> Key:
+    """Write the Key for a minted provider key; a worker that lost the race undoes its key at the provider."""
     with transaction.atomic():
         key_request = KeyRequest.objects.select_for_update().get(pk=key_request_id)
         key = Key(
@@ -106,7 +123,8 @@ def key_mint(*, key_request_id: int, final_attempt: bool = True) -> Key | None:
             approved_by=key_request.decided_by,
             expires_at=expires_at,
         )
-        key.hold_secret(minted.secret, hours=Policy.current().secret_reveal_hours)
+        hours = Policy.current().secret_reveal_hours
+        key.hold_secret(minted.secret, hours=hours)
         try:
             with transaction.atomic():
                 key.save()
@@ -120,8 +138,7 @@ def key_mint(*, key_request_id: int, final_attempt: bool = True) -> Key | None:
         AuditEvent.record("key.minted", target=key, account=account.name, provider_key_id=key.provider_key_id)
         notify(
             users=[key_request.requester],
-            text=f"Your key “{key.name}” is ready. Reveal its secret within "
-            f"{Policy.current().secret_reveal_hours} hours: it is shown once.",
+            text=f"Your key “{key.name}” is ready. Reveal its secret within {hours} hours: it is shown once.",
             url=key.get_absolute_url(),
         )
     return key

@@ -414,7 +414,7 @@ def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
 def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     key_request = _get_request_for_user(request, pk)
     try:
-        key_requests.key_request_cancel(key_request=key_request, by=request.user)
+        approval_services.approval_cancel(approval_request=key_request, by=request.user)
         messages.success(request, "Request cancelled.")
     except InvalidTransition as error:
         messages.error(request, str(error))

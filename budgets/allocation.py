@@ -12,13 +12,11 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import DecimalField, Sum, Value
-from django.db.models.functions import Coalesce
 
 from accounts.models import AuditEvent, CostCenter, Membership, Project, Team, User
 from accounts.permissions import Access
 from allocator.models import amount_error
-from allocator.money import ZERO, to_cents, usd
+from allocator.money import ZERO, sum_money, to_cents, usd
 from allocator.quarters import Quarter
 from budgets.enforcement import record_crossed_thresholds
 from budgets.models import Budget, Scope
@@ -40,8 +38,7 @@ def _children_total(*, parent: Budget, excluding: Budget | None = None) -> Decim
     children = children.filter(quarter=parent.quarter)
     if excluding is not None and excluding.pk:
         children = children.exclude(pk=excluding.pk)
-    money = DecimalField(max_digits=14, decimal_places=2)
-    return children.aggregate(total=Coalesce(Sum("amount_usd"), Value(ZERO), output_field=money))["total"]
+    return to_cents(children.aggregate(total=sum_money("amount_usd"))["total"])
 
 
 def parent_budget(budget: Budget, *, lock: bool = False) -> Budget | None:
@@ -105,6 +102,25 @@ def _find_budget(*, scope: str, quarter: Quarter, obj_id: int) -> Budget | None:
     )
 
 
+def _scope_of(
+    *, cost_center: CostCenter | None, team: Team | None, project: Project | None, user: User | None
+) -> tuple[str, dict]:
+    """(scope, the budget's scope fields) for the one scope given; a person's budget names its team too."""
+    if cost_center is not None:
+        return Scope.COST_CENTER, {"cost_center": cost_center}
+    if project is not None:
+        return Scope.PROJECT, {"project": project, "team": project.team}
+    if user is not None:
+        if team is None:
+            raise ValidationError("Say which team's budget this person's budget is part of.")
+        if not Membership.objects.filter(user=user, team=team).exists():
+            raise ValidationError(f"{user} is not a member of {team}.")
+        return Scope.USER, {"user": user, "team": team}
+    if team is not None:
+        return Scope.TEAM, {"team": team}
+    raise ValidationError("Choose what the budget is for.")
+
+
 @transaction.atomic
 def budget_set(
     *,
@@ -127,21 +143,8 @@ def budget_set(
     if (problem := amount_error(amount_usd, allow_zero=True)) is not None:
         raise ValidationError("A budget cannot be negative." if problem.startswith("Enter an amount of") else problem)
     amount_usd = to_cents(amount_usd)
-    if cost_center is not None:
-        scope, fields = Scope.COST_CENTER, {"cost_center": cost_center}
-    elif project is not None:
-        scope, fields = Scope.PROJECT, {"project": project, "team": project.team}
-        team = project.team
-    elif user is not None:
-        if team is None:
-            raise ValidationError("Say which team's budget this person's budget is part of.")
-        if not Membership.objects.filter(user=user, team=team).exists():
-            raise ValidationError(f"{user} is not a member of {team}.")
-        scope, fields = Scope.USER, {"user": user, "team": team}
-    elif team is not None:
-        scope, fields = Scope.TEAM, {"team": team}
-    else:
-        raise ValidationError("Choose what the budget is for.")
+    scope, fields = _scope_of(cost_center=cost_center, team=team, project=project, user=user)
+    team = fields.get("team")
 
     if scope in (Scope.COST_CENTER, Scope.TEAM):
         if not access.is_finance:

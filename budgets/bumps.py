@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
@@ -18,7 +18,7 @@ from accounts.models import AuditEvent, User
 from accounts.permissions import Access
 from accounts.services import notify
 from allocator.models import PURPOSE_MAX_LENGTH, Policy, amount_error
-from allocator.money import ZERO, to_cents, usd
+from allocator.money import MAX_USD, ZERO, to_cents, usd
 from allocator.quarters import Quarter
 from budgets.allocation import allocation, enforcement_enqueue, parent_budget
 from budgets.enforcement import record_crossed_thresholds
@@ -50,6 +50,8 @@ def budget_request_create(*, requester: User, budget: Budget, amount_usd: Decima
         errors["amount_usd"] = "Ask for more than $0." if problem.endswith("more than $0.") else problem
     else:
         amount_usd = to_cents(amount_usd)
+        if (problem := bump_beyond_ceiling(budget=budget, amount_usd=amount_usd)) is not None:
+            errors["amount_usd"] = problem
     if not reason.strip():
         errors["reason"] = "Say what the extra budget is for."
     elif len(reason.strip()) > PURPOSE_MAX_LENGTH:
@@ -101,34 +103,14 @@ def bump_announce(*, bump: BudgetRequest) -> None:
 def bump_apply(*, bump: BudgetRequest, by: User | None) -> Budget:
     """Raise the budget; when finance approved a bump past the team's budget, raise the parents to fit."""
     budget = Budget.objects.select_for_update().get(pk=bump.budget_id)
-    previous = budget.amount_usd
-    budget.amount_usd = previous + bump.amount_usd
-    budget.save(update_fields=["amount_usd", "updated_at"])
+    _raise(budget, to=budget.amount_usd + bump.amount_usd, action="budget.bumped", bump=bump, by=by)
     record_crossed_thresholds(budget=budget)
-    AuditEvent.record(
-        "budget.bumped",
-        actor=by,
-        target=budget,
-        request=bump.pk,
-        previous_usd=str(previous),
-        amount_usd=str(budget.amount_usd),
-    )
     child = budget
     while (parent := parent_budget(child, lock=True)) is not None and bump.needs_finance:
         allocated, _ = allocation(parent=parent)
         if allocated <= parent.amount_usd:
             break
-        old = parent.amount_usd
-        parent.amount_usd = to_cents(allocated)
-        parent.save(update_fields=["amount_usd", "updated_at"])
-        AuditEvent.record(
-            "budget.raised_for_bump",
-            actor=by,
-            target=parent,
-            request=bump.pk,
-            previous_usd=str(old),
-            amount_usd=str(parent.amount_usd),
-        )
+        _raise(parent, to=to_cents(allocated), action="budget.raised_for_bump", bump=bump, by=by)
         child = parent
     notify(
         users=[bump.requester],
@@ -140,12 +122,17 @@ def bump_apply(*, bump: BudgetRequest, by: User | None) -> Budget:
     return budget
 
 
-@transaction.atomic
-def budget_request_cancel(*, budget_request: BudgetRequest, by: User) -> BudgetRequest:
-    bump = BudgetRequest.objects.select_for_update().get(pk=budget_request.pk)
-    if not Access(by).can_act_as_owner(bump):
-        raise PermissionDenied("Only the requester can cancel this request.")
-    bump.cancel(by=by)
-    bump.save()
-    AuditEvent.record("budget_request.cancelled", actor=by, target=bump)
-    return bump
+def _raise(budget: Budget, *, to: Decimal, action: str, bump: BudgetRequest, by: User | None) -> None:
+    previous = budget.amount_usd
+    budget.amount_usd = to
+    budget.save(update_fields=["amount_usd", "updated_at"])
+    AuditEvent.record(
+        action, actor=by, target=budget, request=bump.pk, previous_usd=str(previous), amount_usd=str(budget.amount_usd)
+    )
+
+
+def bump_beyond_ceiling(*, budget: Budget, amount_usd: Decimal) -> str | None:
+    """Why `amount_usd` more cannot go on `budget` (it would pass the ceiling of any amount), or None."""
+    if budget.amount_usd + amount_usd > MAX_USD:
+        return f"A budget cannot go above {usd(MAX_USD)} a quarter; this one holds {usd(budget.amount_usd)}."
+    return None

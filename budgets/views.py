@@ -818,7 +818,7 @@ def bump_reject(request: HttpRequest, pk: int) -> HttpResponse:
 def bump_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     bump = _get_bump_for_user(request, pk)
     try:
-        bump_services.budget_request_cancel(budget_request=bump, by=request.user)
+        approval_services.approval_cancel(approval_request=bump, by=request.user)
         messages.success(request, "Request cancelled.")
     except InvalidTransition as error:
         messages.error(request, str(error))

@@ -31,9 +31,16 @@ def test_the_bump_service_refuses_amounts_beyond_the_ceiling(policy, engineer, t
 
 def test_the_bump_service_takes_the_ceiling_itself(policy, engineer, team):
     team_budget(team, "5000")
-    budget = user_budget(engineer, team, "100")
+    budget = user_budget(engineer, team, "0")
     bump = budget_request_create(requester=engineer, budget=budget, amount_usd=MAX_USD, reason="a big eval")
     assert bump.amount_usd == MAX_USD and bump.state == BudgetRequest.State.PENDING
+
+
+def test_a_bump_cannot_take_a_budget_past_the_ceiling(policy, engineer, team):
+    team_budget(team, "5000")
+    budget = user_budget(engineer, team, "100")
+    with pytest.raises(ValidationError, match="cannot go above"):
+        budget_request_create(requester=engineer, budget=budget, amount_usd=MAX_USD, reason="a big eval")
 
 
 @pytest.mark.parametrize("amount", ["999999999999", "1e30", "NaN"])
