@@ -164,3 +164,14 @@ def test_own_requests_are_not_offered_for_approval(finance_member, team, simulat
     assert reverse("allocator:request_approve", args=[own.pk]).encode() not in inbox.content
     detail = client.get(own.get_absolute_url())
     assert reverse("allocator:request_approve", args=[own.pk]).encode() not in detail.content
+
+
+def test_a_reject_reason_too_long_is_refused_with_a_clear_message(engineer, manager, team, policy):
+    team_budget(team, "5000")
+    bump = BudgetRequestFactory(budget=user_budget(engineer, team, "100"), requester=engineer, amount_usd="200")
+    response = login(manager).post(
+        reverse("budgets:bump_reject", args=[bump.pk]), {"reason": "x" * 1001}, headers={"HX-Request": "true"}
+    )
+    assert b"too long" in response.content
+    bump.refresh_from_db()
+    assert bump.state == BudgetRequest.State.PENDING
