@@ -19,7 +19,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.models import Project, Team
 from accounts.permissions import Access
-from allocator import services
+from allocator import approvals as approval_services
+from allocator import key_requests
 from allocator.models import InvalidTransition, Key, KeyRequest, ProviderAccount
 from allocator.providers.base import ProviderError
 
@@ -137,7 +138,7 @@ def key_request_list(request: Request) -> Response:
     if request.method == "POST":
         serializer = KeyRequestCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        key_request = services.key_request_create(
+        key_request = key_requests.key_request_create(
             requester=request.user,
             **{k: v for k, v in serializer.validated_data.items() if k != "project"},
             project=serializer.validated_data.get("project"),
@@ -160,7 +161,7 @@ def _visible_request(request: Request, pk: int) -> KeyRequest:
 @extend_schema(request=None, responses=KeyRequestSerializer)
 @api_view(["POST"])
 def key_request_approve(request: Request, pk: int) -> Response:
-    key_request = services.key_request_approve(key_request=_visible_request(request, pk), by=request.user)
+    key_request = approval_services.approval_approve(approval_request=_visible_request(request, pk), by=request.user)
     return Response(KeyRequestSerializer(key_request).data)
 
 
@@ -169,7 +170,7 @@ def key_request_approve(request: Request, pk: int) -> Response:
 def key_request_reject(request: Request, pk: int) -> Response:
     serializer = RejectSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
-    key_request = services.key_request_reject(
-        key_request=_visible_request(request, pk), by=request.user, reason=serializer.validated_data["reason"]
+    key_request = approval_services.approval_reject(
+        approval_request=_visible_request(request, pk), by=request.user, reason=serializer.validated_data["reason"]
     )
     return Response(KeyRequestSerializer(key_request).data)

@@ -4,7 +4,7 @@ registered here too (defined in allocator/usage/models.py and allocator/provider
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
@@ -14,7 +14,29 @@ from django.urls import reverse
 from django.utils import timezone
 
 from allocator.crypto import EncryptedTextField
+from allocator.money import COLUMN_MAX_USD, MAX_USD, usd
 from allocator.providers import kind_choices
+
+# Longest reason a person may give for rejecting a request (the form and the API allow the same).
+REASON_MAX_LENGTH = 1000
+# Longest purpose of a key request, or reason for a bump (free text shown on the request's page).
+PURPOSE_MAX_LENGTH = 2000
+
+
+def amount_error(value: Any, *, allow_zero: bool = False) -> str | None:
+    """What is wrong with an amount a person asked for (allowance, bump, budget, cap), or None when it is fine:
+    a finite number of dollars, more than $0 (or $0 when `allow_zero`), at most `allocator.money.MAX_USD`."""
+    try:
+        value = Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        return "Enter an amount in dollars, like 250 or 99.50."
+    if not value.is_finite():
+        return "Enter an amount in dollars, like 250 or 99.50."
+    if value > MAX_USD:
+        return f"Enter at most {usd(MAX_USD)}."
+    if value < 0 or (value == 0 and not allow_zero):
+        return "Enter an amount of at least $0." if allow_zero else "Enter an amount of more than $0."
+    return None
 
 
 class InvalidTransition(Exception):
@@ -196,6 +218,8 @@ class ApprovalRequest(models.Model):
         self._require(self.State.PENDING)
         if not reason.strip():
             raise InvalidTransition("Say why the request is rejected.")
+        if len(reason.strip()) > REASON_MAX_LENGTH:
+            raise InvalidTransition(f"The reason is too long: at most {REASON_MAX_LENGTH:,} characters.")
         self.state = self.State.REJECTED
         self.awaiting_step = ""
         self.decided_by, self.decided_at, self.decision_reason = by, timezone.now(), reason.strip()
@@ -209,6 +233,18 @@ class ApprovalRequest(models.Model):
     @classmethod
     def cancellable_states(cls) -> tuple[str, ...]:
         return (cls.State.PENDING,)
+
+    def next_approvers(self) -> list[Any]:
+        """Who decides the step this request waits for: the team's managers or finance, never the requester."""
+        from accounts.services import finance_people, team_managers
+
+        if self.awaiting_step == self.Step.FINANCE:
+            people = finance_people()
+        elif self.awaiting_step == self.Step.MANAGER:
+            people = team_managers(self.team) if self.team_id else []
+        else:
+            return []
+        return [person for person in people if person.pk != self.requester_id]
 
 
 class KeyRequest(ApprovalRequest):
@@ -241,6 +277,12 @@ class KeyRequest(ApprovalRequest):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(allowance_usd__gte=0, allowance_usd__lte=COLUMN_MAX_USD),
+                name="key_request_allowance_in_range",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Key request #{self.pk} {self.name}"
@@ -256,10 +298,11 @@ class KeyRequest(ApprovalRequest):
     def is_open(self) -> bool:
         return self.state in (self.State.PENDING, self.State.APPROVED, self.State.FAILED)
 
-    def submit(self, *, auto_limit: Decimal, finance_above: Decimal) -> None:
-        """Route a new request through policy: auto-approve, manager, or manager then finance."""
+    def submit(self, *, auto_limit: Decimal, finance_above: Decimal, over_budget: bool = False) -> None:
+        """Route a new request through policy: auto-approve, manager, or manager then finance. A request whose
+        owner is over a hard budget is never approved automatically (`over_budget`)."""
         self.needs_finance = self.allowance_usd > finance_above
-        if self.allowance_usd <= auto_limit and not self.needs_finance:
+        if self.allowance_usd <= auto_limit and not self.needs_finance and not over_budget:
             self.state = self.State.APPROVED
             self.auto_approved = True
             self.awaiting_step = ""
@@ -327,6 +370,9 @@ class Key(models.Model):
     pending_secret = EncryptedTextField(blank=True)
     secret_expires_at = models.DateTimeField(null=True, blank=True)
     secret_revealed_at = models.DateTimeField(null=True, blank=True)
+    action_claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set while a rotate, suspend, reinstate or revoke calls the provider."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -336,6 +382,10 @@ class Key(models.Model):
                 condition=Q(owner_user__isnull=False, owner_project__isnull=True)
                 | Q(owner_user__isnull=True, owner_project__isnull=False),
                 name="key_exactly_one_owner",
+            ),
+            models.CheckConstraint(
+                condition=Q(limit_usd__isnull=True) | Q(limit_usd__gte=0, limit_usd__lte=COLUMN_MAX_USD),
+                name="key_limit_in_range",
             ),
         ]
 
@@ -356,6 +406,12 @@ class Key(models.Model):
     @property
     def secret_available(self) -> bool:
         return bool(self.pending_secret) and (self.secret_expires_at is None or self.secret_expires_at > timezone.now())
+
+    @classmethod
+    def fit(cls, field_name: str, text: str) -> str:
+        """`text` cut to fit the column (ending in "…"): for text Allocator writes itself, e.g. enforcement reasons."""
+        limit = cls._meta.get_field(field_name).max_length
+        return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
     def hold_secret(self, secret: str, *, hours: int) -> None:
         self.pending_secret = secret

@@ -6,7 +6,7 @@ from datetime import datetime
 from celery import shared_task
 from django.utils import timezone
 
-from allocator import services
+from allocator import keys as key_services
 from allocator.providers.base import ProviderError
 
 logger = logging.getLogger(__name__)
@@ -20,11 +20,11 @@ def heartbeat() -> str:
     return now
 
 
-@shared_task(bind=True, max_retries=services.MAX_MINT_ATTEMPTS - 1, acks_late=True, time_limit=300)
+@shared_task(bind=True, max_retries=key_services.MAX_MINT_ATTEMPTS - 1, acks_late=True, time_limit=300)
 def mint_key(self, key_request_id: int) -> int | None:
     final = self.request.retries >= self.max_retries
     try:
-        key = services.key_mint(key_request_id=key_request_id, final_attempt=final)
+        key = key_services.key_mint(key_request_id=key_request_id, final_attempt=final)
     except ProviderError as error:
         # Exponential backoff, or the provider's Retry-After when it gave one.
         countdown = error.retry_after if error.retry_after is not None else 5 * 2**self.request.retries
@@ -34,7 +34,7 @@ def mint_key(self, key_request_id: int) -> int | None:
 
 @shared_task
 def expire_key_secrets() -> int:
-    return services.key_secrets_expire()
+    return key_services.key_secrets_expire()
 
 
 # --- usage sync ---------------------------------------------------------------------------------------

@@ -19,7 +19,9 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import AuditEvent
 from accounts.permissions import Access, get_visible_or_404
-from allocator import services
+from allocator import approvals as approval_services
+from allocator import key_requests, provider_accounts
+from allocator import keys as key_services
 from allocator.forms import ImportKeyForm, KeyRequestForm, PolicyForm, ProviderAccountForm, RejectForm
 from allocator.models import (
     DailyRollup,
@@ -79,7 +81,11 @@ def home_panels(request: HttpRequest) -> dict[str, Any]:
     open_requests = KeyRequest.objects.filter(
         requester=request.user, state__in=[KeyRequest.State.PENDING, KeyRequest.State.APPROVED, KeyRequest.State.FAILED]
     ).select_related("account")[:6]
-    approvals = access.approvable(KeyRequest.objects.filter(state=KeyRequest.State.PENDING)).count()
+    approvals = (
+        access.approvable(KeyRequest.objects.filter(state=KeyRequest.State.PENDING))
+        .exclude(requester=request.user)
+        .count()
+    )
     return {"my_keys": my_keys, "open_key_requests": open_requests, "key_approvals_waiting": approvals}
 
 
@@ -185,7 +191,7 @@ def key_reveal(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method != "POST":
         return render(request, template, {"key": key})
     try:
-        secret = services.key_reveal(key=key, by=request.user)
+        secret = key_services.key_reveal(key=key, by=request.user)
     except PermissionDenied:
         raise
     except InvalidTransition as error:
@@ -220,16 +226,16 @@ def _confirmed_key_action(request: HttpRequest, pk: int, *, action: str) -> Http
     reason = request.POST.get("reason", "").strip()
     try:
         if action == "revoke":
-            services.key_revoke(key=key, by=request.user, reason=reason or "revoked by user")
+            key_services.key_revoke(key=key, by=request.user, reason=reason or "revoked by user")
             messages.success(request, f"Key “{key.name}” is revoked at the provider.")
         elif action == "rotate":
-            services.key_rotate(key=key, by=request.user)
+            key_services.key_rotate(key=key, by=request.user)
             messages.success(request, "Rotated. The old secret no longer works; reveal the new one below.")
         elif action == "suspend":
-            services.key_suspend(key=key, by=request.user, reason=reason or "suspended by an admin")
+            key_services.key_suspend(key=key, by=request.user, reason=reason or "suspended by an admin")
             messages.success(request, f"Key “{key.name}” is suspended.")
         elif action == "reinstate":
-            services.key_reinstate(key=key, by=request.user, reason=reason)
+            key_services.key_reinstate(key=key, by=request.user, reason=reason)
             messages.success(request, f"Key “{key.name}” is active again.")
     except (InvalidTransition, ValidationError) as error:
         messages.error(request, "; ".join(getattr(error, "messages", [str(error)])))
@@ -275,7 +281,7 @@ def request_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            key_request = services.key_request_create(
+            key_request = key_requests.key_request_create(
                 requester=request.user,
                 account=data["account"],
                 team=data["team"],
@@ -320,7 +326,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "kr": key_request,
             "key": key,
             "timeline": _timeline(key_request, key),
-            "can_approve": access.can_approve(key_request),
+            "can_approve": approval_services.approval_may_decide(approval_request=key_request, by=request.user),
             "can_owner": access.can_act_as_owner(key_request),
             "reject_form": RejectForm(),
         },
@@ -332,11 +338,15 @@ def approvals(request: HttpRequest) -> HttpResponse:
     access = Access.for_request(request)
     if not (access.is_manager or access.sees_everything):
         raise PermissionDenied
-    pending = access.approvable(
-        KeyRequest.objects.filter(state=KeyRequest.State.PENDING).select_related(
-            "requester", "account", "team", "project"
+    pending = (
+        access.approvable(
+            KeyRequest.objects.filter(state=KeyRequest.State.PENDING).select_related(
+                "requester", "account", "team", "project"
+            )
         )
-    ).order_by("created_at")
+        .exclude(requester=request.user)
+        .order_by("created_at")
+    )
     recent = access.visible(KeyRequest.objects.exclude(state=KeyRequest.State.PENDING), user="requester")
     recent = recent.select_related("requester", "account", "decided_by").order_by("-updated_at")[:10]
     context = {"pending": pending, "recent": recent, "reject_form": RejectForm()}
@@ -354,13 +364,13 @@ def _decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
     error = ""
     try:
         if decision == "approve":
-            key_request = services.key_request_approve(key_request=key_request, by=request.user)
+            key_request = approval_services.approval_approve(approval_request=key_request, by=request.user)
         else:
             form = RejectForm(request.POST)
             if not form.is_valid():
                 raise InvalidTransition("Say why the request is rejected.")
-            key_request = services.key_request_reject(
-                key_request=key_request, by=request.user, reason=form.cleaned_data["reason"]
+            key_request = approval_services.approval_reject(
+                approval_request=key_request, by=request.user, reason=form.cleaned_data["reason"]
             )
     except PermissionDenied:
         raise
@@ -397,7 +407,7 @@ def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
 def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     key_request = _get_request_for_user(request, pk)
     try:
-        services.key_request_cancel(key_request=key_request, by=request.user)
+        approval_services.approval_cancel(approval_request=key_request, by=request.user)
         messages.success(request, "Request cancelled.")
     except InvalidTransition as error:
         messages.error(request, str(error))
@@ -409,7 +419,7 @@ def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 def request_retry(request: HttpRequest, pk: int) -> HttpResponse:
     key_request = _get_request_for_user(request, pk)
     try:
-        services.key_request_retry(key_request=key_request, by=request.user)
+        key_requests.key_request_retry(key_request=key_request, by=request.user)
         messages.success(request, "Minting again. This page updates when the key is ready.")
     except InvalidTransition as error:
         messages.error(request, str(error))
@@ -467,7 +477,7 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def account_test(request: HttpRequest, pk: int) -> HttpResponse:
     _require_admin(request)
     account = get_object_or_404(ProviderAccount, pk=pk)
-    ok, message = services.account_test_connection(account=account, by=request.user)
+    ok, message = provider_accounts.account_test_connection(account=account, by=request.user)
     account.refresh_from_db()
     if request.htmx:
         return render(request, "allocator/account_detail.html#connection", {"account": account, "tested": True})
@@ -482,7 +492,7 @@ def account_unmanaged(request: HttpRequest, pk: int) -> HttpResponse:
     account = get_object_or_404(ProviderAccount, pk=pk)
     error, remote = "", []
     try:
-        remote = services.account_unmanaged_keys(account=account)
+        remote = provider_accounts.account_unmanaged_keys(account=account)
     except ProviderError as e:
         error = str(e)
     template = "allocator/account_unmanaged.html"
@@ -500,7 +510,7 @@ def account_import_key(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            key = services.account_import_key(
+            key = provider_accounts.account_import_key(
                 account=account,
                 provider_key_id=data["provider_key_id"],
                 owner_user=data["owner_user"],
@@ -526,7 +536,7 @@ def account_revoke_remote(request: HttpRequest, pk: int) -> HttpResponse:
     _require_admin(request)
     account = get_object_or_404(ProviderAccount, pk=pk)
     try:
-        services.account_revoke_remote_key(
+        provider_accounts.account_revoke_remote_key(
             account=account, provider_key_id=request.POST.get("provider_key_id", ""), by=request.user
         )
         messages.success(request, "Revoked at the provider.")

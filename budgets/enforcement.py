@@ -289,7 +289,7 @@ def enforce_budgets(*, now: datetime | None = None) -> EnforcementReport:
 
     - Thresholds (policy, default 50/80/100 %): one alert per crossing, guaranteed by Alert's unique constraint
       (rows are inserted with ON CONFLICT DO NOTHING, so a racing run cannot duplicate them).
-    - Hard budget at 100 %: the keys it covers are suspended through allocator.services.key_suspend; keys this
+    - Hard budget at 100 %: the keys it covers are suspended through allocator.keys.key_suspend; keys this
       code suspended come back (key_reinstate) when none of their hard budgets is spent any more (a bump, a
       raised budget, a new quarter).
     - OpenRouter keys get a provider-side cap, so the budget holds between syncs.
@@ -298,7 +298,7 @@ def enforce_budgets(*, now: datetime | None = None) -> EnforcementReport:
     The number of queries does not depend on the number of keys, budgets or scopes; only keys whose state
     changes cost queries of their own (the provider call and its audit trail).
     """
-    from allocator.services import key_reinstate, key_suspend
+    from allocator.keys import key_reinstate, key_suspend
 
     now = now or timezone.now()
     today = now.date()

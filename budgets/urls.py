@@ -1,6 +1,6 @@
 from django.urls import path
 
-from budgets import slack, views
+from budgets import slack_interactions, views
 
 app_name = "budgets"
 
@@ -19,5 +19,5 @@ urlpatterns = [
     path("alerts/", views.alert_list, name="alerts"),
     path("alerts/<int:pk>/retry/", views.alert_retry, name="alert_retry"),
     path("slack/", views.slack_settings, name="slack_settings"),
-    path("slack/interactions/", slack.interactions, name="slack_interactions"),
+    path("slack/interactions/", slack_interactions.interactions, name="slack_interactions"),
 ]

@@ -26,10 +26,13 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from accounts.models import AuditEvent, CostCenter, Membership, Project, Team, User
 from accounts.permissions import Access, get_visible_or_404
+from allocator import approvals as approval_services
 from allocator.models import InvalidTransition, Key, Policy
 from allocator.quarters import Quarter
 from budgets import alerts as alert_services
-from budgets import charts, services, slack
+from budgets import allocation as allocation_services
+from budgets import bumps as bump_services
+from budgets import charts, slack
 from budgets.enforcement import (
     FORECAST_METHOD,
     NO_BURN,
@@ -170,7 +173,7 @@ class BumpForm(forms.Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["budget"]
-        field.queryset = services.bumpable_budgets(user)
+        field.queryset = bump_services.bumpable_budgets(user)
         field.label_from_instance = lambda b: f"{b.scope_label} — ${b.amount_usd:,} ({b.kind_label})"
 
 
@@ -208,7 +211,7 @@ def home_panels(request: HttpRequest) -> dict[str, Any]:
             enforcement__suspended_by=KeyEnforcement.SuspendedBy.BUDGET,
         ).select_related("enforcement")[:5]
     )
-    bumpable = list(services.bumpable_budgets(user))
+    bumpable = list(bump_services.bumpable_budgets(user))
     team_rows: list[Row] = []
     if access.sees_everything:
         team_rows = [r for r in _finance_rows(quarter, numbers, team_ids=None) if r.scope == Scope.TEAM and r.budget]
@@ -230,6 +233,7 @@ def home_panels(request: HttpRequest) -> dict[str, Any]:
         "my_bumps": BudgetRequest.objects.filter(requester=user).select_related("budget__team", "budget__project")[:5],
         "bump_approvals_waiting": access.approvable(BudgetRequest.objects.filter(state=BudgetRequest.State.PENDING))
         .filter(budget__quarter=quarter.name)
+        .exclude(requester=user)
         .count(),
         "forecast_method": FORECAST_METHOD,
     }
@@ -243,7 +247,9 @@ def approvals_context(request: HttpRequest) -> dict[str, Any]:
             BudgetRequest.objects.filter(state=BudgetRequest.State.PENDING).select_related(
                 "requester", "team", "budget__team", "budget__project", "budget__user", "budget__cost_center"
             )
-        ).order_by("created_at")
+        )
+        .exclude(requester=request.user)
+        .order_by("created_at")
     )
     _with_numbers(pending)
     recent = access.visible(
@@ -285,7 +291,7 @@ def _finance_rows(quarter: Quarter, numbers: _Numbers, *, team_ids: set[int] | N
     budgets = {
         b.scope_key: b for b in Budget.objects.filter(quarter=quarter.name, scope__in=[Scope.COST_CENTER, Scope.TEAM])
     }
-    split = services.split_totals(quarter=quarter)
+    split = allocation_services.split_totals(quarter=quarter)
     rows: list[Row] = []
     cost_centers = CostCenter.objects.prefetch_related("teams").order_by("code")
     for cc in cost_centers:
@@ -374,7 +380,7 @@ def budget_set(request: HttpRequest) -> HttpResponse:
         form = AmountForm(request.POST)
         if request.POST.get("cancel") is None and form.is_valid():
             try:
-                budget = services.budget_set(
+                budget = allocation_services.budget_set(
                     by=request.user,
                     quarter=quarter,
                     amount_usd=form.cleaned_data["amount_usd"],
@@ -391,7 +397,7 @@ def budget_set(request: HttpRequest) -> HttpResponse:
             error = form.error_text()
         if request.htmx and (error == "" or request.POST.get("cancel") is not None):
             numbers = _Numbers(quarter)
-            split = services.split_totals(quarter=quarter)
+            split = allocation_services.split_totals(quarter=quarter)
             row = Row(
                 scope,
                 obj,
@@ -454,7 +460,7 @@ def copy_previous(request: HttpRequest) -> HttpResponse:
     quarter = _quarter_post(request)
     previous = quarter.previous()
     if request.method == "POST":
-        count = services.budgets_copy_from_previous_quarter(quarter=quarter, by=request.user)
+        count = allocation_services.budgets_copy_from_previous_quarter(quarter=quarter, by=request.user)
         messages.success(request, f"Copied {count} budget{'s' if count != 1 else ''} from {previous} into {quarter}.")
         return redirect(reverse("budgets:overview") + f"?quarter={quarter}")
     source = Budget.objects.filter(quarter=previous.name)
@@ -575,7 +581,7 @@ def team_split(request: HttpRequest, pk: int) -> HttpResponse:
         form = AmountForm(request.POST)
         if form.is_valid():
             try:
-                budget = services.budget_split(
+                budget = allocation_services.budget_split(
                     team=team,
                     by=request.user,
                     amount_usd=form.cleaned_data["amount_usd"],
@@ -631,7 +637,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     fc = numbers.forecast(budget.scope_key, budget.amount_usd)
     daily = daily_spend(budget=budget, start=quarter.start, end=quarter.end)
     access = Access.for_request(request)
-    parent = services.parent_budget(budget)
+    parent = allocation_services.parent_budget(budget)
     bumps = budget.requests.select_related("requester", "decided_by")
     keys = _keys_of(budget)
     return render(
@@ -647,7 +653,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             "keys": keys,
             "alerts": budget.alerts.exclude(status=Alert.Status.SKIPPED)[:10],
             "timeline": _timeline(budget),
-            "can_bump": services.bumpable_budgets(request.user).filter(pk=budget.pk).exists(),
+            "can_bump": bump_services.bumpable_budgets(request.user).filter(pk=budget.pk).exists(),
             "can_edit": access.is_finance
             if budget.scope in (Scope.COST_CENTER, Scope.TEAM)
             else (access.can_manage(budget) or access.is_finance),
@@ -691,7 +697,7 @@ def bump_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            bump = services.budget_request_create(
+            bump = bump_services.budget_request_create(
                 requester=request.user, budget=data["budget"], amount_usd=data["amount_usd"], reason=data["reason"]
             )
         except ValidationError as error:
@@ -763,7 +769,7 @@ def bump_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "chart": _burndown(budget, numbers, budget.scope_key, bump.fc, daily),
             "history": budget.requests.exclude(pk=bump.pk).select_related("requester", "decided_by")[:10],
             "timeline": _timeline(bump, budget),
-            "can_approve": access.can_approve(bump),
+            "can_approve": approval_services.approval_may_decide(approval_request=bump, by=request.user),
             "can_cancel": access.can_act_as_owner(bump) and bump.state == BudgetRequest.State.PENDING,
             "forecast_method": FORECAST_METHOD,
         },
@@ -775,10 +781,10 @@ def _decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
     error = ""
     try:
         if decision == "approve":
-            bump = services.budget_request_approve(budget_request=bump, by=request.user)
+            bump = approval_services.approval_approve(approval_request=bump, by=request.user)
         else:
-            bump = services.budget_request_reject(
-                budget_request=bump, by=request.user, reason=request.POST.get("reason", "")
+            bump = approval_services.approval_reject(
+                approval_request=bump, by=request.user, reason=request.POST.get("reason", "")
             )
     except InvalidTransition as e:
         error = str(e)
@@ -812,7 +818,7 @@ def bump_reject(request: HttpRequest, pk: int) -> HttpResponse:
 def bump_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     bump = _get_bump_for_user(request, pk)
     try:
-        services.budget_request_cancel(budget_request=bump, by=request.user)
+        approval_services.approval_cancel(approval_request=bump, by=request.user)
         messages.success(request, "Request cancelled.")
     except InvalidTransition as error:
         messages.error(request, str(error))

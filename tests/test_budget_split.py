@@ -52,7 +52,7 @@ def test_a_split_over_the_team_budget_is_refused_with_a_clear_message(policy, ma
 
 
 def test_budgets_are_rounded_half_up_to_cents(policy, manager, engineer, team):
-    from budgets.services import budget_split
+    from budgets.allocation import budget_split
 
     budget = budget_split(team=team, by=manager, user=engineer, amount_usd=Decimal("10.005"), hard=False)
     budget.refresh_from_db()

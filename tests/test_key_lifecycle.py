@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from allocator import services
+from allocator import keys as key_services
 from allocator.models import Key, SimulatedKey
 from tests.conftest import login
 
@@ -30,7 +30,7 @@ def _mint(engineer, team, simulated) -> Key:
 
 def test_rotate_mints_a_new_key_revokes_the_old_and_shows_the_new_secret_once(engineer, team, simulated):
     key = _mint(engineer, team, simulated)
-    services.key_reveal(key=key, by=engineer)
+    key_services.key_reveal(key=key, by=engineer)
     old_id = key.provider_key_id
     client = login(engineer)
 
@@ -51,7 +51,7 @@ def test_rotate_mints_a_new_key_revokes_the_old_and_shows_the_new_secret_once(en
 def test_unrevealed_secret_is_destroyed_after_24_hours(engineer, team, simulated):
     key = _mint(engineer, team, simulated)
     with time_machine.travel(timezone.now() + timedelta(hours=25)):
-        assert services.key_secrets_expire() == 1
+        assert key_services.key_secrets_expire() == 1
         response = login(engineer).post(reverse("allocator:key_reveal", args=[key.pk]))
     key.refresh_from_db()
     assert key.pending_secret == ""
@@ -96,7 +96,7 @@ def test_a_key_suspended_for_budget_offers_a_bump(engineer, team, simulated):
     from budgets.models import KeyEnforcement
 
     key = _mint(engineer, team, simulated)
-    services.key_suspend(key=key, reason="team budget FY2026-Q4 used up")
+    key_services.key_suspend(key=key, reason="team budget FY2026-Q4 used up")
     KeyEnforcement.objects.create(key=key, suspended_by="budget", note="Suspended at 100 % of the Search budget.")
     page = login(engineer).get(key.get_absolute_url())
     assert b"Ask for more budget" in page.content

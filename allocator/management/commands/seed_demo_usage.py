@@ -17,7 +17,9 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import Membership, Project, User
-from allocator import services
+from allocator import approvals as approval_services
+from allocator import key_requests
+from allocator import keys as key_services
 from allocator.celery import app as celery_app
 from allocator.models import DailyRollup, Key, KeyRequest, Policy, ProviderAccount, ProviderKind, SimulatedKey
 from allocator.providers.simulated.usage import default_profile
@@ -101,7 +103,7 @@ class Command(BaseCommand):
         try:
             for number, (person, membership, project) in enumerate(plans):
                 owner = project.slug if project else person.email.split("@")[0]
-                request = services.key_request_create(
+                request = key_requests.key_request_create(
                     requester=person,
                     account=account,
                     team=membership.team,
@@ -111,10 +113,10 @@ class Command(BaseCommand):
                     allowance_usd=allowance if project is None else allowance * 4,
                 )
                 if request.state == KeyRequest.State.PENDING and admin is not None:
-                    services.key_request_approve(key_request=request, by=admin)
+                    approval_services.approval_approve(approval_request=request, by=admin)
                 # The mint task ran in process when the request committed; inside an outer transaction (tests)
                 # it is still waiting, so mint directly: key_mint is idempotent.
-                key = Key.objects.filter(request=request).first() or services.key_mint(key_request_id=request.pk)
+                key = Key.objects.filter(request=request).first() or key_services.key_mint(key_request_id=request.pk)
                 if key is None:
                     continue
                 self._backdate(key, request, history_start, number, person, project)
