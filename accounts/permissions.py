@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404, HttpRequest
 from rest_framework.permissions import BasePermission
@@ -160,6 +161,14 @@ def get_visible_or_404(request: HttpRequest, qs: QuerySet, **lookup: Any) -> Any
     if not Access.for_request(request).can_view(obj):
         raise Http404
     return obj
+
+
+def require_admin(request: HttpRequest) -> Access:
+    """The signed-in person's access if they are an admin; a 403 otherwise."""
+    access = Access.for_request(request)
+    if not access.is_admin:
+        raise PermissionDenied
+    return access
 
 
 class CanView(BasePermission):

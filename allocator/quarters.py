@@ -42,6 +42,14 @@ class Quarter:
             raise ValueError(f"Not a quarter name: {name!r} (expected e.g. FY2027-Q1)")
         return cls(int(match.group(1)), int(match.group(2)))
 
+    @classmethod
+    def from_param(cls, raw: str | None) -> Quarter:
+        """The quarter a page was asked for (`?quarter=FY2027-Q1`): the current one if none or not a quarter."""
+        try:
+            return cls.parse(raw or "")
+        except ValueError:
+            return cls.current()
+
     def __str__(self) -> str:
         return f"FY{self.fiscal_year}-Q{self.number}"
 

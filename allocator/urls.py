@@ -24,5 +24,5 @@ urlpatterns = [
 if settings.OIDC_ENABLED:
     urlpatterns.append(path("oidc/", include("mozilla_django_oidc.urls")))
 
-handler404 = "allocator.views.page_not_found"
-handler500 = "allocator.views.server_error"
+handler404 = "allocator.views.errors.page_not_found"
+handler500 = "allocator.views.errors.server_error"
