@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from accounts.permissions import Access, get_visible_or_404, require_admin
 from accounts.timeline import timeline
 from allocator import services
+from allocator.converters import MAX_ID
 from allocator.key_spend import keys_with_quarter_spend
 from allocator.models import (
     DailyRollup,
@@ -62,7 +63,9 @@ def key_admin_list(request: HttpRequest) -> HttpResponse:
     if status:
         keys = keys.filter(status=status)
     if account:
-        keys = keys.filter(account_id=account)
+        if not account.isdigit() or int(account) > MAX_ID:
+            raise BadRequest(f"“{account}” is not a provider account: pick one from the list.")
+        keys = keys.filter(account_id=int(account))
     if q := request.GET.get("q", "").strip():
         keys = keys.filter(Q(name__icontains=q) | Q(owner_user__email__icontains=q) | Q(hint__icontains=q))
     keys = keys_with_quarter_spend(keys.select_related("account", "owner_user", "owner_project", "team"))

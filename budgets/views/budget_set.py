@@ -91,7 +91,7 @@ def _scope_target(request: HttpRequest) -> tuple[str, Any] | None:
         if raw:
             try:
                 return scope, model.objects.get(pk=int(raw))
-            except (ValueError, model.DoesNotExist):
+            except (ValueError, OverflowError, model.DoesNotExist):
                 return None
     return None
 

@@ -69,7 +69,7 @@ def _budget_for_key(request: HttpRequest, raw: str) -> dict[str, Any]:
     """Preselect the budget that suspended this key (from the suspension notice)."""
     try:
         key = get_visible_or_404(request, Key.objects.select_related("enforcement"), pk=int(raw))
-    except (ValueError, Http404):  # a bad link just preselects nothing
+    except (ValueError, OverflowError, Http404):  # a bad link just preselects nothing
         return {}
     state = getattr(key, "enforcement", None)
     if state is None or not state.scope_key:

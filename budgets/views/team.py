@@ -96,7 +96,7 @@ def team_split(request: HttpRequest, pk: int) -> HttpResponse:
             )
         else:
             return redirect(reverse("budgets:team", args=[team.pk]))
-    except (ValueError, Project.DoesNotExist, Membership.DoesNotExist):
+    except (ValueError, OverflowError, Project.DoesNotExist, Membership.DoesNotExist):
         return redirect(reverse("budgets:team", args=[team.pk]))
     key = scope_key(scope, obj.pk)
     budget = Budget.objects.filter(quarter=quarter.name, scope=scope, **{f"{scope}_id": obj.pk}).first()
