@@ -35,8 +35,9 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     daily = daily_spend(budget=budget, start=quarter.start, end=quarter.end)
     access = Access.for_request(request)
     parent = services.parent_budget(budget)
-    bumps = budget.requests.select_related("requester", "decided_by")
-    keys = _keys_of(budget)
+    # The same rule as the key and bump pages: colleagues' personal keys and requests stay out of sight.
+    bumps = access.visible(budget.requests.select_related("requester", "decided_by"), user="requester")
+    keys = _keys_of(budget, access)
     return render(
         request,
         "budgets/detail.html",
@@ -60,7 +61,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _keys_of(budget: Budget):
+def _keys_of(budget: Budget, access: Access):
     keys = Key.objects.exclude(status=Key.Status.REVOKED).select_related("account", "owner_user", "owner_project")
     if budget.scope == Scope.USER:
         keys = keys.filter(owner_user=budget.user)
@@ -70,4 +71,4 @@ def _keys_of(budget: Budget):
         keys = keys.filter(team=budget.team)
     else:
         keys = keys.filter(team__cost_center=budget.cost_center)
-    return keys.select_related("enforcement")[:50]
+    return access.visible(keys, user="owner_user").select_related("enforcement")[:50]
