@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Project, Team, User
 from allocator.models import Policy, ProviderAccount, ProviderKind
+from allocator.money import MoneyField
 
 
 class KeyRequestForm(forms.Form):
@@ -15,9 +16,7 @@ class KeyRequestForm(forms.Form):
     team = forms.ModelChoiceField(queryset=Team.objects.none(), label="Charge to team")
     name = forms.SlugField(max_length=40, help_text="Short name, e.g. laptop or ci-runner.")
     purpose = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
-    allowance_usd = forms.DecimalField(
-        label="Quarterly allowance (USD)", min_value=Decimal("1"), max_digits=12, decimal_places=2
-    )
+    allowance_usd = MoneyField(label="Quarterly allowance (USD)", min_value=Decimal("1"))
     expires_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, user: User, **kwargs):
@@ -62,6 +61,12 @@ class RejectForm(forms.Form):
 
 
 class ProviderAccountForm(forms.ModelForm):
+    auto_approve_limit_usd = MoneyField(
+        required=False, label="Auto-approve up to (USD a quarter)", help_text="Leave blank to use the policy's."
+    )
+    finance_approval_above_usd = MoneyField(
+        required=False, label="Finance approves too above (USD a quarter)", help_text="Leave blank to use the policy's."
+    )
     credential = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
@@ -113,9 +118,7 @@ class ImportKeyForm(forms.Form):
         queryset=Project.objects.filter(is_active=True), required=False, label="Project"
     )
     team = forms.ModelChoiceField(queryset=Team.objects.all())
-    limit_usd = forms.DecimalField(
-        required=False, min_value=Decimal("0"), max_digits=12, decimal_places=2, label="Quarterly allowance"
-    )
+    limit_usd = MoneyField(required=False, label="Quarterly allowance")
 
     def clean(self):
         data = super().clean()
@@ -137,6 +140,11 @@ class PolicyForm(forms.ModelForm):
         ("Secrets and usage data", ["secret_reveal_hours", "sync_overlap_hours", "usage_retention_months"]),
     ]
 
+    default_allowance_usd = MoneyField(label="Default quarterly allowance (USD)", min_value=Decimal("1"))
+    auto_approve_limit_usd = MoneyField(label="Auto-approve up to (USD a quarter)")
+    finance_approval_above_usd = MoneyField(label="Finance approves too above (USD a quarter)")
+    runaway_min_usd = MoneyField(label="Runaway: ignore hours under (USD)")
+
     class Meta:
         model = Policy
         fields = [
@@ -153,12 +161,8 @@ class PolicyForm(forms.ModelForm):
             "usage_retention_months",
         ]
         labels = {
-            "default_allowance_usd": "Default quarterly allowance (USD)",
-            "auto_approve_limit_usd": "Auto-approve up to (USD a quarter)",
-            "finance_approval_above_usd": "Finance approves too above (USD a quarter)",
             "alert_thresholds": "Alert thresholds (% of budget)",
             "runaway_multiplier": "Runaway: last hour vs usual hourly spend (×)",
-            "runaway_min_usd": "Runaway: ignore hours under (USD)",
             "suspend_on_runaway": "Suspend a runaway key at once",
             "forecast_alert_days": "Warn when a budget is forecast to run out within (days)",
             "secret_reveal_hours": "Hours a new key's secret waits to be revealed",
