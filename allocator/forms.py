@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.models import Membership, Project, Team, User
-from allocator.models import Policy, ProviderAccount, ProviderKind
+from allocator.models import Key, Policy, ProviderAccount, ProviderKind
 from allocator.money import MoneyField
 
 
@@ -56,8 +56,30 @@ class KeyRequestForm(forms.Form):
         return data
 
 
+class KeyActionForm(forms.Form):
+    """The reason given for revoking, suspending or reinstating a key (stored in the key's 200-character column)."""
+
+    reason = forms.CharField(
+        required=False,
+        max_length=Key._meta.get_field("status_reason").max_length,
+        error_messages={"max_length": "Keep the reason to %(limit_value)d characters (it has %(show_value)d)."},
+    )
+
+
 class RejectForm(forms.Form):
-    reason = forms.CharField(max_length=1000, widget=forms.TextInput(attrs={"placeholder": "Reason"}))
+    """Why a key request or a bump is rejected (sent to the requester, so bounded and required)."""
+
+    reason = forms.CharField(
+        max_length=1000,
+        widget=forms.TextInput(attrs={"placeholder": "Reason"}),
+        error_messages={
+            "required": "Say why the request is rejected.",
+            "max_length": "The reason is too long: keep it to %(limit_value)d characters (it has %(show_value)d).",
+        },
+    )
+
+    def error_text(self) -> str:
+        return " ".join(self.errors.get("reason", []))
 
 
 class ProviderAccountForm(forms.ModelForm):
@@ -112,7 +134,7 @@ class ProviderAccountForm(forms.ModelForm):
 
 
 class ImportKeyForm(forms.Form):
-    provider_key_id = forms.CharField(widget=forms.HiddenInput)
+    provider_key_id = forms.CharField(widget=forms.HiddenInput, max_length=128)
     owner_user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True), required=False, label="Person")
     owner_project = forms.ModelChoiceField(
         queryset=Project.objects.filter(is_active=True), required=False, label="Project"

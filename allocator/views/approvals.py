@@ -45,7 +45,7 @@ def _decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
         else:
             form = RejectForm(request.POST)
             if not form.is_valid():
-                raise InvalidTransition("Say why the request is rejected.")
+                raise InvalidTransition(form.error_text())
             key_request = services.key_request_reject(
                 key_request=key_request, by=request.user, reason=form.cleaned_data["reason"]
             )

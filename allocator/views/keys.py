@@ -17,6 +17,7 @@ from accounts.permissions import Access, get_visible_or_404, require_admin
 from accounts.timeline import timeline
 from allocator import services
 from allocator.converters import MAX_ID
+from allocator.forms import KeyActionForm
 from allocator.key_spend import keys_with_quarter_spend
 from allocator.models import (
     DailyRollup,
@@ -152,9 +153,10 @@ def _confirmed_key_action(request: HttpRequest, pk: int, *, action: str) -> Http
     allowed = access.can_manage(key) if action in ("suspend", "reinstate") else access.can_act_as_owner(key)
     if not allowed:
         raise PermissionDenied
-    if request.method != "POST":
-        return render(request, "allocator/key_confirm.html", {"key": key, "action": action})
-    reason = request.POST.get("reason", "").strip()
+    form = KeyActionForm(request.POST if request.method == "POST" else None)
+    if not form.is_valid():  # GET, or a reason too long for its column: nothing reaches the provider
+        return render(request, "allocator/key_confirm.html", {"key": key, "action": action, "form": form})
+    reason = form.cleaned_data["reason"]
     try:
         if action == "revoke":
             services.key_revoke(key=key, by=request.user, reason=reason or "revoked by user")

@@ -14,6 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.permissions import Access, get_visible_or_404
 from accounts.timeline import timeline
+from allocator.forms import RejectForm
 from allocator.models import InvalidTransition, Key, Policy
 from allocator.quarters import Quarter
 from allocator.redirects import redirect_next
@@ -126,8 +127,11 @@ def _decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
         if decision == "approve":
             bump = services.budget_request_approve(budget_request=bump, by=request.user)
         else:
+            form = RejectForm(request.POST)
+            if not form.is_valid():
+                raise InvalidTransition(form.error_text())
             bump = services.budget_request_reject(
-                budget_request=bump, by=request.user, reason=request.POST.get("reason", "")
+                budget_request=bump, by=request.user, reason=form.cleaned_data["reason"]
             )
     except InvalidTransition as e:
         error = str(e)
