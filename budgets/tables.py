@@ -111,6 +111,15 @@ def finance_rows(quarter: Quarter, numbers: Numbers, *, team_ids: set[int] | Non
     return rows
 
 
+def slice_rows(quarter: Quarter, numbers: Numbers, *, team_ids: set[int] | None = None) -> list[Row]:
+    """Project and personal budgets of the quarter (of the given teams only, if team_ids), as rows."""
+    budgets = Budget.objects.filter(quarter=quarter.name, scope__in=[Scope.PROJECT, Scope.USER])
+    if team_ids is not None:
+        budgets = budgets.filter(team_id__in=team_ids)
+    budgets = budgets.select_related("cost_center", "team", "project", "user")  # scope_object reads them all
+    return [row_for(numbers, b.scope, b.scope_object, b, level=2) for b in budgets]
+
+
 def split_rows(team: Team, quarter: Quarter, numbers: Numbers) -> tuple[Budget | None, list[Row]]:
     """The team's budget and one row per active project and per member (the manager's split table)."""
     budgets = {b.scope_key: b for b in Budget.objects.filter(quarter=quarter.name, team=team)}

@@ -18,7 +18,7 @@ from allocator.quarters import Quarter
 from budgets import services
 from budgets.forms import AmountForm
 from budgets.models import Budget, Scope, scope_key
-from budgets.tables import Numbers, Row
+from budgets.views.overview import overview_numbers
 
 
 @login_required
@@ -55,20 +55,7 @@ def budget_set(request: HttpRequest) -> HttpResponse:
         elif request.POST.get("cancel") is None:
             error = form.error_text()
         if request.htmx and (error == "" or request.POST.get("cancel") is not None):
-            numbers = Numbers(quarter)
-            split = services.split_totals(quarter=quarter)
-            row = Row(
-                scope,
-                obj,
-                budget,
-                numbers.forecast(key, budget and budget.amount_usd),
-                0 if scope == Scope.COST_CENTER else 1,
-                split.get(key),
-            )
-            response = render(
-                request, "budgets/overview.html#budget_row", {"row": row, "quarter": quarter, "can_set": True}
-            )
-            return trigger_client_event(response, "budget-changed") if not request.POST.get("cancel") else response
+            return _saved_row(request, quarter, key, cancelled=request.POST.get("cancel") is not None)
     initial = {
         "amount_usd": budget.amount_usd if budget else None,
         "hard": "1" if (budget is None or budget.hard) else "0",
@@ -81,6 +68,19 @@ def budget_set(request: HttpRequest) -> HttpResponse:
     if request.htmx:
         return render(request, "budgets/overview.html#budget_edit", context)
     return render(request, "budgets/set.html", {**context, "single": True})
+
+
+def _saved_row(request: HttpRequest, quarter: Quarter, key: str, *, cancelled: bool) -> HttpResponse:
+    """The row again; after a save also the summary and the parent cost center's row (out of band), so that
+    the totals, the split column and "needs attention" stay true without reloading the page."""
+    context = overview_numbers(Access.for_request(request), quarter)
+    rows = {r.key: r for r in context["rows"]}
+    row = rows[key]
+    if cancelled:
+        return render(request, "budgets/overview.html#budget_row", {"row": row, "quarter": quarter, "can_set": True})
+    parent = rows.get(scope_key(Scope.COST_CENTER, row.obj.cost_center_id)) if row.scope == Scope.TEAM else None
+    context.update(row=row, parent_row=parent, can_set=True)
+    return trigger_client_event(render(request, "budgets/overview.html#saved", context), "budget-changed")
 
 
 def _scope_target(request: HttpRequest) -> tuple[str, Any] | None:

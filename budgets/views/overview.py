@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -14,7 +16,7 @@ from budgets.enforcement import (
     FORECAST_METHOD,
 )
 from budgets.models import Alert, Budget
-from budgets.tables import Numbers, finance_rows
+from budgets.tables import Numbers, finance_rows, slice_rows
 
 
 def _require_overview(request: HttpRequest) -> Access:
@@ -24,41 +26,49 @@ def _require_overview(request: HttpRequest) -> Access:
     return access
 
 
+def overview_numbers(access: Access, quarter: Quarter) -> dict[str, Any]:
+    """The overview's rows and its summary (totals, and every budget that needs attention: cost centers, teams,
+    projects and people). The page and the htmx answer to an inline edit both use it, so they agree."""
+    numbers = Numbers(quarter)
+    finance_view = access.sees_everything
+    team_ids = None if finance_view else set(access.managed_team_ids)
+    rows = finance_rows(quarter, numbers, team_ids=team_ids)
+    top = [r for r in rows if r.level == 0] if finance_view else rows
+    total_spend = (
+        sum((v for k, v in numbers.spend.items() if k.startswith("cost_center:")), ZERO)
+        if finance_view
+        else sum((r.fc.spend for r in top), ZERO)
+    )
+    watched = [r for r in rows if r.budget] + slice_rows(quarter, numbers, team_ids=team_ids)
+    return {
+        "quarter": quarter,
+        "rows": rows,
+        "finance_view": finance_view,
+        "total_budget": sum((r.budget.amount_usd for r in top if r.budget), ZERO),
+        "total_spend": total_spend,
+        "total_projected": sum((r.fc.projected for r in top), ZERO),
+        "watched_count": len(watched),
+        "over": [r for r in watched if r.fc.status == "over"],
+        "at_risk": [r for r in watched if r.fc.status == "warn"],
+    }
+
+
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
     access = _require_overview(request)
     quarter = Quarter.from_param(request.GET.get("quarter"))
-    numbers = Numbers(quarter)
-    finance_view = access.sees_everything
-    rows = finance_rows(quarter, numbers, team_ids=None if finance_view else set(access.managed_team_ids))
-    top = [r for r in rows if r.level == 0] if finance_view else rows
-    total_budget = sum((r.budget.amount_usd for r in top if r.budget), ZERO)
-    total_spend = (
-        sum((r.fc.spend for r in top), ZERO)
-        if not finance_view
-        else sum((v for k, v in numbers.spend.items() if k.startswith("cost_center:")), ZERO)
-    )
-    total_projected = sum((r.fc.projected for r in top), ZERO)
-    over = [r for r in rows if r.fc.status == "over"]
-    at_risk = [r for r in rows if r.fc.status == "warn"]
-    alerts = Access.for_request(request).visible(Alert.objects.exclude(status=Alert.Status.SKIPPED), user="user")
-    if finance_view:
+    context = overview_numbers(access, quarter)
+    alerts = access.visible(Alert.objects.exclude(status=Alert.Status.SKIPPED), user="user")
+    if context["finance_view"]:
         alerts = Alert.objects.exclude(status=Alert.Status.SKIPPED)
     return render(
         request,
         "budgets/overview.html",
         {
-            "quarter": quarter,
+            **context,
             "quarters": [quarter.previous(), Quarter.current(), Quarter.current().next()],
             "is_current": quarter == Quarter.current(),
-            "rows": rows,
-            "finance_view": finance_view,
             "can_set": access.is_finance,
-            "total_budget": total_budget,
-            "total_spend": total_spend,
-            "total_projected": total_projected,
-            "over": over,
-            "at_risk": at_risk,
             "recent_alerts": alerts.filter(quarter=quarter.name).exclude(kind=Alert.Kind.APPROVAL)[:6],
             "previous_count": Budget.objects.filter(quarter=quarter.previous().name).count(),
             "forecast_method": FORECAST_METHOD,
