@@ -30,9 +30,10 @@ def approvals(request: HttpRequest) -> HttpResponse:
             "requester", "account", "team", "project"
         )
     ).order_by("created_at")
+    pending = list(pending)
     recent = access.visible(KeyRequest.objects.exclude(state=KeyRequest.State.PENDING), user="requester")
     recent = recent.select_related("requester", "account", "decided_by").order_by("-updated_at")[:10]
-    context = {"pending": pending, "recent": recent, "reject_form": RejectForm()}
+    context = {"pending": pending, "waiting": len(pending), "recent": recent, "reject_form": RejectForm()}
     return render(request, "allocator/approvals.html", context)
 
 
@@ -55,11 +56,10 @@ def _decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
         error = str(e)
     if request.htmx:
         key_request.refresh_from_db()
-        return render(
-            request,
-            "allocator/approvals.html#request_row",
-            {"kr": key_request, "decided": not error, "error": error, "reject_form": RejectForm()},
-        )
+        # The row, and the "N waiting" count out of band, so the page stays true after each decision.
+        waiting = Access.for_request(request).approvable(KeyRequest.objects.filter(state=KeyRequest.State.PENDING))
+        context = {"kr": key_request, "decided": not error, "error": error, "waiting": waiting.count()}
+        return render(request, "allocator/approvals.html#decided", {**context, "reject_form": RejectForm()})
     if error:
         messages.error(request, error)
     else:

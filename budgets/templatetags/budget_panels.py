@@ -111,8 +111,10 @@ def bump_approvals_panel(context: template.Context) -> dict[str, Any]:
     ).select_related(
         "requester", "decided_by", "budget__team", "budget__project", "budget__user", "budget__cost_center"
     )
+    pending = bumps_waiting(access)
     return {
         **_page_context(context),
-        "bump_approvals": bumps_waiting(access),
+        "bump_approvals": pending,
+        "waiting": len(pending),
         "recent_bumps": recent.order_by("-updated_at")[:8],
     }

@@ -26,6 +26,7 @@ from budgets.enforcement import (
 from budgets.forms import BumpForm
 from budgets.models import Budget, BudgetRequest, Scope
 from budgets.tables import Numbers, burndown, with_bump_numbers
+from budgets.templatetags.budget_panels import my_bumps
 
 
 @login_required
@@ -53,7 +54,8 @@ def bump_create(request: HttpRequest) -> HttpResponse:
             else:
                 text = f"Request sent: the {bump.get_awaiting_step_display().lower()} decides. You'll be notified."
             if request.htmx and request.POST.get("inline"):
-                return render(request, "budgets/_home.html#quick_done", {"bump": bump, "text": text})
+                context = {"bump": bump, "text": text, "my_bumps": my_bumps(request.user)}
+                return render(request, "budgets/_home.html#quick_done", context)
             messages.success(request, text)
             if request.htmx:
                 return HttpResponseClientRedirect(bump.get_absolute_url())
@@ -138,9 +140,11 @@ def _decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
     if request.htmx:
         bump = _get_bump_for_user(request, pk)
         with_bump_numbers([bump])
-        return render(
-            request, "budgets/_bump_approvals.html#bump_row", {"bump": bump, "decided": not error, "error": error}
-        )
+        # The row, and the "N waiting" count out of band, so the page stays true after each decision.
+        pending = BudgetRequest.objects.filter(state=BudgetRequest.State.PENDING)
+        waiting = Access.for_request(request).approvable(pending).count()
+        context = {"bump": bump, "decided": not error, "error": error, "waiting": waiting}
+        return render(request, "budgets/_bump_approvals.html#decided", context)
     if error:
         messages.error(request, error)
     else:

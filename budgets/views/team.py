@@ -125,14 +125,14 @@ def team_split(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, f"{budget.scope_title}: ${budget.amount_usd:,} in {quarter}.")
             return redirect(reverse("budgets:team", args=[team.pk]) + f"?quarter={quarter}")
     if request.method == "POST" and not error:
-        numbers = Numbers(quarter)
-        row = Row(scope, obj, budget, numbers.forecast(key, budget and budget.amount_usd))
-        response = render(
-            request,
-            "budgets/team.html#split_row",
-            {"row": row, "team": team, "quarter": quarter, "can_edit": True, "saved": not cancelled},
-        )
-        return response if cancelled else trigger_client_event(response, "budget-changed")
+        if cancelled:
+            row = Row(scope, obj, budget, Numbers(quarter).forecast(key, budget and budget.amount_usd))
+            context = {"row": row, "team": team, "quarter": quarter, "can_edit": True}
+            return render(request, "budgets/team.html#split_row", context)
+        # The saved line, and the team's totals out of band, so "split" and "not split" stay true at once.
+        context = _team_context(request, team, quarter)
+        context.update(row=next(r for r in context["rows"] if r.key == key), saved=True)
+        return trigger_client_event(render(request, "budgets/team.html#split_saved", context), "budget-changed")
     initial = {
         "amount_usd": budget.amount_usd if budget else None,
         "hard": "1" if (budget is None or budget.hard) else "0",
