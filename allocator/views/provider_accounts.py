@@ -34,13 +34,18 @@ def account_list(request: HttpRequest) -> HttpResponse:
 def account_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     require_admin(request)
     account = get_object_or_404(ProviderAccount, pk=pk) if pk else None
-    form = ProviderAccountForm(request.POST or None, instance=account)
+    # Picking another provider re-renders the form (htmx GET with what was typed) with that provider's fields.
+    initial = {name: request.GET[name] for name in ("name", "base_url") if name in request.GET}
+    form = ProviderAccountForm(
+        request.POST or None, instance=account, kind=request.GET.get("kind", ""), initial=initial
+    )
     if request.method == "POST" and form.is_valid():
         account = form.save()
         AuditEvent.record("provider_account.saved", actor=request.user, target=account, kind=account.kind)
         messages.success(request, f"Saved “{account.name}”. Test the connection to check the credential.")
         return redirect(account.get_absolute_url())
-    return render(request, "allocator/account_form.html", {"form": form, "account": account})
+    template = "allocator/account_form.html" + ("#form" if request.htmx else "")
+    return render(request, template, {"form": form, "account": account})
 
 
 @login_required
