@@ -6,25 +6,10 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from accounts.models import AuditEvent
+from accounts.models import ACTION_LABELS, AuditEvent
 
-ACTION_LABELS = {
-    "key_request.created": "Requested",
-    "key_request.auto_approved": "Approved automatically by policy",
-    "key_request.approved_manager": "Approved by the manager",
-    "key_request.approved_finance": "Approved by finance",
-    "key_request.rejected": "Rejected",
-    "key_request.cancelled": "Cancelled",
-    "key_request.retried": "Minting retried",
-    "key_request.mint_failed": "Minting failed",
-    "key.minted": "Key minted",
-    "key.imported": "Imported from the provider",
-    "key.secret_revealed": "Secret revealed",
-    "key.secret_expired": "Secret expired unrevealed",
-    "key.rotated": "Rotated",
-    "key.revoked": "Revoked",
-    "key.suspended": "Suspended",
-    "key.reinstated": "Reinstated",
+# Key and key request actions are named in accounts.models.ACTION_LABELS; these name the rest.
+MORE_ACTION_LABELS = {
     "budget.set": "Budget set",
     "budget.bumped": "Raised by an approved bump",
     "budget.raised_for_bump": "Raised to make room for a bump",
@@ -44,12 +29,13 @@ ACTION_LABELS = {
     "usage.sync_requested": "Usage sync requested",
     "user.created_by_sso": "Signed up through single sign-on",
 }
+LABELS = {**ACTION_LABELS, **MORE_ACTION_LABELS}
 
 
 def action_label(action: str) -> str:
     """`key.rotated` → "Rotated"; an action nobody named yet reads as its words ("key.something_new")."""
-    if action in ACTION_LABELS:
-        return ACTION_LABELS[action]
+    if action in LABELS:
+        return LABELS[action]
     return action.replace("_", " ").replace(".", ": ").capitalize()
 
 
