@@ -51,3 +51,12 @@ def test_the_stylesheet_wraps_long_words_in_cells_and_prose():
     rule = next(line for line in css.splitlines() if "overflow-wrap: anywhere" in line)
     selectors = {s.strip() for s in rule.split("{")[0].split(",")}
     assert {"td", "th", "p", "dd", "li"} <= selectors
+
+
+def test_a_webhook_url_too_long_is_refused(admin, team):
+    response = login(admin).post(
+        reverse("budgets:slack_settings"), {f"team-{team.pk}": "https://hooks.slack.com/" + "x" * 600}, follow=True
+    )
+    assert "too long for a webhook URL" in response.content.decode()
+    team.refresh_from_db()
+    assert team.slack_webhook_url == ""

@@ -20,6 +20,52 @@ def _masked(url: str) -> str:
     return f"…{url[-6:]}" if url else ""
 
 
+WEBHOOK_MAX = 500  # Slack webhook URLs are about 80 characters; anything much longer is a paste gone wrong
+
+
+def _send_test(request: HttpRequest, policy: Policy, teams: list[Team], test: str) -> None:
+    url = (
+        policy.finance_slack_webhook_url
+        if test == "finance"
+        else next((t.slack_webhook_url for t in teams if f"team-{t.pk}" == test), "")
+    )
+    if not url:
+        messages.error(request, "That destination has no webhook yet.")
+        return
+    try:
+        slack.post_webhook(url, {"text": "Allocator test message: alerts for this channel arrive here."})
+        messages.success(request, "Slack accepted the test message.")
+    except slack.SlackError as error:
+        messages.error(request, f"Slack refused the test message: {error}")
+
+
+def _save_webhooks(request: HttpRequest, policy: Policy, teams: list[Team]) -> None:
+    changed, errors = [], []
+    destinations = [("finance", policy, "finance_slack_webhook_url")]
+    destinations += [(f"team-{t.pk}", t, "slack_webhook_url") for t in teams]
+    for name, obj, attr in destinations:
+        label = "Finance" if obj is policy else str(obj)
+        value = request.POST.get(name, "").strip()
+        if request.POST.get(f"{name}-clear"):
+            value = ""
+        elif not value:
+            continue
+        elif not value.startswith(("https://", "http://")):
+            errors.append(f"{label}: a webhook is a URL (https://hooks.slack.com/…).")
+            continue
+        elif len(value) > WEBHOOK_MAX:
+            errors.append(f"{label}: that is too long for a webhook URL (at most {WEBHOOK_MAX} characters).")
+            continue
+        setattr(obj, attr, value)
+        obj.save(update_fields=[attr])
+        changed.append(str(obj) if obj is not policy else "finance")
+    for error in errors:
+        messages.error(request, error)
+    if changed:
+        AuditEvent.record("slack.webhooks_changed", actor=request.user, destinations=changed)
+        messages.success(request, f"Saved: {', '.join(changed)}.")
+
+
 @login_required
 def slack_settings(request: HttpRequest) -> HttpResponse:
     """Incoming webhooks: one per team, one for finance. Stored encrypted; never shown back in full."""
@@ -30,43 +76,9 @@ def slack_settings(request: HttpRequest) -> HttpResponse:
     teams = list(Team.objects.select_related("cost_center"))
     if request.method == "POST":
         if test := request.POST.get("test"):
-            url = (
-                policy.finance_slack_webhook_url
-                if test == "finance"
-                else next((t.slack_webhook_url for t in teams if f"team-{t.pk}" == test), "")
-            )
-            if not url:
-                messages.error(request, "That destination has no webhook yet.")
-            else:
-                try:
-                    slack.post_webhook(url, {"text": "Allocator test message: alerts for this channel arrive here."})
-                    messages.success(request, "Slack accepted the test message.")
-                except slack.SlackError as error:
-                    messages.error(request, f"Slack refused the test message: {error}")
-            return redirect("budgets:slack_settings")
-        changed = []
-        errors = []
-        for name, obj, attr in [("finance", policy, "finance_slack_webhook_url")] + [
-            (f"team-{t.pk}", t, "slack_webhook_url") for t in teams
-        ]:
-            value = request.POST.get(name, "").strip()
-            if request.POST.get(f"{name}-clear"):
-                value = ""
-            elif not value:
-                continue
-            elif not value.startswith(("https://", "http://")):
-                errors.append(
-                    f"{obj if obj is not policy else 'Finance'}: a webhook is a URL (https://hooks.slack.com/…)."
-                )
-                continue
-            setattr(obj, attr, value)
-            obj.save(update_fields=[attr])
-            changed.append(str(obj) if obj is not policy else "finance")
-        for error in errors:
-            messages.error(request, error)
-        if changed:
-            AuditEvent.record("slack.webhooks_changed", actor=request.user, destinations=changed)
-            messages.success(request, f"Saved: {', '.join(changed)}.")
+            _send_test(request, policy, teams, test)
+        else:
+            _save_webhooks(request, policy, teams)
         return redirect("budgets:slack_settings")
     return render(
         request,
