@@ -77,6 +77,18 @@ def team(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, template, _team_context(request, team, Quarter.from_param(request.GET.get("quarter"))))
 
 
+def _split_target(team: Team, data: Any) -> tuple[str, Any] | None:
+    """The project or member of this team that a split line is about (`?project=3` or `?user=5`)."""
+    try:
+        if data.get("project"):
+            return Scope.PROJECT, Project.objects.get(pk=int(data["project"]), team=team)
+        if data.get("user"):
+            return Scope.USER, Membership.objects.select_related("user").get(user_id=int(data["user"]), team=team).user
+    except (ValueError, OverflowError, Project.DoesNotExist, Membership.DoesNotExist):
+        pass
+    return None
+
+
 @login_required
 def team_split(request: HttpRequest, pk: int) -> HttpResponse:
     """One line of the split table: GET an edit form (htmx), POST a new amount for a project or a person."""
@@ -85,19 +97,10 @@ def team_split(request: HttpRequest, pk: int) -> HttpResponse:
     if not (access.can_manage(team) or access.is_finance):
         raise PermissionDenied
     quarter = Quarter.from_param(request.POST.get("quarter") or request.GET.get("quarter"))
-    data = request.POST if request.method == "POST" else request.GET
-    try:
-        if data.get("project"):
-            scope, obj = Scope.PROJECT, Project.objects.get(pk=int(data["project"]), team=team)
-        elif data.get("user"):
-            scope, obj = (
-                Scope.USER,
-                Membership.objects.select_related("user").get(user_id=int(data["user"]), team=team).user,
-            )
-        else:
-            return redirect(reverse("budgets:team", args=[team.pk]))
-    except (ValueError, OverflowError, Project.DoesNotExist, Membership.DoesNotExist):
+    target = _split_target(team, request.POST if request.method == "POST" else request.GET)
+    if target is None:  # a bad or stale link: back to the team page
         return redirect(reverse("budgets:team", args=[team.pk]))
+    scope, obj = target
     key = scope_key(scope, obj.pk)
     budget = Budget.objects.filter(quarter=quarter.name, scope=scope, **{f"{scope}_id": obj.pk}).first()
     error = ""
