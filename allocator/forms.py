@@ -161,6 +161,7 @@ class ProviderAccountForm(forms.ModelForm):
         self.initial["allowed_models"] = ", ".join(self.instance.allowed_models or [])
         credential = self.fields["credential"]
         credential.label = self.provider.credential_label
+        credential.conditional = self.provider_kind != ProviderKind.SIMULATED  # required unless one is stored
         keep = " Leave blank to keep the stored one." if self._stored_credential else ""
         credential.help_text = f"{self.provider.credential_help}{keep} Stored encrypted.".strip()
         stored = self.instance.options or {}

@@ -22,6 +22,8 @@ def test_the_connect_form_speaks_the_providers_words(admin):
     for spec in openai.option_specs:
         assert f'name="option_{spec.name}"' in html and spec.label in html
     assert '<option value="openai" selected>' in html
+    assert "(optional)" not in html.split('id="row-credential"')[1].split("</label>")[0]  # required for OpenAI
+    assert "(optional)" not in html.split('id="row-enabled"')[1].split("</label>")[0]  # a checkbox
 
 
 def test_allowed_models_are_a_comma_or_line_list(admin):
