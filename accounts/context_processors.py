@@ -32,17 +32,20 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         admin_items.append(("Policy", reverse("allocator:policy"), "policy"))
         admin_items.append(("Django admin", reverse("admin:index"), "djadmin"))
     unread = request.user.notifications.filter(read_at__isnull=True).count()
+    best = _best_match(request.path, items + admin_items)  # one highlighted entry across both lists
     return {
-        "nav_items": _mark_active(request, items),
-        "nav_admin_items": _mark_active(request, admin_items),
+        "nav_items": _mark_active(items, best),
+        "nav_admin_items": _mark_active(admin_items, best),
         "access": access,
         "unread_notifications": unread,
     }
 
 
-def _mark_active(request: HttpRequest, items: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
-    path = request.path
-    best = max(
-        (url for _, url, _ in items if path == url or (url != "/" and path.startswith(url))), key=len, default=""
-    )
+def _best_match(path: str, items: list[tuple[str, str, str]]) -> str:
+    """The longest entry URL the path is under ("/keys/all/" beats "/keys/"); "/" only matches itself."""
+    matches = (url for _, url, _ in items if path == url or (url != "/" and path.startswith(url)))
+    return max(matches, key=len, default="")
+
+
+def _mark_active(items: list[tuple[str, str, str]], best: str) -> list[dict[str, Any]]:
     return [{"label": label, "url": url, "key": key, "active": url == best} for label, url, key in items]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404, HttpRequest
 from rest_framework.permissions import BasePermission
@@ -104,10 +105,10 @@ class Access:
 
     def can_approve(self, request_obj: Model) -> bool:
         step = getattr(request_obj, "awaiting_step", "") or None
+        # Nobody approves their own request, at any step: not a manager, not finance, not an admin.
+        if self._user_id(request_obj) == self.user.pk:
+            return False
         if step == "manager":
-            # Nobody approves their own request, even a manager.
-            if self._user_id(request_obj) == self.user.pk and not self.is_admin:
-                return False
             return self.is_admin or self._team_id(request_obj) in self.managed_team_ids
         if step == "finance":
             return self.is_finance
@@ -145,10 +146,10 @@ class Access:
         if self.is_admin:
             q |= Q(awaiting_step="manager")
         elif self.managed_team_ids:
-            q |= Q(awaiting_step="manager", **{f"{team}__in": self.managed_team_ids}) & ~Q(**{user: self.user.pk})
+            q |= Q(awaiting_step="manager", **{f"{team}__in": self.managed_team_ids})
         if self.is_finance:
             q |= Q(awaiting_step="finance")
-        return qs.filter(q)
+        return qs.filter(q).exclude(**{user: self.user.pk})
 
 
 def get_visible_or_404(request: HttpRequest, qs: QuerySet, **lookup: Any) -> Any:
@@ -160,6 +161,14 @@ def get_visible_or_404(request: HttpRequest, qs: QuerySet, **lookup: Any) -> Any
     if not Access.for_request(request).can_view(obj):
         raise Http404
     return obj
+
+
+def require_admin(request: HttpRequest) -> Access:
+    """The signed-in person's access if they are an admin; a 403 otherwise."""
+    access = Access.for_request(request)
+    if not access.is_admin:
+        raise PermissionDenied
+    return access
 
 
 class CanView(BasePermission):

@@ -1,23 +1,32 @@
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.models import Membership, Project, Team, User
-from allocator.models import Policy, ProviderAccount, ProviderKind
+from allocator.models import Key, Policy, ProviderAccount, ProviderKind
+from allocator.money import MoneyField
+from allocator.providers import PROVIDERS, provider_class
+from allocator.providers.base import OptionSpec
+
+
+def minting_kinds() -> list[str]:
+    """Provider kinds whose keys Allocator can create (the others' keys are imported)."""
+    return [kind for kind in PROVIDERS if provider_class(kind).capabilities.mint]
 
 
 class KeyRequestForm(forms.Form):
     account = forms.ModelChoiceField(queryset=ProviderAccount.objects.none(), label="Provider")
     owner = forms.ChoiceField(label="Who is the key for?", widget=forms.RadioSelect)
-    project = forms.ModelChoiceField(queryset=Project.objects.none(), required=False)
+    project = forms.ModelChoiceField(
+        queryset=Project.objects.none(), required=False, help_text="Needed when the key is for a project."
+    )
     team = forms.ModelChoiceField(queryset=Team.objects.none(), label="Charge to team")
     name = forms.SlugField(max_length=40, help_text="Short name, e.g. laptop or ci-runner.")
     purpose = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
-    allowance_usd = forms.DecimalField(
-        label="Quarterly allowance (USD)", min_value=Decimal("1"), max_digits=12, decimal_places=2
-    )
+    allowance_usd = MoneyField(label="Quarterly allowance (USD)", min_value=Decimal("1"))
     expires_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, user: User, **kwargs):
@@ -30,7 +39,8 @@ class KeyRequestForm(forms.Form):
         if teams.count() == 1:
             self.fields["team"].initial = teams.first()
         self.fields["project"].queryset = Project.objects.filter(team__in=teams, is_active=True).select_related("team")
-        accounts = ProviderAccount.objects.filter(enabled=True).exclude(kind=ProviderKind.ANTHROPIC)
+        self.fields["project"].conditional = True  # required when "A project" is picked: no "(optional)"
+        accounts = ProviderAccount.objects.filter(enabled=True, kind__in=minting_kinds())
         self.fields["account"].queryset = accounts
         if len(accounts) == 1:
             self.fields["account"].initial = accounts[0]
@@ -57,15 +67,74 @@ class KeyRequestForm(forms.Form):
         return data
 
 
+class KeyActionForm(forms.Form):
+    """The reason given for revoking, suspending or reinstating a key (stored in the key's 200-character column)."""
+
+    reason = forms.CharField(
+        required=False,
+        max_length=Key._meta.get_field("status_reason").max_length,
+        error_messages={"max_length": "Keep the reason to %(limit_value)d characters (it has %(show_value)d)."},
+    )
+
+
 class RejectForm(forms.Form):
-    reason = forms.CharField(max_length=1000, widget=forms.TextInput(attrs={"placeholder": "Reason"}))
+    """Why a key request or a bump is rejected (sent to the requester, so bounded and required)."""
+
+    reason = forms.CharField(
+        max_length=1000,
+        widget=forms.TextInput(attrs={"placeholder": "Reason"}),
+        error_messages={
+            "required": "Say why the request is rejected.",
+            "max_length": "The reason is too long: keep it to %(limit_value)d characters (it has %(show_value)d).",
+        },
+    )
+
+    def error_text(self) -> str:
+        return " ".join(self.errors.get("reason", []))
+
+
+def _option_field(spec: OptionSpec) -> forms.Field:
+    """A real form field for one documented provider option."""
+    common = {"label": spec.label, "help_text": spec.help, "required": spec.required}
+    if spec.kind == "int":
+        return forms.IntegerField(min_value=0, max_value=10**9, **common)
+    if spec.kind == "bool":
+        return forms.BooleanField(**{**common, "required": False})
+    if spec.kind == "list":
+        return forms.CharField(max_length=2000, **common)
+    return forms.CharField(max_length=200, **common)
+
+
+def split_list(text: str) -> list[str]:
+    """ "a, b" or one per line → ["a", "b"] (blanks dropped, order kept, duplicates removed)."""
+    items = [item.strip() for line in (text or "").splitlines() for item in line.split(",")]
+    return list(dict.fromkeys(item for item in items if item))
 
 
 class ProviderAccountForm(forms.ModelForm):
-    credential = forms.CharField(
+    """Connect or edit a provider account. What the credential is, and the options, come from the provider class."""
+
+    kind = forms.ChoiceField(label="Provider", choices=ProviderKind.choices)
+    base_url = forms.URLField(
+        label="API base URL",
         required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Admin / management key. Leave blank to keep the stored one. Stored encrypted.",
+        max_length=200,
+        assume_scheme="https",
+        help_text="Leave blank for the provider's public API; set it for a proxy or a test server.",
+    )
+    credential = forms.CharField(required=False, max_length=2000, widget=forms.PasswordInput(render_value=False))
+    allowed_models = forms.CharField(
+        label="Allowed models",
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "gpt-4o-mini, gpt-4o"}),
+        help_text="Model names keys may use, separated by commas or one per line. Leave blank to allow all.",
+    )
+    auto_approve_limit_usd = MoneyField(
+        required=False, label="Auto-approve up to (USD a quarter)", help_text="Leave blank to use the policy's."
+    )
+    finance_approval_above_usd = MoneyField(
+        required=False, label="Finance approves too above (USD a quarter)", help_text="Leave blank to use the policy's."
     )
 
     class Meta:
@@ -75,47 +144,71 @@ class ProviderAccountForm(forms.ModelForm):
             "name",
             "base_url",
             "credential",
-            "options",
             "allowed_models",
             "enabled",
             "auto_approve_limit_usd",
             "finance_approval_above_usd",
         ]
+        labels = {"name": "Name", "enabled": "Enabled (keys can be requested and usage is synced)"}
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, kind: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._stored_credential = self.instance.credential if self.instance.pk else ""
+        chosen = (self.data.get("kind") if self.is_bound else "") or kind or self.instance.kind
+        self.provider_kind = chosen if chosen in ProviderKind.values else ProviderKind.values[0]
+        self.provider = provider_class(self.provider_kind)
+        self.initial.setdefault("kind", self.provider_kind)
+        self.initial["allowed_models"] = ", ".join(self.instance.allowed_models or [])
+        credential = self.fields["credential"]
+        credential.label = self.provider.credential_label
+        credential.conditional = self.provider_kind != ProviderKind.SIMULATED  # required unless one is stored
+        keep = " Leave blank to keep the stored one." if self._stored_credential else ""
+        credential.help_text = f"{self.provider.credential_help}{keep} Stored encrypted.".strip()
+        stored = self.instance.options or {}
+        for spec in self.provider.option_specs:
+            name = f"option_{spec.name}"
+            self.fields[name] = _option_field(spec)
+            value = stored.get(spec.name)
+            self.initial[name] = ", ".join(value) if spec.kind == "list" and isinstance(value, list) else value
 
-    def clean_credential(self):
+    @property
+    def option_names(self) -> list[str]:
+        return [f"option_{spec.name}" for spec in self.provider.option_specs]
+
+    def clean_credential(self) -> str:
         value = self.cleaned_data.get("credential") or self._stored_credential
-        kind = self.cleaned_data.get("kind") or self.instance.kind
-        if not value and kind != ProviderKind.SIMULATED:
-            raise ValidationError("An admin credential is required for this provider.")
+        if not value and self.provider_kind != ProviderKind.SIMULATED:
+            raise ValidationError(f"The {self.provider.credential_label} is required for this provider.")
         return value
 
-    def clean_options(self):
-        value = self.cleaned_data.get("options") or {}
-        if not isinstance(value, dict):
-            raise ValidationError('Options must be a JSON object, e.g. {"project_id": "proj_123"}.')
-        return value
+    def clean_allowed_models(self) -> list[str]:
+        return split_list(self.cleaned_data.get("allowed_models", ""))
 
-    def clean_allowed_models(self):
-        value = self.cleaned_data.get("allowed_models") or []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ValidationError('Give a JSON list of model names, e.g. ["gpt-4o-mini"].')
-        return value
+    def save(self, commit: bool = True) -> ProviderAccount:
+        account = super().save(commit=False)
+        options = dict(self.instance.options or {})  # options no field shows (set in the admin) are kept
+        for spec in self.provider.option_specs:
+            value = self.cleaned_data.get(f"option_{spec.name}")
+            if spec.kind == "list":
+                value = split_list(value or "")
+            if value in (None, "", []):
+                options.pop(spec.name, None)
+            else:
+                options[spec.name] = value
+        account.options = options
+        if commit:
+            account.save()
+        return account
 
 
 class ImportKeyForm(forms.Form):
-    provider_key_id = forms.CharField(widget=forms.HiddenInput)
+    provider_key_id = forms.CharField(widget=forms.HiddenInput, max_length=128)
     owner_user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True), required=False, label="Person")
     owner_project = forms.ModelChoiceField(
         queryset=Project.objects.filter(is_active=True), required=False, label="Project"
     )
     team = forms.ModelChoiceField(queryset=Team.objects.all())
-    limit_usd = forms.DecimalField(
-        required=False, min_value=Decimal("0"), max_digits=12, decimal_places=2, label="Quarterly allowance"
-    )
+    limit_usd = MoneyField(required=False, label="Quarterly allowance")
 
     def clean(self):
         data = super().clean()
@@ -137,6 +230,16 @@ class PolicyForm(forms.ModelForm):
         ("Secrets and usage data", ["secret_reveal_hours", "sync_overlap_hours", "usage_retention_months"]),
     ]
 
+    alert_thresholds = forms.CharField(
+        label="Alert thresholds (% of budget)",
+        max_length=200,
+        help_text="Percentages separated by commas, e.g. 50, 80, 100. Each crossing alerts once per scope and quarter.",
+    )
+    default_allowance_usd = MoneyField(label="Default quarterly allowance (USD)", min_value=Decimal("1"))
+    auto_approve_limit_usd = MoneyField(label="Auto-approve up to (USD a quarter)")
+    finance_approval_above_usd = MoneyField(label="Finance approves too above (USD a quarter)")
+    runaway_min_usd = MoneyField(label="Runaway: ignore hours under (USD)")
+
     class Meta:
         model = Policy
         fields = [
@@ -153,21 +256,14 @@ class PolicyForm(forms.ModelForm):
             "usage_retention_months",
         ]
         labels = {
-            "default_allowance_usd": "Default quarterly allowance (USD)",
-            "auto_approve_limit_usd": "Auto-approve up to (USD a quarter)",
-            "finance_approval_above_usd": "Finance approves too above (USD a quarter)",
-            "alert_thresholds": "Alert thresholds (% of budget)",
             "runaway_multiplier": "Runaway: last hour vs usual hourly spend (×)",
-            "runaway_min_usd": "Runaway: ignore hours under (USD)",
             "suspend_on_runaway": "Suspend a runaway key at once",
             "forecast_alert_days": "Warn when a budget is forecast to run out within (days)",
             "secret_reveal_hours": "Hours a new key's secret waits to be revealed",
             "sync_overlap_hours": "Usage re-pull overlap (hours, for late data)",
             "usage_retention_months": "Keep raw usage buckets for (months)",
         }
-        widgets = {"alert_thresholds": forms.TextInput()}
         help_texts = {
-            "alert_thresholds": "A JSON list, e.g. [50, 80, 100]. Each crossing alerts once per scope and quarter.",
             "runaway_multiplier": "A key spending this many times its trailing hourly baseline raises an alert.",
             "secret_reveal_hours": "After this the secret is destroyed and the key must be rotated.",
         }
@@ -175,11 +271,20 @@ class PolicyForm(forms.ModelForm):
     def sections(self):
         return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
 
-    def clean_alert_thresholds(self):
-        value = self.cleaned_data.get("alert_thresholds")
-        if not isinstance(value, list) or not value or not all(isinstance(v, int) and 0 < v <= 200 for v in value):
-            raise ValidationError("Give a JSON list of percentages between 1 and 200, e.g. [50, 80, 100].")
-        return sorted(set(value))
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial["alert_thresholds"] = ", ".join(str(t) for t in self.instance.thresholds)
+
+    def clean_alert_thresholds(self) -> list[int]:
+        # "50, 80, 100"; the JSON list form ("[50, 80, 100]") still reads the same.
+        parts = split_list(self.cleaned_data.get("alert_thresholds", "").strip().strip("[]").replace(" ", ","))
+        try:
+            values = [int(part) for part in parts]
+        except ValueError:
+            values = []
+        if not values or not all(0 < v <= 200 for v in values):
+            raise ValidationError("Give whole percentages between 1 and 200, separated by commas, e.g. 50, 80, 100.")
+        return sorted(set(values))
 
     def clean(self):
         data = super().clean()

@@ -8,9 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
+from django.core.exceptions import BadRequest
 from django.utils import timezone
 
 _NAME = re.compile(r"^FY(\d{4})-Q([1-4])$")
+# Fiscal years a quarter may name: far wider than any budget, and narrow enough that the start of the quarter
+# after the last one is still a date (FY9999-Q4 would end in the year 10000).
+FIRST_YEAR, LAST_YEAR = 1970, 9000
 
 
 @dataclass(frozen=True, order=True)
@@ -40,7 +44,20 @@ class Quarter:
         match = _NAME.match(name.strip().upper())
         if not match:
             raise ValueError(f"Not a quarter name: {name!r} (expected e.g. FY2027-Q1)")
-        return cls(int(match.group(1)), int(match.group(2)))
+        year = int(match.group(1))
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            raise ValueError(f"{name.strip()} is out of range: quarters run from FY{FIRST_YEAR} to FY{LAST_YEAR}.")
+        return cls(year, int(match.group(2)))
+
+    @classmethod
+    def from_param(cls, raw: str | None) -> Quarter:
+        """The quarter a page was asked for (`?quarter=FY2027-Q1`): the current one if none; 400 if not a quarter."""
+        if not raw or not raw.strip():
+            return cls.current()
+        try:
+            return cls.parse(raw)
+        except ValueError as error:
+            raise BadRequest(str(error)) from error
 
     def __str__(self) -> str:
         return f"FY{self.fiscal_year}-Q{self.number}"

@@ -24,5 +24,6 @@ urlpatterns = [
 if settings.OIDC_ENABLED:
     urlpatterns.append(path("oidc/", include("mozilla_django_oidc.urls")))
 
-handler404 = "allocator.views.page_not_found"
-handler500 = "allocator.views.server_error"
+handler400 = "allocator.views.errors.bad_request"
+handler404 = "allocator.views.errors.page_not_found"
+handler500 = "allocator.views.errors.server_error"

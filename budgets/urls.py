@@ -1,23 +1,25 @@
 from django.urls import path
 
-from budgets import slack_interactions, views
+import allocator.converters  # noqa: F401  (registers the <id:…> converter)
+from budgets import slack_interactions
+from budgets.views import alerts, budget_set, bumps, detail, overview, slack_settings, team
 
 app_name = "budgets"
 
 urlpatterns = [
-    path("", views.overview, name="overview"),
-    path("set/", views.budget_set, name="set"),
-    path("copy/", views.copy_previous, name="copy"),
-    path("<int:pk>/", views.detail, name="detail"),
-    path("teams/<int:pk>/", views.team, name="team"),
-    path("teams/<int:pk>/split/", views.team_split, name="team_split"),
-    path("bumps/new/", views.bump_create, name="bump_create"),
-    path("bumps/<int:pk>/", views.bump_detail, name="bump_detail"),
-    path("bumps/<int:pk>/approve/", views.bump_approve, name="bump_approve"),
-    path("bumps/<int:pk>/reject/", views.bump_reject, name="bump_reject"),
-    path("bumps/<int:pk>/cancel/", views.bump_cancel, name="bump_cancel"),
-    path("alerts/", views.alert_list, name="alerts"),
-    path("alerts/<int:pk>/retry/", views.alert_retry, name="alert_retry"),
-    path("slack/", views.slack_settings, name="slack_settings"),
+    path("", overview.overview, name="overview"),
+    path("set/", budget_set.budget_set, name="set"),
+    path("copy/", budget_set.copy_previous, name="copy"),
+    path("<id:pk>/", detail.detail, name="detail"),
+    path("teams/<id:pk>/", team.team, name="team"),
+    path("teams/<id:pk>/split/", team.team_split, name="team_split"),
+    path("bumps/new/", bumps.bump_create, name="bump_create"),
+    path("bumps/<id:pk>/", bumps.bump_detail, name="bump_detail"),
+    path("bumps/<id:pk>/approve/", bumps.bump_approve, name="bump_approve"),
+    path("bumps/<id:pk>/reject/", bumps.bump_reject, name="bump_reject"),
+    path("bumps/<id:pk>/cancel/", bumps.bump_cancel, name="bump_cancel"),
+    path("alerts/", alerts.alert_list, name="alerts"),
+    path("alerts/<id:pk>/retry/", alerts.alert_retry, name="alert_retry"),
+    path("slack/", slack_settings.slack_settings, name="slack_settings"),
     path("slack/interactions/", slack_interactions.interactions, name="slack_interactions"),
 ]

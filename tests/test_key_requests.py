@@ -183,7 +183,7 @@ def test_form_errors_rerender_and_keep_input(engineer, team, other_team, simulat
     client = login(engineer)
     response = _request_key(client, simulated, team, allowance="0", purpose="Keep this text")
     assert response.status_code == 200
-    assert b"Ensure this value is greater than or equal to 1" in response.content
+    assert b"Enter at least $1.00." in response.content
     assert b"Keep this text" in response.content
     assert not KeyRequest.objects.exists()
 

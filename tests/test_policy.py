@@ -31,7 +31,7 @@ def test_bad_policy_rerenders_with_reasons_and_keeps_input(admin):
     bad = {**VALID, "alert_thresholds": "[50, 'x']", "finance_approval_above_usd": "10"}
     response = login(admin).post(reverse("allocator:policy"), bad)
     assert response.status_code == 200
-    assert b"Enter a valid JSON" in response.content or b"JSON list of percentages" in response.content
+    assert b"Give whole percentages between 1 and 200" in response.content
     assert b"Must be at least the auto-approve limit" in response.content
     assert b'value="75"' in response.content
     assert Policy.current().auto_approve_limit_usd != 75

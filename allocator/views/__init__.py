@@ -1,0 +1,1 @@
+"""Pages of the allocator app, one module per page family (urls_app.py maps them)."""

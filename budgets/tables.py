@@ -1,0 +1,152 @@
+"""Budget tables for the pages: one quarter's numbers per scope, table rows, and the finance, split and bump rows
+built from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+
+from accounts.models import CostCenter, Membership, Project, Team
+from allocator.money import ZERO
+from allocator.quarters import Quarter
+from budgets import allocation as allocation_services
+from budgets import charts
+from budgets.enforcement import NO_BURN, BurnRate, Forecast, burn_rates, forecast, scope_spend
+from budgets.models import Budget, BudgetRequest, Scope, scope_key
+
+
+class Numbers:
+    """Spend and burn rates of every scope for one quarter, read once per page (two queries)."""
+
+    def __init__(self, quarter: Quarter) -> None:
+        self.quarter = quarter
+        self.today = timezone.now().date()
+        self.live = quarter.contains(self.today)
+        self.spend = scope_spend(quarter=quarter)
+        self.rates = burn_rates(today=self.today) if self.live else {}
+
+    def forecast(self, key: str, amount: Decimal | None) -> Forecast:
+        return forecast(
+            spend=self.spend.get(key, ZERO),
+            amount=amount,
+            rate=self.rates.get(key, NO_BURN),
+            today=self.today if self.live else self.quarter.last_day,
+            quarter=self.quarter,
+        )
+
+    def rate(self, key: str) -> BurnRate:
+        return self.rates.get(key, NO_BURN)
+
+    def last_days(self, n: int) -> list[date]:
+        """The last `n` days of the quarter up to today, newest first."""
+        end = min(self.today, self.quarter.last_day)
+        return [d for d in (end - timedelta(days=i) for i in range(n)) if d >= self.quarter.start]
+
+
+@dataclass
+class Row:
+    """One line of a budget table: a scope, its budget (if any) and its numbers."""
+
+    scope: str
+    obj: Any
+    budget: Budget | None
+    fc: Forecast
+    level: int = 0
+    allocated: Decimal | None = None
+
+    @property
+    def key(self) -> str:
+        return scope_key(self.scope, self.obj.pk)
+
+    @property
+    def bar_percent(self) -> int:
+        pct = self.fc.percent
+        return 0 if pct is None else int(min(Decimal("100"), pct))
+
+    @property
+    def bar_class(self) -> str:
+        pct = self.fc.percent or ZERO
+        return "bad" if pct >= 100 else "warn" if pct >= 80 else ""
+
+    @property
+    def dom_id(self) -> str:
+        return self.key.replace(":", "-")
+
+
+def row_for(numbers: Numbers, scope: str, obj: Any, budget: Budget | None, **extra: Any) -> Row:
+    return Row(scope, obj, budget, numbers.forecast(scope_key(scope, obj.pk), budget and budget.amount_usd), **extra)
+
+
+def burndown(budget: Budget | None, numbers: Numbers, key: str, fc: Forecast, daily: dict) -> charts.Chart:
+    return charts.burndown(
+        quarter=numbers.quarter,
+        amount=budget.amount_usd if budget else None,
+        daily=daily,
+        fc=fc,
+        rate=numbers.rate(key) if numbers.live else None,
+        today=numbers.today if numbers.live else numbers.quarter.last_day,
+    )
+
+
+def finance_rows(quarter: Quarter, numbers: Numbers, *, team_ids: set[int] | None = None) -> list[Row]:
+    """Cost centers (level 0) and their teams (level 1); only the given teams (and no cost centers) if team_ids."""
+    budgets = {
+        b.scope_key: b for b in Budget.objects.filter(quarter=quarter.name, scope__in=[Scope.COST_CENTER, Scope.TEAM])
+    }
+    split = allocation_services.split_totals(quarter=quarter)
+    rows: list[Row] = []
+    for cc in CostCenter.objects.prefetch_related("teams").order_by("code"):
+        teams = [t for t in cc.teams.all() if team_ids is None or t.pk in team_ids]
+        if team_ids is not None and not teams:
+            continue
+        if team_ids is None:
+            key = scope_key(Scope.COST_CENTER, cc.pk)
+            rows.append(row_for(numbers, Scope.COST_CENTER, cc, budgets.get(key), level=0, allocated=split.get(key)))
+        for team in teams:
+            key = scope_key(Scope.TEAM, team.pk)
+            rows.append(row_for(numbers, Scope.TEAM, team, budgets.get(key), level=1, allocated=split.get(key)))
+    return rows
+
+
+def slice_rows(quarter: Quarter, numbers: Numbers, *, team_ids: set[int] | None = None) -> list[Row]:
+    """Project and personal budgets of the quarter (of the given teams only, if team_ids), as rows."""
+    budgets = Budget.objects.filter(quarter=quarter.name, scope__in=[Scope.PROJECT, Scope.USER])
+    if team_ids is not None:
+        budgets = budgets.filter(team_id__in=team_ids)
+    budgets = budgets.select_related("cost_center", "team", "project", "user")  # scope_object reads them all
+    return [row_for(numbers, b.scope, b.scope_object, b, level=2) for b in budgets]
+
+
+def split_rows(team: Team, quarter: Quarter, numbers: Numbers) -> tuple[Budget | None, list[Row]]:
+    """The team's budget and one row per active project and per member (the manager's split table)."""
+    budgets = {b.scope_key: b for b in Budget.objects.filter(quarter=quarter.name, team=team)}
+    team_budget = budgets.get(scope_key(Scope.TEAM, team.pk))
+    rows: list[Row] = []
+    for project in Project.objects.filter(team=team, is_active=True):
+        rows.append(row_for(numbers, Scope.PROJECT, project, budgets.get(scope_key(Scope.PROJECT, project.pk))))
+    members = Membership.objects.filter(team=team).select_related("user").order_by("-role", "user__full_name")
+    for membership in members:
+        b = budgets.get(scope_key(Scope.USER, membership.user_id))
+        if b is None:
+            # A person's budget may be a slice of another of their teams: show it, but it is not this team's.
+            b = Budget.objects.filter(quarter=quarter.name, scope=Scope.USER, user_id=membership.user_id).first()
+        rows.append(row_for(numbers, Scope.USER, membership.user, b))
+        rows[-1].role = membership.get_role_display()
+    return team_budget, rows
+
+
+def with_bump_numbers(bumps: list[BudgetRequest]) -> None:
+    """Attach spend and forecast of each bump's budget (two queries for all of them)."""
+    by_quarter: dict[str, Numbers] = {}
+    for bump in bumps:
+        quarter = Quarter.parse(bump.budget.quarter)
+        numbers = by_quarter.setdefault(quarter.name, Numbers(quarter))
+        bump.fc = numbers.forecast(bump.budget.scope_key, bump.budget.amount_usd)
+        # What the budget would be with the bump (a pending one), or was without it (an approved one).
+        other = bump.budget.amount_usd + (bump.amount_usd if bump.is_open else -bump.amount_usd)
+        bump.fc_other = numbers.forecast(bump.budget.scope_key, other)
+        bump.stale = quarter != Quarter.current()

@@ -1,0 +1,177 @@
+"""Budget bumps: ask for more, one bump, and the approve / reject / cancel decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from accounts.permissions import Access, get_visible_or_404
+from accounts.timeline import timeline
+from allocator import approvals as approval_services
+from allocator.forms import RejectForm
+from allocator.models import InvalidTransition, Key, Policy
+from allocator.quarters import Quarter
+from allocator.redirects import redirect_next
+from budgets import bumps as bump_services
+from budgets.enforcement import (
+    FORECAST_METHOD,
+    daily_spend,
+)
+from budgets.forms import BumpForm
+from budgets.models import Budget, BudgetRequest, Scope
+from budgets.tables import Numbers, burndown, with_bump_numbers
+from budgets.templatetags.budget_panels import my_bumps
+
+
+@login_required
+def bump_create(request: HttpRequest) -> HttpResponse:
+    """Ask for more: one form (budget, amount, reason). Reachable from home and from a suspension notice."""
+    template = "budgets/bump_form.html"
+    initial: dict[str, Any] = {}
+    if raw := request.GET.get("budget"):
+        initial["budget"] = raw
+    elif raw := request.GET.get("key"):
+        initial.update(_budget_for_key(request, raw))
+    form = BumpForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            bump = bump_services.budget_request_create(
+                requester=request.user, budget=data["budget"], amount_usd=data["amount_usd"], reason=data["reason"]
+            )
+        except ValidationError as error:
+            for field, errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            if bump.auto_approved:
+                text = f"Approved automatically by policy: +${bump.amount_usd:,} on {data['budget'].scope_label}."
+            else:
+                text = f"Request sent: the {bump.get_awaiting_step_display().lower()} decides. You'll be notified."
+            if request.htmx and request.POST.get("inline"):
+                context = {"bump": bump, "text": text, "my_bumps": my_bumps(request.user)}
+                return render(request, "budgets/_home.html#quick_done", context)
+            messages.success(request, text)
+            if request.htmx:
+                return HttpResponseClientRedirect(bump.get_absolute_url())
+            return redirect(bump.get_absolute_url())
+    if request.htmx and request.POST.get("inline"):
+        return render(request, "budgets/_home.html#quick_form", {"quick_form": form, "budget_quick_default": None})
+    policy = Policy.current()
+    return render(
+        request, template, {"form": form, "policy": policy, "has_budgets": form.fields["budget"].queryset.exists()}
+    )
+
+
+def _budget_for_key(request: HttpRequest, raw: str) -> dict[str, Any]:
+    """Preselect the budget that suspended this key (from the suspension notice)."""
+    try:
+        key = get_visible_or_404(request, Key.objects.select_related("enforcement"), pk=int(raw))
+    except (ValueError, OverflowError, Http404):  # a bad link just preselects nothing
+        return {}
+    state = getattr(key, "enforcement", None)
+    if state is None or not state.scope_key:
+        return {}
+    scope, _, pk = state.scope_key.partition(":")
+    budget = (
+        Budget.objects.filter(quarter=Quarter.current().name, scope=scope, **{f"{scope}_id": int(pk)}).first()
+        if pk.isdigit() and scope in Scope.values
+        else None
+    )
+    return {"budget": budget.pk} if budget else {}
+
+
+def _get_bump_for_user(request: HttpRequest, pk: int) -> BudgetRequest:
+    return get_visible_or_404(
+        request,
+        BudgetRequest.objects.select_related(
+            "requester", "team", "budget__team", "budget__project", "budget__user", "budget__cost_center", "decided_by"
+        ),
+        pk=pk,
+    )
+
+
+@login_required
+def bump_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    bump = _get_bump_for_user(request, pk)
+    access = Access.for_request(request)
+    with_bump_numbers([bump])
+    budget = bump.budget
+    quarter = Quarter.parse(budget.quarter)
+    numbers = Numbers(quarter)
+    daily = daily_spend(budget=budget, start=quarter.start, end=quarter.end)
+    return render(
+        request,
+        "budgets/bump_detail.html",
+        {
+            "bump": bump,
+            "budget": budget,
+            "quarter": quarter,
+            "chart": burndown(budget, numbers, budget.scope_key, bump.fc, daily),
+            "history": budget.requests.exclude(pk=bump.pk).select_related("requester", "decided_by")[:10],
+            "timeline": timeline(bump, budget, newest_first=True, limit=30),
+            "can_approve": approval_services.approval_may_decide(approval_request=bump, by=request.user),
+            "can_cancel": access.can_act_as_owner(bump) and bump.state == BudgetRequest.State.PENDING,
+            "forecast_method": FORECAST_METHOD,
+        },
+    )
+
+
+def _decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+    bump = _get_bump_for_user(request, pk)
+    error = ""
+    try:
+        if decision == "approve":
+            bump = approval_services.approval_approve(approval_request=bump, by=request.user)
+        else:
+            form = RejectForm(request.POST)
+            if not form.is_valid():
+                raise InvalidTransition(form.error_text())
+            bump = approval_services.approval_reject(
+                approval_request=bump, by=request.user, reason=form.cleaned_data["reason"]
+            )
+    except InvalidTransition as e:
+        error = str(e)
+    if request.htmx:
+        bump = _get_bump_for_user(request, pk)
+        with_bump_numbers([bump])
+        # The row, and the "N waiting" count out of band, so the page stays true after each decision.
+        pending = BudgetRequest.objects.filter(state=BudgetRequest.State.PENDING)
+        waiting = Access.for_request(request).approvable(pending).count()
+        context = {"bump": bump, "decided": not error, "error": error, "waiting": waiting}
+        return render(request, "budgets/_bump_approvals.html#decided", context)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"Budget request #{bump.pk}: {bump.get_state_display().lower()}.")
+    return redirect_next(request, bump.get_absolute_url())
+
+
+@login_required
+@require_POST
+def bump_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide(request, pk, "approve")
+
+
+@login_required
+@require_POST
+def bump_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide(request, pk, "reject")
+
+
+@login_required
+@require_POST
+def bump_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    bump = _get_bump_for_user(request, pk)
+    try:
+        approval_services.approval_cancel(approval_request=bump, by=request.user)
+        messages.success(request, "Request cancelled.")
+    except InvalidTransition as error:
+        messages.error(request, str(error))
+    return redirect(bump.get_absolute_url())
