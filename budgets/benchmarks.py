@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import CostCenter, Membership, Project, Team, User
 from allocator.models import DailyRollup, Key, ProviderAccount, ProviderKind, SimulatedKey, UsageBucket
 from allocator.quarters import Quarter
-from budgets.enforcement import enforce_budgets
+from budgets.enforce import enforce_budgets
 from budgets.models import Budget, Scope
 
 DAYS = 14

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from allocator.quarters import Quarter
-from budgets.enforcement import BurnRate, Forecast
+from budgets.forecast import BurnRate, Forecast
 
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 26

@@ -8,7 +8,7 @@ foreign keys is the budget's own; a check constraint keeps the combination consi
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -18,13 +18,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from allocator.models import ApprovalRequest
-
-CENT = Decimal("0.01")
-
-
-def to_cents(value: Decimal | int | str) -> Decimal:
-    """The one rounding rule for budget money: two places, half up (as invoices do)."""
-    return Decimal(str(value)).quantize(CENT, ROUND_HALF_UP)
 
 
 class Scope(models.TextChoices):
@@ -141,6 +134,18 @@ class Budget(models.Model):
     @property
     def kind_label(self) -> str:
         return "hard" if self.hard else "soft"
+
+    noun = "budget"  # what alerts call it (a key's allowance says "quarterly allowance")
+
+    def alert_targets(self) -> dict:
+        """Who an alert about this budget concerns (see budgets.alerts.alert_recipients)."""
+        return {
+            "budget": self,
+            "cost_center_id": self.cost_center_id,
+            "team_id": self.team_id,
+            "project_id": self.project_id,
+            "user_id": self.user_id,
+        }
 
 
 class BudgetRequest(ApprovalRequest):

@@ -20,9 +20,10 @@ from accounts.models import AuditEvent, CostCenter, Membership, Project, Team, U
 from accounts.permissions import Access
 from accounts.services import finance_people, notify, team_managers
 from allocator.models import InvalidTransition, Policy
+from allocator.money import to_cents
 from allocator.quarters import Quarter
-from budgets.enforcement import record_crossed_thresholds
-from budgets.models import Budget, BudgetRequest, Scope, to_cents
+from budgets.models import Budget, BudgetRequest, Scope
+from budgets.thresholds import record_crossed_thresholds
 
 ZERO = Decimal("0")
 

@@ -30,17 +30,9 @@ from allocator.models import InvalidTransition, Key, Policy
 from allocator.quarters import Quarter
 from budgets import alerts as alert_services
 from budgets import charts, services, slack
-from budgets.enforcement import (
-    FORECAST_METHOD,
-    NO_BURN,
-    BurnRate,
-    Forecast,
-    burn_rates,
-    daily_spend,
-    forecast,
-    scope_spend,
-)
+from budgets.forecast import FORECAST_METHOD, NO_BURN, BurnRate, Forecast, burn_rates, forecast
 from budgets.models import Alert, Budget, BudgetRequest, KeyEnforcement, Scope, scope_key
+from budgets.spend import daily_spend, scope_spend
 
 ZERO = Decimal("0")
 

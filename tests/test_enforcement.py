@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from allocator.models import Key, SimulatedKey
 from allocator.quarters import Quarter
-from budgets.enforcement import enforce_budgets
+from budgets.enforce import enforce_budgets
 from budgets.models import Alert, KeyEnforcement
 from tests.budget_factories import (
     hourly,

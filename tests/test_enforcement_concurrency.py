@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from allocator.models import Key
-from budgets.enforcement import enforce_budgets
+from budgets.enforce import enforce_budgets
 from budgets.models import Alert
 from tests.budget_factories import simulated_key, spend, team_budget, user_budget
 
@@ -51,7 +51,7 @@ def test_two_concurrent_runs_raise_one_alert_per_crossing(engineer, team, simula
 def test_the_database_refuses_a_second_row_for_the_same_crossing():
     from django.db import IntegrityError, transaction
 
-    from budgets.enforcement import insert_new_alerts
+    from budgets.thresholds import insert_new_alerts
     from tests.budget_factories import AlertFactory
 
     first = AlertFactory(scope_key="team:1", threshold=80, dedupe="1000.00")

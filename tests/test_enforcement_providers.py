@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from allocator.models import Key, ProviderAccount, ProviderKind
-from budgets.enforcement import enforce_budgets
+from budgets.enforce import enforce_budgets
 from budgets.models import Alert, KeyEnforcement
 from tests.budget_factories import spend, team_budget, user_budget
 from tests.factories import KeyFactory

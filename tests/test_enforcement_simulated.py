@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from allocator.models import Key, SimulatedKey
-from budgets.enforcement import enforce_budgets
+from budgets.enforce import enforce_budgets
 from budgets.models import Alert
 from tests.budget_factories import simulated_key
 

@@ -16,8 +16,8 @@ from django.db import transaction
 
 from accounts.models import CostCenter, Membership, Project, Team, User
 from allocator.quarters import Quarter
-from budgets.enforcement import scope_spend
 from budgets.models import Budget, Scope, scope_key
+from budgets.spend import scope_spend
 
 # Share of the budget already spent, per scope (cycled in a fixed order so the demo is the same every time).
 # Teams: (share, split among projects and people?). A split team sits below its slices on average (the
@@ -58,7 +58,7 @@ class Command(BaseCommand):
             )
         )
         if options["enforce"]:
-            from budgets.enforcement import enforce_budgets
+            from budgets.enforce import enforce_budgets
 
             report = enforce_budgets()
             self.stdout.write(
