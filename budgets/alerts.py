@@ -29,6 +29,7 @@ from django.utils.text import Truncator
 from accounts.models import User
 from accounts.services import finance_people, notify, team_managers
 from allocator.models import KeyRequest, Policy
+from allocator.money import usd
 from allocator.quarters import Quarter
 from budgets import slack
 from budgets.models import Alert, BudgetRequest, Scope
@@ -100,7 +101,7 @@ def _approval_alert(*, subject: str, step: str, team_id: int | None, requester_i
 
 def _bump_text(bump: BudgetRequest) -> str:
     return (
-        f"{bump.requester} asks for +${bump.amount_usd:,} on {bump.budget.scope_label} ({bump.budget.quarter}): "
+        f"{bump.requester} asks for +{usd(bump.amount_usd)} on {bump.target_label}: "
         f"“{bump.reason[:300]}”. Waiting for the {bump.awaiting_step} to decide."
     )
 
@@ -139,13 +140,13 @@ def approval_alerts_sync() -> int:
                     step=kr.awaiting_step,
                     team_id=kr.team_id,
                     requester_id=kr.requester_id,
-                    text=f"{kr.requester} asks for a {kr.account} key “{kr.name}” (${kr.allowance_usd:,}/quarter): "
+                    text=f"{kr.requester} asks for a {kr.account} key “{kr.name}” ({usd(kr.allowance_usd)}/quarter): "
                     f"“{kr.purpose[:300]}”. Waiting for the {kr.awaiting_step} to decide.",
                     url=kr.get_absolute_url(),
                 )
             )
     for bump in BudgetRequest.objects.filter(state=BudgetRequest.State.PENDING).select_related(
-        "requester", "budget__team", "budget__project", "budget__user", "budget__cost_center"
+        "requester", "budget__team", "budget__project", "budget__user", "budget__cost_center", "key"
     ):
         if (f"budget_request:{bump.pk}", bump.awaiting_step) not in existing:
             new.append(

@@ -23,10 +23,11 @@ from allocator.money import ZERO, clamp, to_cents, usd
 from allocator.providers import provider_class
 from allocator.providers.base import ProviderError
 from allocator.quarters import Quarter
+from budgets.allowance import Allowance
 from budgets.forecast import burn_rates
 from budgets.models import Alert, Budget, KeyEnforcement, Scope, scope_key
 from budgets.runaway import runaway_alert, runaway_keys, runaway_text
-from budgets.spend import lifetime_spend, scope_spend
+from budgets.spend import KEY_SCOPE, lifetime_spend, scope_spend
 from budgets.thresholds import Limit, insert_new_alerts, limit_alerts
 
 _KEY_FIELDS = (
@@ -107,6 +108,7 @@ class _KeyPlan:
             owner,
             scope_key(Scope.TEAM, row["team_id"]),
             scope_key(Scope.COST_CENTER, row["team__cost_center_id"]),
+            scope_key(KEY_SCOPE, self.pk),
         ]
         hard = [
             (lim.amount_usd - spend.get(k, ZERO), lim) for k in keys if (lim := limits_by_scope.get(k)) and lim.hard
@@ -136,7 +138,8 @@ class _Run:
         self.key_rows = list(
             Key.objects.filter(status__in=[Key.Status.ACTIVE, Key.Status.SUSPENDED]).values(*_KEY_FIELDS)
         )
-        self.limits: list[Limit] = list(self.budgets)
+        allowances = [Allowance.from_row(row, quarter=self.quarter.name) for row in self.key_rows]
+        self.limits: list[Limit] = [*self.budgets, *(a for a in allowances if a is not None)]
         self.spend = scope_spend(quarter=self.quarter)
         self.states = {e.key_id: e for e in KeyEnforcement.objects.all()}
         alerts = Alert.objects.filter(quarter=self.quarter.name).exclude(kind=Alert.Kind.APPROVAL)

@@ -149,7 +149,8 @@ class Budget(models.Model):
 
 
 class BudgetRequest(ApprovalRequest):
-    """A bump: more money for one budget this quarter. pending → approved | rejected | cancelled.
+    """A bump: more money for one budget, or for one key's quarterly allowance, this quarter.
+    pending → approved | rejected | cancelled.
 
     Routed like key requests (allocator.models.KeyRequest): auto-approved at or under the policy limit, else the
     team's manager decides, and finance decides too above the finance threshold, or when the bump would take a
@@ -162,7 +163,11 @@ class BudgetRequest(ApprovalRequest):
         REJECTED = "rejected", "Rejected"
         CANCELLED = "cancelled", "Cancelled"
 
-    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="requests")
+    # Exactly one target: a budget, or a key's allowance (Key.limit_usd, raised by budgets.allowance).
+    budget = models.ForeignKey(Budget, null=True, blank=True, on_delete=models.CASCADE, related_name="requests")
+    key = models.ForeignKey(
+        "allocator.Key", null=True, blank=True, on_delete=models.CASCADE, related_name="allowance_requests"
+    )
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="budget_requests")
     # The team whose manager decides (the budget's team); empty for cost-center budgets (finance decides).
     team = models.ForeignKey(
@@ -174,7 +179,13 @@ class BudgetRequest(ApprovalRequest):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.CheckConstraint(condition=Q(amount_usd__gt=0), name="budget_request_amount_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_usd__gt=0), name="budget_request_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(budget__isnull=False, key__isnull=True) | Q(budget__isnull=True, key__isnull=False),
+                name="budget_request_one_target",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Budget request #{self.pk} +${self.amount_usd}"
@@ -185,6 +196,13 @@ class BudgetRequest(ApprovalRequest):
     @property
     def is_open(self) -> bool:
         return self.state == self.State.PENDING
+
+    @property
+    def target_label(self) -> str:
+        """What the bump raises: "team Search (FY2027-Q1)" or "the allowance of key erin-dev"."""
+        if self.budget_id is None:
+            return f"the allowance of key {self.key.name}"
+        return f"{self.budget.scope_label} ({self.budget.quarter})"
 
     def submit(self, *, auto_limit: Decimal, finance_above: Decimal, finance_only: bool, exceeds_parent: bool) -> None:
         """Route a new request: auto-approve, manager, manager then finance, or finance alone."""

@@ -1,7 +1,8 @@
 """Spend per scope: for a quarter, per day, per key. Every number comes from allocator.models.DailyRollup.
 
 A rollup row (day × key × model) carries the owner (a person or a project), the team and the cost center the key
-belonged to, so one grouped query gives the spend of every scope at once.
+belonged to, so one grouped query gives the spend of every scope at once. A key's own allowance is a scope too
+("key:<pk>"), enforced like a hard budget.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ from allocator.money import MONEY, ZERO, sum_money
 from allocator.quarters import Quarter
 from budgets.models import Budget, Scope, scope_key
 
+# A key's quarterly allowance (Key.limit_usd) is enforced as a scope of its own.
+KEY_SCOPE = "key"
+
 # The one scope → DailyRollup column map.
 SCOPE_COLUMNS: dict[str, str] = {
     Scope.USER: "owner_user",
     Scope.PROJECT: "owner_project",
     Scope.TEAM: "team",
     Scope.COST_CENTER: "cost_center",
+    KEY_SCOPE: "key",
 }
 
 
@@ -32,7 +37,7 @@ def _in_quarter(quarter: Quarter) -> QuerySet[DailyRollup]:
 
 
 def scope_spend(*, quarter: Quarter) -> dict[str, Decimal]:
-    """Spend per scope key ("team:3", "user:7", ...) in the quarter, for every scope at once (one query)."""
+    """Spend per scope key ("team:3", "user:7", "key:12", ...) in the quarter, for every scope at once (one query)."""
     rows = _in_quarter(quarter).values(*SCOPE_COLUMNS.values()).annotate(total=sum_money("cost_usd")).order_by()
     spend: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for row in rows:

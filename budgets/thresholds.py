@@ -1,6 +1,7 @@
 """Threshold, forecast and suspension alerts: one alert per crossing, per scope, per quarter.
 
-A "limit" here is anything with a scope key, an amount, a title and the people an alert concerns (a Budget).
+A "limit" is a Budget or a key's Allowance (budgets.allowance): each has a scope key, an amount, a title and
+the people an alert concerns.
 The guarantee "one alert per crossing" is Alert's unique constraint on (kind, scope_key, quarter, threshold,
 dedupe), with `dedupe` the amount: rows are inserted with ON CONFLICT DO NOTHING, so two racing enforcement runs
 cannot both announce the same crossing. Texts are built with allocator.money.usd, which never raises whatever
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING, Union
 
 from django.utils.formats import date_format
 
@@ -21,7 +23,10 @@ from budgets.forecast import NO_BURN, BurnRate, Forecast, forecast
 from budgets.models import Alert, Budget
 from budgets.spend import spend_of_scope
 
-Limit = Budget
+if TYPE_CHECKING:
+    from budgets.allowance import Allowance
+
+Limit = Union[Budget, "Allowance"]
 
 
 def _day(value: date) -> str:

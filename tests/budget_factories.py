@@ -116,12 +116,22 @@ def hourly(key: Key, amount, *, at: datetime, model: str = "gpt-4o-mini") -> Usa
     )
 
 
-def simulated_key(account, *, team, owner_user=None, owner_project=None, name: str | None = None) -> Key:
-    """A key that exists at the simulated provider too, so suspend/reinstate really go through its adapter."""
+def simulated_key(
+    account, *, team, owner_user=None, owner_project=None, name: str | None = None, limit_usd=None
+) -> Key:
+    """A key that exists at the simulated provider too, so suspend/reinstate really go through its adapter.
+
+    No quarterly allowance unless `limit_usd` is given, so only budgets limit it."""
     from allocator.models import SimulatedKey
     from tests.factories import KeyFactory
 
-    key = KeyFactory(account=account, team=team, owner_user=owner_user, owner_project=owner_project)
+    key = KeyFactory(
+        account=account,
+        team=team,
+        owner_user=owner_user,
+        owner_project=owner_project,
+        limit_usd=Decimal(str(limit_usd)) if limit_usd is not None else None,
+    )
     if name:
         key.name = name
         key.save(update_fields=["name"])

@@ -64,7 +64,7 @@ def test_a_spent_hard_budget_disables_the_openrouter_key_and_caps_it(
     assert remote["limit"] == 100.0  # lifetime spend + $0 left
     key.refresh_from_db()
     assert key.status == Key.Status.SUSPENDED
-    message = Alert.objects.get(threshold=100).message
+    message = Alert.objects.get(threshold=100, scope="user").message
     assert f"{key.name} (Erin Engineer): suspended." in message
 
 

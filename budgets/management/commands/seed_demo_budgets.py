@@ -15,9 +15,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import CostCenter, Membership, Project, Team, User
+from allocator.models import Key
 from allocator.quarters import Quarter
 from budgets.models import Budget, Scope, scope_key
-from budgets.spend import scope_spend
+from budgets.spend import KEY_SCOPE, scope_spend
 
 # Share of the budget already spent, per scope (cycled in a fixed order so the demo is the same every time).
 # Teams: (share, split among projects and people?). A split team sits below its slices on average (the
@@ -27,6 +28,8 @@ TEAM_PLAN = [("0.45", True), ("0.86", False), ("0.38", True), ("1.07", False), (
 PROJECT_SHARES = [Decimal(s) for s in ("0.42", "0.71", "0.91", "0.55", "0.62")]
 PEOPLE_SHARES = [Decimal(s) for s in ("0.61", "0.56", "0.66", "0.87", "0.45", "0.74", "0.52")]
 HERO_EMAIL, HERO_SHARE = "engineer@example.com", Decimal("1.04")
+# Keys' quarterly allowances, raised (never lowered) so spend sits at these shares: all under 100 %, one past 80 %.
+KEY_SHARES = [Decimal(s) for s in ("0.38", "0.57", "0.46", "0.83", "0.64", "0.51")]
 # Used while a scope has no spend yet.
 DEFAULTS = {Scope.TEAM: Decimal("6000"), Scope.PROJECT: Decimal("100"), Scope.USER: Decimal("250")}
 
@@ -51,10 +54,11 @@ class Command(BaseCommand):
         with transaction.atomic():
             created, resized = self._seed(quarter, resize=options["resize"])
             copied = self._copy_back(quarter)
+            raised = self._size_allowances(quarter)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo budgets for {quarter}: {created} created, {resized} resized; {copied} copied into "
-                f"{quarter.previous()} for history."
+                f"{quarter.previous()} for history; {raised} key allowances raised to fit their spend."
             )
         )
         if options["enforce"]:
@@ -165,3 +169,18 @@ class Command(BaseCommand):
         ]
         Budget.objects.bulk_create(copies)
         return len(copies)
+
+    def _size_allowances(self, quarter: Quarter) -> int:
+        """Raise the allowance of demo keys whose spend would otherwise be past it (the demo usage is sized for
+        budgets, not for the small auto-approved allowances), so a key's allowance is not what stops it."""
+        spend = scope_spend(quarter=quarter)
+        shares = cycle(KEY_SHARES)
+        raised = []
+        for key in Key.objects.exclude(status=Key.Status.REVOKED).order_by("pk"):
+            spent = spend.get(scope_key(KEY_SCOPE, key.pk), Decimal(0))
+            wanted = _amount(spent, next(shares), Decimal(50), Decimal(5))
+            if spent > 0 and (key.limit_usd or 0) < wanted:
+                key.limit_usd = wanted
+                raised.append(key)
+        Key.objects.bulk_update(raised, ["limit_usd"])
+        return len(raised)
