@@ -4,6 +4,10 @@ Scopes: a budget belongs to a cost center, a team, a project or a person, for on
 person budgets are slices of a team's budget, so they also carry that team (`team`): it is what the manager
 splits, what Access judges them by, and the parent that a split may not exceed. `scope` says which of the
 foreign keys is the budget's own; a check constraint keeps the combination consistent.
+
+Money columns hold cents (`max_digits=12, decimal_places=2`); check constraints keep every amount within
+0..allocator.money.COLUMN_MAX_USD, so no stored value can make reading or computing with it fail (on SQLite an
+out-of-range value used to be stored and then raised `decimal.InvalidOperation` on every read).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from allocator.models import ApprovalRequest
+from allocator.money import COLUMN_MAX_USD
 
 
 class Scope(models.TextChoices):
@@ -78,6 +83,7 @@ class Budget(models.Model):
                 name="budget_scope_shape",
             ),
             models.CheckConstraint(condition=Q(amount_usd__gte=0), name="budget_amount_not_negative"),
+            models.CheckConstraint(condition=Q(amount_usd__lte=COLUMN_MAX_USD), name="budget_amount_fits_column"),
             models.UniqueConstraint(
                 fields=["cost_center", "quarter"], condition=Q(scope="cost_center"), name="budget_unique_cost_center"
             ),
@@ -182,6 +188,9 @@ class BudgetRequest(ApprovalRequest):
         constraints = [
             models.CheckConstraint(condition=Q(amount_usd__gt=0), name="budget_request_amount_positive"),
             models.CheckConstraint(
+                condition=Q(amount_usd__lte=COLUMN_MAX_USD), name="budget_request_amount_fits_column"
+            ),
+            models.CheckConstraint(
                 condition=Q(budget__isnull=False, key__isnull=True) | Q(budget__isnull=True, key__isnull=False),
                 name="budget_request_one_target",
             ),
@@ -231,6 +240,15 @@ class KeyEnforcement(models.Model):
     provider_limit_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     provider_limit_set_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(provider_limit_usd__isnull=True)
+                | Q(provider_limit_usd__gte=0, provider_limit_usd__lte=COLUMN_MAX_USD),
+                name="key_enforcement_provider_limit_fits_column",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Enforcement of key {self.key_id}"
