@@ -3,7 +3,8 @@
 Each measurement builds its own organisation, keys, budgets and usage inside a transaction that is rolled
 back, so the database is left as it was. The data has a fixed number of events whatever N is (three
 people past 80 %, one past a hard budget with two keys, one soft project over, one runaway key): the run
-reads every key, budget and usage row, and the point is that its query count stays flat as N grows.
+reads every key, budget and usage row, and the point is that its query count stays flat as N grows. Every key
+has a quarterly allowance (a quarter of it used); one project key is past its allowance and gets suspended.
 """
 
 from __future__ import annotations
@@ -68,7 +69,10 @@ def _build(n: int, tag: str) -> dict:
     keys[1].team = teams[0]
     keys = Key.objects.bulk_create(keys, batch_size=500)
     SimulatedKey.objects.bulk_create(
-        [SimulatedKey(account_id=account.pk, key_id=k.provider_key_id, name=k.name, hint="") for k in keys[:3]]
+        [
+            SimulatedKey(account_id=account.pk, key_id=k.provider_key_id, name=k.name, hint="")
+            for k in keys[:3] + keys[-1:]
+        ]
     )
 
     daily = Decimal("1.00")
@@ -104,9 +108,11 @@ def _build(n: int, tag: str) -> dict:
                 )
             )
     DailyRollup.objects.bulk_create(rollups, batch_size=1000)
+    spent = daily * len(days)
+    Key.objects.filter(pk__in=[k.pk for k in keys]).update(limit_usd=spent * 4)
+    Key.objects.filter(pk=keys[-1].pk).update(limit_usd=spent)  # a project key at 100 % of its allowance
     UsageBucket.objects.bulk_create(buckets, batch_size=1000)
 
-    spent = daily * len(days)
     budgets = [_budget(quarter, Scope.COST_CENTER, cc_id=cc.pk, amount=spent * n * 10) for cc in ccs]
     budgets += [_budget(quarter, Scope.TEAM, team=t, amount=spent * n * 2) for t in teams]
     budgets += [_budget(quarter, Scope.PROJECT, team=p.team, project=p, amount=spent * n) for p in projects]

@@ -14,7 +14,11 @@ from allocator.models import DailyRollup
 from allocator.money import ZERO, sum_money
 from allocator.quarters import Quarter
 from budgets.models import scope_key
-from budgets.spend import SCOPE_COLUMNS
+from budgets.spend import KEY_SCOPE, SCOPE_COLUMNS
+
+# Burn rates of budget scopes only: a key's allowance alerts and suspends without a run-out forecast, and
+# grouping by key as well would multiply the rows this reads.
+_RATE_COLUMNS = {scope: column for scope, column in SCOPE_COLUMNS.items() if scope != KEY_SCOPE}
 
 # Burn rate looks back this many days (four of each weekday).
 LOOKBACK_DAYS = 28
@@ -44,18 +48,18 @@ NO_BURN = BurnRate([ZERO] * 7)
 
 
 def burn_rates(*, today: date) -> dict[str, BurnRate]:
-    """Weekday burn rate of every scope from the last four weeks before `today` (one query)."""
+    """Weekday burn rate of every budget scope from the last four weeks before `today` (one query)."""
     start = today - timedelta(days=LOOKBACK_DAYS)
     rows = (
         DailyRollup.objects.filter(day__gte=start, day__lt=today)
-        .values(*SCOPE_COLUMNS.values(), weekday=ExtractIsoWeekDay("day"))
+        .values(*_RATE_COLUMNS.values(), weekday=ExtractIsoWeekDay("day"))
         .annotate(total=sum_money("cost_usd"), first=Min("day"))
         .order_by()
     )
     totals: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO] * 7)
     first_day: dict[str, date] = {}
     for row in rows:
-        for scope, column in SCOPE_COLUMNS.items():
+        for scope, column in _RATE_COLUMNS.items():
             if row[column] is None:
                 continue
             key = scope_key(scope, row[column])
