@@ -84,39 +84,42 @@ def alert_destinations(alert: Alert, *, policy: Policy | None = None) -> dict[st
 # --- Approval messages ------------------------------------------------------------------------------------
 
 
-def _approval_alert(*, subject: str, step: str, team_id: int | None, requester_id: int, text: str, url: str) -> Alert:
+def _subject(request: KeyRequest | BudgetRequest) -> str:
+    """The scope key of a request's approval messages, e.g. "budget_request:12"."""
+    kind = "budget_request" if isinstance(request, BudgetRequest) else "key_request"
+    return f"{kind}:{request.pk}"
+
+
+def _request_text(request: KeyRequest | BudgetRequest) -> str:
+    if isinstance(request, BudgetRequest):
+        asks = f"+{usd(request.amount_usd)} on {request.target_label}: “{request.reason[:300]}”"
+    else:
+        asks = (
+            f"a {request.account} key “{request.name}” ({usd(request.allowance_usd)}/quarter): "
+            f"“{request.purpose[:300]}”"
+        )
+    return f"{request.requester} asks for {asks}. Waiting for the {request.awaiting_step} to decide."
+
+
+def _approval_alert(request: KeyRequest | BudgetRequest) -> Alert:
+    """The "waiting for approval" message (Slack, with Approve/Reject buttons) for a request's current step."""
     return Alert(
         kind=Alert.Kind.APPROVAL,
         scope="request",
-        scope_key=subject,
+        scope_key=_subject(request),
         quarter=Quarter.current().name,
         threshold=0,
-        dedupe=step,
-        team_id=team_id,
-        user_id=requester_id,
-        message=text,
-        url=url,
-    )
-
-
-def _bump_text(bump: BudgetRequest) -> str:
-    return (
-        f"{bump.requester} asks for +{usd(bump.amount_usd)} on {bump.target_label}: "
-        f"“{bump.reason[:300]}”. Waiting for the {bump.awaiting_step} to decide."
+        dedupe=request.awaiting_step,
+        team_id=request.team_id,
+        user_id=request.requester_id,
+        message=_request_text(request),
+        url=request.get_absolute_url(),
     )
 
 
 def approval_alert_for(bump: BudgetRequest) -> None:
     """Queue the "waiting for approval" Slack message (with Approve/Reject buttons) for a bump's current step."""
-    alert = _approval_alert(
-        subject=f"budget_request:{bump.pk}",
-        step=bump.awaiting_step,
-        team_id=bump.team_id,
-        requester_id=bump.requester_id,
-        text=_bump_text(bump),
-        url=bump.get_absolute_url(),
-    )
-    Alert.objects.bulk_create([alert], ignore_conflicts=True)
+    Alert.objects.bulk_create([_approval_alert(bump)], ignore_conflicts=True)
     _enqueue_delivery()
 
 
@@ -127,38 +130,19 @@ def approval_alerts_sync() -> int:
     delivery round) gives them the same buttons. Three queries whatever the number of requests.
     """
     existing = set(Alert.objects.filter(kind=Alert.Kind.APPROVAL).values_list("scope_key", "dedupe"))
-    new: list[Alert] = []
-    for kr in (
+    key_requests = (
         KeyRequest.objects.filter(state=KeyRequest.State.PENDING)
         .exclude(awaiting_step="")
         .select_related("requester", "account")
-    ):
-        if (f"key_request:{kr.pk}", kr.awaiting_step) not in existing:
-            new.append(
-                _approval_alert(
-                    subject=f"key_request:{kr.pk}",
-                    step=kr.awaiting_step,
-                    team_id=kr.team_id,
-                    requester_id=kr.requester_id,
-                    text=f"{kr.requester} asks for a {kr.account} key “{kr.name}” ({usd(kr.allowance_usd)}/quarter): "
-                    f"“{kr.purpose[:300]}”. Waiting for the {kr.awaiting_step} to decide.",
-                    url=kr.get_absolute_url(),
-                )
-            )
-    for bump in BudgetRequest.objects.filter(state=BudgetRequest.State.PENDING).select_related(
+    )
+    bumps = BudgetRequest.objects.filter(state=BudgetRequest.State.PENDING).select_related(
         "requester", "budget__team", "budget__project", "budget__user", "budget__cost_center", "key"
-    ):
-        if (f"budget_request:{bump.pk}", bump.awaiting_step) not in existing:
-            new.append(
-                _approval_alert(
-                    subject=f"budget_request:{bump.pk}",
-                    step=bump.awaiting_step,
-                    team_id=bump.team_id,
-                    requester_id=bump.requester_id,
-                    text=_bump_text(bump),
-                    url=bump.get_absolute_url(),
-                )
-            )
+    )
+    new = [
+        _approval_alert(request)
+        for request in [*key_requests, *bumps]
+        if (_subject(request), request.awaiting_step) not in existing
+    ]
     if new:
         Alert.objects.bulk_create(new, ignore_conflicts=True)
     return len(new)

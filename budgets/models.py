@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from allocator.models import ApprovalRequest
 from allocator.money import COLUMN_MAX_USD
+from allocator.quarters import Quarter
 
 
 class Scope(models.TextChoices):
@@ -140,6 +141,21 @@ class Budget(models.Model):
     @property
     def kind_label(self) -> str:
         return "hard" if self.hard else "soft"
+
+    def copy_to(self, quarter: Quarter, *, set_by_id: int | None) -> Budget:
+        """An unsaved copy of this budget (same scope, amount and kind) for another quarter."""
+        return Budget(
+            scope=self.scope,
+            cost_center_id=self.cost_center_id,
+            team_id=self.team_id,
+            project_id=self.project_id,
+            user_id=self.user_id,
+            quarter=quarter.name,
+            quarter_start=quarter.start,
+            amount_usd=self.amount_usd,
+            hard=self.hard,
+            set_by_id=set_by_id,
+        )
 
     noun = "budget"  # what alerts call it (a key's allowance says "quarterly allowance")
 

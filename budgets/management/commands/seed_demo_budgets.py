@@ -152,18 +152,7 @@ class Command(BaseCommand):
         previous = quarter.previous()
         taken = {b.scope_key for b in Budget.objects.filter(quarter=previous.name)}
         copies = [
-            Budget(
-                scope=b.scope,
-                cost_center_id=b.cost_center_id,
-                team_id=b.team_id,
-                project_id=b.project_id,
-                user_id=b.user_id,
-                quarter=previous.name,
-                quarter_start=previous.start,
-                amount_usd=b.amount_usd,
-                hard=b.hard,
-                set_by_id=b.set_by_id,
-            )
+            b.copy_to(previous, set_by_id=b.set_by_id)
             for b in Budget.objects.filter(quarter=quarter.name)
             if b.scope_key not in taken
         ]
