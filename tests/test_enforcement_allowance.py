@@ -16,15 +16,12 @@ from budgets.alerts import alert_deliver
 from budgets.allowance import key_allowance_raise
 from budgets.enforce import enforce_budgets
 from budgets.models import Alert, BudgetRequest, KeyEnforcement
-from tests.budget_factories import BudgetFactory, simulated_key, spend, user_budget
-
-# Mid-quarter, mid-day, mid-hour: nothing here may depend on the wall clock.
-NOON = datetime(2026, 11, 18, 12, 30, tzinfo=UTC)
+from tests.budget_factories import BudgetFactory, pinned_clock, simulated_key, spend, user_budget
 
 
 @pytest.fixture(autouse=True)
-def _fixed_clock():
-    with time_machine.travel(NOON, tick=False):
+def _pinned_clock():
+    with pinned_clock():
         yield
 
 

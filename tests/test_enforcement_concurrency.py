@@ -10,7 +10,13 @@ from django.db import connection
 from allocator.models import Key
 from budgets.enforce import enforce_budgets
 from budgets.models import Alert
-from tests.budget_factories import simulated_key, spend, team_budget, user_budget
+from tests.budget_factories import pinned_clock, simulated_key, spend, team_budget, user_budget
+
+
+@pytest.fixture(autouse=True)
+def _pinned_clock():
+    with pinned_clock():
+        yield
 
 
 @pytest.mark.django_db(transaction=True)

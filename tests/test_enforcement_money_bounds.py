@@ -8,11 +8,9 @@ failed every minute.
 from __future__ import annotations
 
 import importlib
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.apps import apps
 from django.db import DataError, IntegrityError, connection, transaction
 
@@ -21,14 +19,14 @@ from allocator.money import COLUMN_MAX_USD
 from budgets.alerts import alert_deliver, alerts_due, approval_alerts_sync
 from budgets.enforce import enforce_budgets
 from budgets.models import Alert, Budget, BudgetRequest, KeyEnforcement
-from tests.budget_factories import BudgetRequestFactory, simulated_key, spend, user_budget
+from tests.budget_factories import BudgetRequestFactory, pinned_clock, simulated_key, spend, user_budget
 
 HUGE = [Decimal("999999999999"), Decimal("1e30"), Decimal("10000000000.00")]
 
 
 @pytest.fixture(autouse=True)
-def _fixed_clock():
-    with time_machine.travel(datetime(2026, 11, 18, 12, 30, tzinfo=UTC), tick=False):
+def _pinned_clock():
+    with pinned_clock():
         yield
 
 

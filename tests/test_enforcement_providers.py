@@ -9,8 +9,14 @@ import pytest
 from allocator.models import Key, ProviderAccount, ProviderKind
 from budgets.enforce import enforce_budgets
 from budgets.models import Alert, KeyEnforcement
-from tests.budget_factories import spend, team_budget, user_budget
+from tests.budget_factories import pinned_clock, spend, team_budget, user_budget
 from tests.factories import KeyFactory
+
+
+@pytest.fixture(autouse=True)
+def _pinned_clock():
+    with pinned_clock():
+        yield
 
 
 @pytest.fixture
