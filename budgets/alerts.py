@@ -16,7 +16,7 @@ repeat a message (at-least-once), never lose it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -181,6 +181,20 @@ def _backoff(attempts: int, retry_after: float | None) -> float:
     return max(delay, retry_after or 0)
 
 
+@dataclass
+class _Attempt:
+    """What one delivery attempt achieved so far."""
+
+    done: list[str]  # destinations delivered (this attempt or an earlier one)
+    retryable: list[str] = field(default_factory=list)
+    permanent: list[str] = field(default_factory=list)
+    retry_after: float | None = None
+
+    @property
+    def errors(self) -> str:
+        return "; ".join(self.retryable + self.permanent)[:2000]
+
+
 def alert_deliver(*, alert_id: int, now: datetime | None = None) -> DeliveryResult:
     """Send one alert to every destination not done yet. Safe to call any number of times, concurrently."""
     now = now or timezone.now()
@@ -190,83 +204,90 @@ def alert_deliver(*, alert_id: int, now: datetime | None = None) -> DeliveryResu
     if not claimed:
         return DeliveryResult("skipped")
     alert = Alert.objects.select_related("team", "user", "key__requested_by", "budget").get(pk=alert_id)
-    policy = Policy.current()
     recipients = alert_recipients(alert)
+    _notify_once(alert, recipients=recipients, now=now)
+    attempt = _Attempt(done=list(alert.delivered_to or []))
+    destinations = alert_destinations(alert, policy=Policy.current())
+    _post_to_slack(alert, destinations=destinations, attempt=attempt)
+    # Email when there is no Slack at all, or when Slack refused for good and nothing reached Slack. Approval
+    # messages are Slack-only (their point is the buttons): the approvers were told in-app when it was filed.
+    slack_done = any(d.startswith("slack:") for d in attempt.done)
+    refused = attempt.permanent and not slack_done and not attempt.retryable
+    if alert.kind != Alert.Kind.APPROVAL and (not destinations or refused) and "email" not in attempt.done:
+        _email(alert, recipients=recipients, attempt=attempt)
+    return _record_outcome(alert, attempt=attempt, now=now)
 
+
+def _notify_once(alert: Alert, *, recipients: list[User], now: datetime) -> None:
+    """In-app notifications once, whatever happens to Slack (skipped for approvals: the service that filed the
+    request already told the approvers in-app)."""
     with transaction.atomic():
-        # In-app notifications once, whatever happens to Slack (skipped for approvals: the service that
-        # filed the request already told the approvers in-app).
         first = alert.notified_at is None and Alert.objects.filter(pk=alert.pk, notified_at__isnull=True).update(
             notified_at=now
         )
         if first and alert.kind != Alert.Kind.APPROVAL:
             notify(users=recipients, text=alert.message, url=alert.url)
 
-    done = list(alert.delivered_to or [])
-    retryable: list[str] = []
-    permanent: list[str] = []
-    retry_after: float | None = None
-    destinations = alert_destinations(alert, policy=policy)
+
+def _post_to_slack(alert: Alert, *, destinations: dict[str, str], attempt: _Attempt) -> None:
     for name, url in destinations.items():
-        if name in done:
+        if name in attempt.done:
             continue
         try:
             slack.post_webhook(url, slack.alert_message(alert))
         except slack.SlackError as error:
-            (permanent if error.permanent else retryable).append(f"{name}: {error}")
+            (attempt.permanent if error.permanent else attempt.retryable).append(f"{name}: {error}")
             if error.retry_after is not None:
-                retry_after = max(retry_after or 0, error.retry_after)
+                attempt.retry_after = max(attempt.retry_after or 0, error.retry_after)
             continue
-        done.append(name)
+        attempt.done.append(name)
         # Record each success at once: a later failure must not make a retry repeat it.
-        Alert.objects.filter(pk=alert.pk).update(delivered_to=done)
+        Alert.objects.filter(pk=alert.pk).update(delivered_to=attempt.done)
 
-    # Email when there is no Slack at all, or when Slack refused for good and nothing reached Slack. Approval
-    # messages are Slack-only (their point is the buttons): the approvers were told in-app when it was filed.
-    slack_done = any(d.startswith("slack:") for d in done)
-    wants_email = alert.kind != Alert.Kind.APPROVAL and (
-        not destinations or (permanent and not slack_done and not retryable)
-    )
-    if wants_email and "email" not in done:
-        emails = [u.email for u in recipients if u.email]
-        if emails:
-            try:
-                send_mail(
-                    subject=f"[Allocator] {Truncator(alert.message.split('. ')[0]).chars(90)}",
-                    message=f"{alert.message}\n\n{settings.SITE_URL}{alert.url}",
-                    from_email=None,
-                    recipient_list=emails,
-                )
-                done.append("email")
-                Alert.objects.filter(pk=alert.pk).update(delivered_to=done)
-            except Exception as error:  # noqa: BLE001 - any mail backend error is a retryable failure
-                retryable.append(f"email: {error}")
 
-    channel = ", ".join(done) or "in-app"
-    errors = "; ".join(retryable + permanent)[:2000]
-    if retryable and alert.attempts < MAX_ATTEMPTS:
-        delay = _backoff(alert.attempts, retry_after)
-        Alert.objects.filter(pk=alert.pk).update(
+def _email(alert: Alert, *, recipients: list[User], attempt: _Attempt) -> None:
+    emails = [u.email for u in recipients if u.email]
+    if not emails:
+        return
+    try:
+        send_mail(
+            subject=f"[Allocator] {Truncator(alert.message.split('. ')[0]).chars(90)}",
+            message=f"{alert.message}\n\n{settings.SITE_URL}{alert.url}",
+            from_email=None,
+            recipient_list=emails,
+        )
+    except Exception as error:  # noqa: BLE001 - any mail backend error is a retryable failure
+        attempt.retryable.append(f"email: {error}")
+        return
+    attempt.done.append("email")
+    Alert.objects.filter(pk=alert.pk).update(delivered_to=attempt.done)
+
+
+def _record_outcome(alert: Alert, *, attempt: _Attempt, now: datetime) -> DeliveryResult:
+    """Pending again with a backoff, failed for good, or sent."""
+    channel = ", ".join(attempt.done) or "in-app"
+    rows = Alert.objects.filter(pk=alert.pk)
+    if attempt.retryable and alert.attempts < MAX_ATTEMPTS:
+        delay = _backoff(alert.attempts, attempt.retry_after)
+        rows.update(
             status=Alert.Status.PENDING,
             claimed_at=None,
             next_attempt_at=now + timedelta(seconds=delay),
-            last_error=errors,
+            last_error=attempt.errors,
             channel=channel,
         )
         return DeliveryResult("retry", retry_in=delay)
-    if retryable or (permanent and not done):
-        Alert.objects.filter(pk=alert.pk).update(
-            status=Alert.Status.FAILED, claimed_at=None, last_error=errors, channel=channel
-        )
-        logger.warning("alert %s failed: %s", alert.pk, errors)
+    if attempt.retryable or (attempt.permanent and not attempt.done):
+        rows.update(status=Alert.Status.FAILED, claimed_at=None, last_error=attempt.errors, channel=channel)
+        logger.warning("alert %s failed: %s", alert.pk, attempt.errors)
         return DeliveryResult("failed")
-    Alert.objects.filter(pk=alert.pk).update(
+    rows.update(
         status=Alert.Status.SENT,
         sent_at=now,
         claimed_at=None,
         next_attempt_at=None,
         channel=channel,
-        last_error=errors,
+        last_error=attempt.errors,
     )
     return DeliveryResult("sent")
 

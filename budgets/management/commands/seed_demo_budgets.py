@@ -42,6 +42,13 @@ def _amount(spent: Decimal, share: Decimal, default: Decimal, step: Decimal) -> 
     return max(step, ((spent / share) / step).to_integral_value(rounding) * step)
 
 
+def _has_budget_elsewhere(person: User, *, team: Team, quarter: Quarter, wanted: list[Budget]) -> bool:
+    """A person's budget is a slice of one team: skip them if another team (or this run) already has it."""
+    if any(b.scope == Scope.USER and b.user_id == person.pk for b in wanted):
+        return True
+    return Budget.objects.filter(scope=Scope.USER, user=person, quarter=quarter.name).exclude(team=team).exists()
+
+
 class Command(BaseCommand):
     help = "Create demo budgets (current and previous quarter) sized from recorded usage."
 
@@ -107,13 +114,7 @@ class Command(BaseCommand):
                 person = membership.user
                 if person.role != User.Role.ENGINEER or person.email.startswith("admin"):
                     continue
-                if (
-                    Budget.objects.filter(scope=Scope.USER, user=person, quarter=quarter.name)
-                    .exclude(team=team)
-                    .exists()
-                ):
-                    continue  # their budget is a slice of another team
-                if any(b.scope == Scope.USER and b.user_id == person.pk for b in wanted):
+                if _has_budget_elsewhere(person, team=team, quarter=quarter, wanted=wanted):
                     continue
                 share = HERO_SHARE if person.email == HERO_EMAIL else next(people_shares)
                 if n % 4 == 3 and person.email != HERO_EMAIL:
@@ -135,6 +136,12 @@ class Command(BaseCommand):
             amount = max(Decimal(1000), (total * Decimal("1.15") / 100).to_integral_value(ROUND_CEILING) * 100)
             want(Scope.COST_CENTER, amount, hard=False, cost_center=cc)
 
+        return self._save(wanted, existing=existing, resize=resize, setter=setter)
+
+    def _save(
+        self, wanted: list[Budget], *, existing: dict[str, Budget], resize: bool, setter: User | None
+    ) -> tuple[int, int]:
+        """Create the budgets that are missing; with --resize, re-size the ones that differ."""
         created = resized = 0
         for budget in wanted:
             old = existing.get(budget.scope_key)
