@@ -19,8 +19,8 @@ from allocator.keys import key_mint_enqueue
 from allocator.models import PURPOSE_MAX_LENGTH, KeyRequest, Policy, ProviderAccount, amount_error
 from allocator.money import ZERO, usd
 from allocator.quarters import Quarter
-from budgets.enforcement import scope_spend
 from budgets.models import Budget, Scope
+from budgets.spend import scope_spend
 
 
 def key_request_create(
@@ -104,7 +104,7 @@ class OwnerBudget:
 
 def key_request_owner_budgets(*, key_request: KeyRequest, spend: dict[str, Decimal] | None = None) -> list[OwnerBudget]:
     """The current quarter's budgets a key from this request counts against (its owner's, its team's, the cost
-    center's), tightest first. `spend` (from budgets.enforcement.scope_spend) saves the query on list pages."""
+    center's), tightest first. `spend` (from budgets.spend.scope_spend) saves the query on list pages."""
     quarter = Quarter.current()
     owner = (
         Q(scope=Scope.PROJECT, project_id=key_request.project_id)

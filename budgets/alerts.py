@@ -16,7 +16,7 @@ repeat a message (at-least-once), never lose it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -29,6 +29,7 @@ from django.utils.text import Truncator
 from accounts.models import User
 from accounts.services import finance_people, notify, team_managers
 from allocator.models import KeyRequest, Policy
+from allocator.money import usd
 from allocator.quarters import Quarter
 from budgets import slack
 from budgets.models import Alert, BudgetRequest, Scope
@@ -83,81 +84,65 @@ def alert_destinations(alert: Alert, *, policy: Policy | None = None) -> dict[st
 # --- Approval messages ------------------------------------------------------------------------------------
 
 
-def _approval_alert(*, subject: str, step: str, team_id: int | None, requester_id: int, text: str, url: str) -> Alert:
+def _subject(request: KeyRequest | BudgetRequest) -> str:
+    """The scope key of a request's approval messages, e.g. "budget_request:12"."""
+    kind = "budget_request" if isinstance(request, BudgetRequest) else "key_request"
+    return f"{kind}:{request.pk}"
+
+
+def _request_text(request: KeyRequest | BudgetRequest) -> str:
+    if isinstance(request, BudgetRequest):
+        asks = f"+{usd(request.amount_usd)} on {request.target_label}: “{request.reason[:300]}”"
+    else:
+        asks = (
+            f"a {request.account} key “{request.name}” ({usd(request.allowance_usd)}/quarter): "
+            f"“{request.purpose[:300]}”"
+        )
+    return f"{request.requester} asks for {asks}. Waiting for the {request.awaiting_step} to decide."
+
+
+def _approval_alert(request: KeyRequest | BudgetRequest) -> Alert:
+    """The "waiting for approval" message (Slack, with Approve/Reject buttons) for a request's current step."""
     return Alert(
         kind=Alert.Kind.APPROVAL,
         scope="request",
-        scope_key=subject,
+        scope_key=_subject(request),
         quarter=Quarter.current().name,
         threshold=0,
-        dedupe=step,
-        team_id=team_id,
-        user_id=requester_id,
-        message=text,
-        url=url,
-    )
-
-
-def _bump_text(bump: BudgetRequest) -> str:
-    return (
-        f"{bump.requester} asks for +${bump.amount_usd:,} on {bump.budget.scope_label} ({bump.budget.quarter}): "
-        f"“{bump.reason[:300]}”. Waiting for the {bump.awaiting_step} to decide."
+        dedupe=request.awaiting_step,
+        team_id=request.team_id,
+        user_id=request.requester_id,
+        message=_request_text(request),
+        url=request.get_absolute_url(),
     )
 
 
 def approval_alert_for(bump: BudgetRequest) -> None:
     """Queue the "waiting for approval" Slack message (with Approve/Reject buttons) for a bump's current step."""
-    alert = _approval_alert(
-        subject=f"budget_request:{bump.pk}",
-        step=bump.awaiting_step,
-        team_id=bump.team_id,
-        requester_id=bump.requester_id,
-        text=_bump_text(bump),
-        url=bump.get_absolute_url(),
-    )
-    Alert.objects.bulk_create([alert], ignore_conflicts=True)
+    Alert.objects.bulk_create([_approval_alert(bump)], ignore_conflicts=True)
     _enqueue_delivery()
 
 
 def approval_alerts_sync() -> int:
     """Queue approval messages for pending key and budget requests that have none for their current step.
 
-    Key requests are filed by allocator.services, which knows nothing of Slack; this sweep (run before each
+    Key requests are filed by allocator.key_requests, which knows nothing of Slack; this sweep (run before each
     delivery round) gives them the same buttons. Three queries whatever the number of requests.
     """
     existing = set(Alert.objects.filter(kind=Alert.Kind.APPROVAL).values_list("scope_key", "dedupe"))
-    new: list[Alert] = []
-    for kr in (
+    key_requests = (
         KeyRequest.objects.filter(state=KeyRequest.State.PENDING)
         .exclude(awaiting_step="")
         .select_related("requester", "account")
-    ):
-        if (f"key_request:{kr.pk}", kr.awaiting_step) not in existing:
-            new.append(
-                _approval_alert(
-                    subject=f"key_request:{kr.pk}",
-                    step=kr.awaiting_step,
-                    team_id=kr.team_id,
-                    requester_id=kr.requester_id,
-                    text=f"{kr.requester} asks for a {kr.account} key “{kr.name}” (${kr.allowance_usd:,}/quarter): "
-                    f"“{kr.purpose[:300]}”. Waiting for the {kr.awaiting_step} to decide.",
-                    url=kr.get_absolute_url(),
-                )
-            )
-    for bump in BudgetRequest.objects.filter(state=BudgetRequest.State.PENDING).select_related(
-        "requester", "budget__team", "budget__project", "budget__user", "budget__cost_center"
-    ):
-        if (f"budget_request:{bump.pk}", bump.awaiting_step) not in existing:
-            new.append(
-                _approval_alert(
-                    subject=f"budget_request:{bump.pk}",
-                    step=bump.awaiting_step,
-                    team_id=bump.team_id,
-                    requester_id=bump.requester_id,
-                    text=_bump_text(bump),
-                    url=bump.get_absolute_url(),
-                )
-            )
+    )
+    bumps = BudgetRequest.objects.filter(state=BudgetRequest.State.PENDING).select_related(
+        "requester", "budget__team", "budget__project", "budget__user", "budget__cost_center", "key"
+    )
+    new = [
+        _approval_alert(request)
+        for request in [*key_requests, *bumps]
+        if (_subject(request), request.awaiting_step) not in existing
+    ]
     if new:
         Alert.objects.bulk_create(new, ignore_conflicts=True)
     return len(new)
@@ -196,6 +181,20 @@ def _backoff(attempts: int, retry_after: float | None) -> float:
     return max(delay, retry_after or 0)
 
 
+@dataclass
+class _Attempt:
+    """What one delivery attempt achieved so far."""
+
+    done: list[str]  # destinations delivered (this attempt or an earlier one)
+    retryable: list[str] = field(default_factory=list)
+    permanent: list[str] = field(default_factory=list)
+    retry_after: float | None = None
+
+    @property
+    def errors(self) -> str:
+        return "; ".join(self.retryable + self.permanent)[:2000]
+
+
 def alert_deliver(*, alert_id: int, now: datetime | None = None) -> DeliveryResult:
     """Send one alert to every destination not done yet. Safe to call any number of times, concurrently."""
     now = now or timezone.now()
@@ -205,83 +204,90 @@ def alert_deliver(*, alert_id: int, now: datetime | None = None) -> DeliveryResu
     if not claimed:
         return DeliveryResult("skipped")
     alert = Alert.objects.select_related("team", "user", "key__requested_by", "budget").get(pk=alert_id)
-    policy = Policy.current()
     recipients = alert_recipients(alert)
+    _notify_once(alert, recipients=recipients, now=now)
+    attempt = _Attempt(done=list(alert.delivered_to or []))
+    destinations = alert_destinations(alert, policy=Policy.current())
+    _post_to_slack(alert, destinations=destinations, attempt=attempt)
+    # Email when there is no Slack at all, or when Slack refused for good and nothing reached Slack. Approval
+    # messages are Slack-only (their point is the buttons): the approvers were told in-app when it was filed.
+    slack_done = any(d.startswith("slack:") for d in attempt.done)
+    refused = attempt.permanent and not slack_done and not attempt.retryable
+    if alert.kind != Alert.Kind.APPROVAL and (not destinations or refused) and "email" not in attempt.done:
+        _email(alert, recipients=recipients, attempt=attempt)
+    return _record_outcome(alert, attempt=attempt, now=now)
 
+
+def _notify_once(alert: Alert, *, recipients: list[User], now: datetime) -> None:
+    """In-app notifications once, whatever happens to Slack (skipped for approvals: the service that filed the
+    request already told the approvers in-app)."""
     with transaction.atomic():
-        # In-app notifications once, whatever happens to Slack (skipped for approvals: the service that
-        # filed the request already told the approvers in-app).
         first = alert.notified_at is None and Alert.objects.filter(pk=alert.pk, notified_at__isnull=True).update(
             notified_at=now
         )
         if first and alert.kind != Alert.Kind.APPROVAL:
             notify(users=recipients, text=alert.message, url=alert.url)
 
-    done = list(alert.delivered_to or [])
-    retryable: list[str] = []
-    permanent: list[str] = []
-    retry_after: float | None = None
-    destinations = alert_destinations(alert, policy=policy)
+
+def _post_to_slack(alert: Alert, *, destinations: dict[str, str], attempt: _Attempt) -> None:
     for name, url in destinations.items():
-        if name in done:
+        if name in attempt.done:
             continue
         try:
             slack.post_webhook(url, slack.alert_message(alert))
         except slack.SlackError as error:
-            (permanent if error.permanent else retryable).append(f"{name}: {error}")
+            (attempt.permanent if error.permanent else attempt.retryable).append(f"{name}: {error}")
             if error.retry_after is not None:
-                retry_after = max(retry_after or 0, error.retry_after)
+                attempt.retry_after = max(attempt.retry_after or 0, error.retry_after)
             continue
-        done.append(name)
+        attempt.done.append(name)
         # Record each success at once: a later failure must not make a retry repeat it.
-        Alert.objects.filter(pk=alert.pk).update(delivered_to=done)
+        Alert.objects.filter(pk=alert.pk).update(delivered_to=attempt.done)
 
-    # Email when there is no Slack at all, or when Slack refused for good and nothing reached Slack. Approval
-    # messages are Slack-only (their point is the buttons): the approvers were told in-app when it was filed.
-    slack_done = any(d.startswith("slack:") for d in done)
-    wants_email = alert.kind != Alert.Kind.APPROVAL and (
-        not destinations or (permanent and not slack_done and not retryable)
-    )
-    if wants_email and "email" not in done:
-        emails = [u.email for u in recipients if u.email]
-        if emails:
-            try:
-                send_mail(
-                    subject=f"[Allocator] {Truncator(alert.message.split('. ')[0]).chars(90)}",
-                    message=f"{alert.message}\n\n{settings.SITE_URL}{alert.url}",
-                    from_email=None,
-                    recipient_list=emails,
-                )
-                done.append("email")
-                Alert.objects.filter(pk=alert.pk).update(delivered_to=done)
-            except Exception as error:  # noqa: BLE001 - any mail backend error is a retryable failure
-                retryable.append(f"email: {error}")
 
-    channel = ", ".join(done) or "in-app"
-    errors = "; ".join(retryable + permanent)[:2000]
-    if retryable and alert.attempts < MAX_ATTEMPTS:
-        delay = _backoff(alert.attempts, retry_after)
-        Alert.objects.filter(pk=alert.pk).update(
+def _email(alert: Alert, *, recipients: list[User], attempt: _Attempt) -> None:
+    emails = [u.email for u in recipients if u.email]
+    if not emails:
+        return
+    try:
+        send_mail(
+            subject=f"[Allocator] {Truncator(alert.message.split('. ')[0]).chars(90)}",
+            message=f"{alert.message}\n\n{settings.SITE_URL}{alert.url}",
+            from_email=None,
+            recipient_list=emails,
+        )
+    except Exception as error:  # noqa: BLE001 - any mail backend error is a retryable failure
+        attempt.retryable.append(f"email: {error}")
+        return
+    attempt.done.append("email")
+    Alert.objects.filter(pk=alert.pk).update(delivered_to=attempt.done)
+
+
+def _record_outcome(alert: Alert, *, attempt: _Attempt, now: datetime) -> DeliveryResult:
+    """Pending again with a backoff, failed for good, or sent."""
+    channel = ", ".join(attempt.done) or "in-app"
+    rows = Alert.objects.filter(pk=alert.pk)
+    if attempt.retryable and alert.attempts < MAX_ATTEMPTS:
+        delay = _backoff(alert.attempts, attempt.retry_after)
+        rows.update(
             status=Alert.Status.PENDING,
             claimed_at=None,
             next_attempt_at=now + timedelta(seconds=delay),
-            last_error=errors,
+            last_error=attempt.errors,
             channel=channel,
         )
         return DeliveryResult("retry", retry_in=delay)
-    if retryable or (permanent and not done):
-        Alert.objects.filter(pk=alert.pk).update(
-            status=Alert.Status.FAILED, claimed_at=None, last_error=errors, channel=channel
-        )
-        logger.warning("alert %s failed: %s", alert.pk, errors)
+    if attempt.retryable or (attempt.permanent and not attempt.done):
+        rows.update(status=Alert.Status.FAILED, claimed_at=None, last_error=attempt.errors, channel=channel)
+        logger.warning("alert %s failed: %s", alert.pk, attempt.errors)
         return DeliveryResult("failed")
-    Alert.objects.filter(pk=alert.pk).update(
+    rows.update(
         status=Alert.Status.SENT,
         sent_at=now,
         claimed_at=None,
         next_attempt_at=None,
         channel=channel,
-        last_error=errors,
+        last_error=attempt.errors,
     )
     return DeliveryResult("sent")
 

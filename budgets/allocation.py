@@ -18,8 +18,8 @@ from accounts.permissions import Access
 from allocator.models import amount_error
 from allocator.money import ZERO, sum_money, to_cents, usd
 from allocator.quarters import Quarter
-from budgets.enforcement import record_crossed_thresholds
 from budgets.models import Budget, Scope
+from budgets.thresholds import record_crossed_thresholds
 
 
 def enforcement_enqueue() -> None:

@@ -21,8 +21,8 @@ from allocator.models import PURPOSE_MAX_LENGTH, Policy, amount_error
 from allocator.money import MAX_USD, ZERO, to_cents, usd
 from allocator.quarters import Quarter
 from budgets.allocation import allocation, enforcement_enqueue, parent_budget
-from budgets.enforcement import record_crossed_thresholds
 from budgets.models import Budget, BudgetRequest, Scope
+from budgets.thresholds import record_crossed_thresholds
 
 
 def bumpable_budgets(user: User, *, quarter: Quarter | None = None):

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from allocator.quarters import Quarter
-from budgets.enforcement import BurnRate, Forecast
+from budgets.forecast import BurnRate, Forecast
 
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 26
@@ -48,6 +48,38 @@ def _money_label(value: float) -> str:
     return f"{sign}${value / 1000:,.1f}k" if value >= 1000 else f"{sign}${value:,.0f}"
 
 
+def _actual_points(
+    *, quarter: Quarter, amount: Decimal | None, daily: dict[date, Decimal], today: date
+) -> list[tuple[int, float]]:
+    """(day index, remaining budget or cumulative spend) from the quarter's first day to today."""
+    points: list[tuple[int, float]] = []
+    running = Decimal("0")
+    day, index = quarter.start, 0
+    while day <= min(today, quarter.last_day):
+        running += daily.get(day, Decimal("0"))
+        points.append((index, float(amount - running) if amount is not None else float(running)))
+        day += timedelta(days=1)
+        index += 1
+    return points
+
+
+def _projected_points(
+    *, quarter: Quarter, amount: Decimal | None, actual: list[tuple[int, float]], rate: BurnRate | None, today: date
+) -> list[tuple[int, float]]:
+    """From today's point to the quarter's end at the weekday burn rate (empty without a rate or past the end)."""
+    if rate is None or not actual or today >= quarter.last_day:
+        return []
+    value, points = actual[-1][1], [actual[-1]]
+    day, index = min(today, quarter.last_day) + timedelta(days=1), len(actual)
+    while day < quarter.end:
+        step = float(rate.on(day))
+        value = value - step if amount is not None else value + step
+        points.append((index, value))
+        day += timedelta(days=1)
+        index += 1
+    return points
+
+
 def burndown(
     *,
     quarter: Quarter,
@@ -60,26 +92,9 @@ def burndown(
     """Remaining budget per day of the quarter (actual to today, then projected), against the straight line
     from the full budget to zero. Without a budget, cumulative spend instead."""
     chart = Chart(mode="remaining" if amount is not None else "spent")
-    last = min(today, quarter.last_day)
     days = quarter.days
-    actual: list[tuple[int, float]] = []
-    running = Decimal("0")
-    day, index = quarter.start, 0
-    while day <= last:
-        running += daily.get(day, Decimal("0"))
-        actual.append((index, float(amount - running) if amount is not None else float(running)))
-        day += timedelta(days=1)
-        index += 1
-    projected: list[tuple[int, float]] = []
-    if rate is not None and actual and today < quarter.last_day:
-        value, projected = actual[-1][1], [actual[-1]]
-        day, index = last + timedelta(days=1), len(actual)
-        while day < quarter.end:
-            step = float(rate.on(day))
-            value = value - step if amount is not None else value + step
-            projected.append((index, value))
-            day += timedelta(days=1)
-            index += 1
+    actual = _actual_points(quarter=quarter, amount=amount, daily=daily, today=today)
+    projected = _projected_points(quarter=quarter, amount=amount, actual=actual, rate=rate, today=today)
     values = [v for _, v in actual + projected] + ([float(amount), 0.0] if amount is not None else [0.0])
     high, low = max(values + [1.0]), min(values + [0.0])
     if not actual:

@@ -4,11 +4,15 @@ Scopes: a budget belongs to a cost center, a team, a project or a person, for on
 person budgets are slices of a team's budget, so they also carry that team (`team`): it is what the manager
 splits, what Access judges them by, and the parent that a split may not exceed. `scope` says which of the
 foreign keys is the budget's own; a check constraint keeps the combination consistent.
+
+Money columns hold cents (`max_digits=12, decimal_places=2`); check constraints keep every amount within
+0..allocator.money.COLUMN_MAX_USD, so no stored value can make reading or computing with it fail (on SQLite an
+out-of-range value used to be stored and then raised `decimal.InvalidOperation` on every read).
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -18,13 +22,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from allocator.models import ApprovalRequest
-
-CENT = Decimal("0.01")
-
-
-def to_cents(value: Decimal | int | str) -> Decimal:
-    """The one rounding rule for budget money: two places, half up (as invoices do)."""
-    return Decimal(str(value)).quantize(CENT, ROUND_HALF_UP)
+from allocator.money import COLUMN_MAX_USD
+from allocator.quarters import Quarter
 
 
 class Scope(models.TextChoices):
@@ -85,6 +84,7 @@ class Budget(models.Model):
                 name="budget_scope_shape",
             ),
             models.CheckConstraint(condition=Q(amount_usd__gte=0), name="budget_amount_not_negative"),
+            models.CheckConstraint(condition=Q(amount_usd__lte=COLUMN_MAX_USD), name="budget_amount_fits_column"),
             models.UniqueConstraint(
                 fields=["cost_center", "quarter"], condition=Q(scope="cost_center"), name="budget_unique_cost_center"
             ),
@@ -142,9 +142,37 @@ class Budget(models.Model):
     def kind_label(self) -> str:
         return "hard" if self.hard else "soft"
 
+    def copy_to(self, quarter: Quarter, *, set_by_id: int | None) -> Budget:
+        """An unsaved copy of this budget (same scope, amount and kind) for another quarter."""
+        return Budget(
+            scope=self.scope,
+            cost_center_id=self.cost_center_id,
+            team_id=self.team_id,
+            project_id=self.project_id,
+            user_id=self.user_id,
+            quarter=quarter.name,
+            quarter_start=quarter.start,
+            amount_usd=self.amount_usd,
+            hard=self.hard,
+            set_by_id=set_by_id,
+        )
+
+    noun = "budget"  # what alerts call it (a key's allowance says "quarterly allowance")
+
+    def alert_targets(self) -> dict:
+        """Who an alert about this budget concerns (see budgets.alerts.alert_recipients)."""
+        return {
+            "budget": self,
+            "cost_center_id": self.cost_center_id,
+            "team_id": self.team_id,
+            "project_id": self.project_id,
+            "user_id": self.user_id,
+        }
+
 
 class BudgetRequest(ApprovalRequest):
-    """A bump: more money for one budget this quarter. pending → approved | rejected | cancelled.
+    """A bump: more money for one budget, or for one key's quarterly allowance, this quarter.
+    pending → approved | rejected | cancelled.
 
     Routed like key requests (allocator.models.KeyRequest): auto-approved at or under the policy limit, else the
     team's manager decides, and finance decides too above the finance threshold, or when the bump would take a
@@ -157,7 +185,11 @@ class BudgetRequest(ApprovalRequest):
         REJECTED = "rejected", "Rejected"
         CANCELLED = "cancelled", "Cancelled"
 
-    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="requests")
+    # Exactly one target: a budget, or a key's allowance (Key.limit_usd, raised by budgets.allowance).
+    budget = models.ForeignKey(Budget, null=True, blank=True, on_delete=models.CASCADE, related_name="requests")
+    key = models.ForeignKey(
+        "allocator.Key", null=True, blank=True, on_delete=models.CASCADE, related_name="allowance_requests"
+    )
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="budget_requests")
     # The team whose manager decides (the budget's team); empty for cost-center budgets (finance decides).
     team = models.ForeignKey(
@@ -169,7 +201,16 @@ class BudgetRequest(ApprovalRequest):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.CheckConstraint(condition=Q(amount_usd__gt=0), name="budget_request_amount_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_usd__gt=0), name="budget_request_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount_usd__lte=COLUMN_MAX_USD), name="budget_request_amount_fits_column"
+            ),
+            models.CheckConstraint(
+                condition=Q(budget__isnull=False, key__isnull=True) | Q(budget__isnull=True, key__isnull=False),
+                name="budget_request_one_target",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Budget request #{self.pk} +${self.amount_usd}"
@@ -180,6 +221,13 @@ class BudgetRequest(ApprovalRequest):
     @property
     def is_open(self) -> bool:
         return self.state == self.State.PENDING
+
+    @property
+    def target_label(self) -> str:
+        """What the bump raises: "team Search (FY2027-Q1)" or "the allowance of key erin-dev"."""
+        if self.budget_id is None:
+            return f"the allowance of key {self.key.name}"
+        return f"{self.budget.scope_label} ({self.budget.quarter})"
 
     def submit(self, *, auto_limit: Decimal, finance_above: Decimal, finance_only: bool, exceeds_parent: bool) -> None:
         """Route a new request: auto-approve, manager, manager then finance, or finance alone."""
@@ -208,6 +256,15 @@ class KeyEnforcement(models.Model):
     provider_limit_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     provider_limit_set_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(provider_limit_usd__isnull=True)
+                | Q(provider_limit_usd__gte=0, provider_limit_usd__lte=COLUMN_MAX_USD),
+                name="key_enforcement_provider_limit_fits_column",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Enforcement of key {self.key_id}"

@@ -15,8 +15,9 @@ from allocator.money import ZERO
 from allocator.quarters import Quarter
 from budgets import allocation as allocation_services
 from budgets import charts
-from budgets.enforcement import NO_BURN, BurnRate, Forecast, burn_rates, forecast, scope_spend
+from budgets.forecast import NO_BURN, BurnRate, Forecast, burn_rates, forecast
 from budgets.models import Budget, BudgetRequest, Scope, scope_key
+from budgets.spend import scope_spend
 
 
 class Numbers:

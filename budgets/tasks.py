@@ -10,7 +10,7 @@ import logging
 from celery import shared_task
 
 from budgets import alerts, slack
-from budgets.enforcement import enforce_budgets as run_enforcement
+from budgets.enforce import enforce_budgets as run_enforcement
 
 logger = logging.getLogger(__name__)
 

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import factory
+import time_machine
 from django.utils import timezone
 
 from allocator.models import DailyRollup, Key, UsageBucket
 from allocator.quarters import Quarter
 from budgets.models import Alert, Budget, BudgetRequest, Scope
 from tests.factories import TeamFactory, UserFactory
+
+# Tests whose outcome depends on the hour, day or quarter run at this instant: a Wednesday afternoon in the
+# middle of FY2026-Q4 (not near midnight, the end of an hour or the end of a quarter).
+MID_QUARTER = datetime(2026, 11, 18, 15, 30, tzinfo=UTC)
+
+
+def pinned_clock(at: datetime = MID_QUARTER):
+    """The clock stands still at `at` (use as a context manager or in an autouse fixture)."""
+    return time_machine.travel(at, tick=False)
 
 
 def _quarter() -> Quarter:
@@ -116,12 +126,30 @@ def hourly(key: Key, amount, *, at: datetime, model: str = "gpt-4o-mini") -> Usa
     )
 
 
-def simulated_key(account, *, team, owner_user=None, owner_project=None, name: str | None = None) -> Key:
-    """A key that exists at the simulated provider too, so suspend/reinstate really go through its adapter."""
+def simulated_key(
+    account,
+    *,
+    team,
+    owner_user=None,
+    owner_project=None,
+    name: str | None = None,
+    limit_usd=None,
+    provider_key_id: str | None = None,
+) -> Key:
+    """A key that exists at the simulated provider too, so suspend/reinstate really go through its adapter.
+
+    No quarterly allowance unless `limit_usd` is given, so only budgets limit it."""
     from allocator.models import SimulatedKey
     from tests.factories import KeyFactory
 
-    key = KeyFactory(account=account, team=team, owner_user=owner_user, owner_project=owner_project)
+    key = KeyFactory(
+        account=account,
+        team=team,
+        owner_user=owner_user,
+        owner_project=owner_project,
+        limit_usd=Decimal(str(limit_usd)) if limit_usd is not None else None,
+        **({"provider_key_id": provider_key_id} if provider_key_id else {}),
+    )
     if name:
         key.name = name
         key.save(update_fields=["name"])

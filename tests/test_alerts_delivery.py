@@ -11,10 +11,24 @@ from django.utils import timezone
 
 from accounts.models import Notification
 from budgets.alerts import MAX_ATTEMPTS, alert_deliver, approval_alerts_sync
-from budgets.enforcement import enforce_budgets
+from budgets.enforce import enforce_budgets
 from budgets.models import Alert
-from tests.budget_factories import AlertFactory, BudgetRequestFactory, simulated_key, spend, team_budget, user_budget
+from tests.budget_factories import (
+    AlertFactory,
+    BudgetRequestFactory,
+    pinned_clock,
+    simulated_key,
+    spend,
+    team_budget,
+    user_budget,
+)
 from tests.factories import KeyRequestFactory
+
+
+@pytest.fixture(autouse=True)
+def _pinned_clock():
+    with pinned_clock():
+        yield
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from django.urls import reverse
 from accounts.models import AuditEvent, Notification
 from allocator.models import Key, SimulatedKey
 from allocator.quarters import Quarter
-from budgets.enforcement import enforce_budgets
+from budgets.enforce import enforce_budgets
 from budgets.models import Alert, Budget, BudgetRequest
 from tests.budget_factories import (
     BudgetRequestFactory,

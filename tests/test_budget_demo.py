@@ -8,8 +8,9 @@ from django.core.management import call_command
 
 from allocator.models import Key
 from allocator.quarters import Quarter
-from budgets.enforcement import enforce_budgets, scope_spend
+from budgets.enforce import enforce_budgets
 from budgets.models import Budget, Scope
+from budgets.spend import scope_spend
 from tests.budget_factories import simulated_key, spend
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 

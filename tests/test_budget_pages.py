@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from allocator.models import Key
-from budgets.enforcement import enforce_budgets
+from budgets.enforce import enforce_budgets
 from tests.budget_factories import (
     AlertFactory,
     cost_center_budget,

@@ -13,10 +13,11 @@ from django.utils import timezone
 
 from allocator.models import Key, SimulatedKey
 from allocator.quarters import Quarter
-from budgets.enforcement import enforce_budgets
+from budgets.enforce import enforce_budgets
 from budgets.models import Alert, KeyEnforcement
 from tests.budget_factories import (
     hourly,
+    pinned_clock,
     project_budget,
     simulated_key,
     spend,
@@ -24,6 +25,12 @@ from tests.budget_factories import (
     user_budget,
 )
 from tests.factories import MembershipFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _pinned_clock():
+    with pinned_clock():
+        yield
 
 
 @pytest.fixture
@@ -217,7 +224,7 @@ def _scale(simulated, team, n: int) -> None:
     for i in range(n):
         person = UserFactory()
         MembershipFactory(user=person, team=team)
-        key = simulated_key(simulated, team=team, owner_user=person)
+        key = simulated_key(simulated, team=team, owner_user=person, limit_usd="20")  # half the keys past it
         user_budget(person, team, "100")
         spend(key, "10" if i % 2 else "30")
         hourly(key, "1", at=timezone.now() - timedelta(hours=3))

@@ -8,9 +8,15 @@ import pytest
 from django.db import connection
 
 from allocator.models import Key
-from budgets.enforcement import enforce_budgets
+from budgets.enforce import enforce_budgets
 from budgets.models import Alert
-from tests.budget_factories import simulated_key, spend, team_budget, user_budget
+from tests.budget_factories import pinned_clock, simulated_key, spend, team_budget, user_budget
+
+
+@pytest.fixture(autouse=True)
+def _pinned_clock():
+    with pinned_clock():
+        yield
 
 
 @pytest.mark.django_db(transaction=True)
@@ -51,7 +57,7 @@ def test_two_concurrent_runs_raise_one_alert_per_crossing(engineer, team, simula
 def test_the_database_refuses_a_second_row_for_the_same_crossing():
     from django.db import IntegrityError, transaction
 
-    from budgets.enforcement import insert_new_alerts
+    from budgets.thresholds import insert_new_alerts
     from tests.budget_factories import AlertFactory
 
     first = AlertFactory(scope_key="team:1", threshold=80, dedupe="1000.00")

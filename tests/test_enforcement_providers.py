@@ -7,10 +7,16 @@ from decimal import Decimal
 import pytest
 
 from allocator.models import Key, ProviderAccount, ProviderKind
-from budgets.enforcement import enforce_budgets
+from budgets.enforce import enforce_budgets
 from budgets.models import Alert, KeyEnforcement
-from tests.budget_factories import spend, team_budget, user_budget
+from tests.budget_factories import pinned_clock, spend, team_budget, user_budget
 from tests.factories import KeyFactory
+
+
+@pytest.fixture(autouse=True)
+def _pinned_clock():
+    with pinned_clock():
+        yield
 
 
 @pytest.fixture
@@ -64,7 +70,7 @@ def test_a_spent_hard_budget_disables_the_openrouter_key_and_caps_it(
     assert remote["limit"] == 100.0  # lifetime spend + $0 left
     key.refresh_from_db()
     assert key.status == Key.Status.SUSPENDED
-    message = Alert.objects.get(threshold=100).message
+    message = Alert.objects.get(threshold=100, scope="user").message
     assert f"{key.name} (Erin Engineer): suspended." in message
 
 

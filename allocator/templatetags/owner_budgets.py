@@ -9,7 +9,7 @@ from django import template
 from allocator.key_requests import key_request_owner_budgets
 from allocator.models import KeyRequest
 from allocator.quarters import Quarter
-from budgets.enforcement import scope_spend
+from budgets.spend import scope_spend
 
 register = template.Library()
 

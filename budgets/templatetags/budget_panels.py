@@ -12,8 +12,9 @@ from allocator.models import Key
 from allocator.money import ZERO
 from allocator.quarters import Quarter
 from budgets import bumps as bump_services
-from budgets.enforcement import FORECAST_METHOD, daily_spend
+from budgets.forecast import FORECAST_METHOD
 from budgets.models import Budget, BudgetRequest, KeyEnforcement, Scope, scope_key
+from budgets.spend import daily_spend
 from budgets.tables import Numbers, Row, burndown, finance_rows, with_bump_numbers
 
 register = template.Library()

@@ -20,12 +20,10 @@ from allocator.models import InvalidTransition, Key, Policy
 from allocator.quarters import Quarter
 from allocator.redirects import redirect_next
 from budgets import bumps as bump_services
-from budgets.enforcement import (
-    FORECAST_METHOD,
-    daily_spend,
-)
+from budgets.forecast import FORECAST_METHOD
 from budgets.forms import BumpForm
 from budgets.models import Budget, BudgetRequest, Scope
+from budgets.spend import daily_spend
 from budgets.tables import Numbers, burndown, with_bump_numbers
 from budgets.templatetags.budget_panels import my_bumps
 

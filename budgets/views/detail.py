@@ -13,11 +13,9 @@ from allocator.money import ZERO
 from allocator.quarters import Quarter
 from budgets import allocation as allocation_services
 from budgets import bumps as bump_services
-from budgets.enforcement import (
-    FORECAST_METHOD,
-    daily_spend,
-)
+from budgets.forecast import FORECAST_METHOD
 from budgets.models import Alert, Budget, Scope
+from budgets.spend import daily_spend
 from budgets.tables import Numbers, burndown
 
 

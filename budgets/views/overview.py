@@ -12,9 +12,7 @@ from django.shortcuts import render
 from accounts.permissions import Access
 from allocator.money import ZERO
 from allocator.quarters import Quarter
-from budgets.enforcement import (
-    FORECAST_METHOD,
-)
+from budgets.forecast import FORECAST_METHOD
 from budgets.models import Alert, Budget
 from budgets.tables import Numbers, finance_rows, slice_rows
 

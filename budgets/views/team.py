@@ -18,12 +18,10 @@ from allocator.models import Key
 from allocator.money import ZERO
 from allocator.quarters import Quarter
 from budgets import allocation as allocation_services
-from budgets.enforcement import (
-    FORECAST_METHOD,
-    daily_spend,
-)
+from budgets.forecast import FORECAST_METHOD
 from budgets.forms import AmountForm
 from budgets.models import Budget, BudgetRequest, Scope, scope_key
+from budgets.spend import daily_spend
 from budgets.tables import Numbers, Row, burndown, split_rows
 
 

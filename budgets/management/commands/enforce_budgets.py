@@ -5,7 +5,7 @@ import json
 from django.core.management.base import BaseCommand
 
 from budgets.alerts import alert_deliver, alerts_due, approval_alerts_sync
-from budgets.enforcement import enforce_budgets
+from budgets.enforce import enforce_budgets
 
 
 class Command(BaseCommand):

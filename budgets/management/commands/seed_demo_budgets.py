@@ -15,9 +15,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import CostCenter, Membership, Project, Team, User
+from allocator.models import Key
 from allocator.quarters import Quarter
-from budgets.enforcement import scope_spend
 from budgets.models import Budget, Scope, scope_key
+from budgets.spend import KEY_SCOPE, scope_spend
 
 # Share of the budget already spent, per scope (cycled in a fixed order so the demo is the same every time).
 # Teams: (share, split among projects and people?). A split team sits below its slices on average (the
@@ -27,6 +28,8 @@ TEAM_PLAN = [("0.45", True), ("0.86", False), ("0.38", True), ("1.07", False), (
 PROJECT_SHARES = [Decimal(s) for s in ("0.42", "0.71", "0.91", "0.55", "0.62")]
 PEOPLE_SHARES = [Decimal(s) for s in ("0.61", "0.56", "0.66", "0.87", "0.45", "0.74", "0.52")]
 HERO_EMAIL, HERO_SHARE = "engineer@example.com", Decimal("1.04")
+# Keys' quarterly allowances, raised (never lowered) so spend sits at these shares: all under 100 %, one past 80 %.
+KEY_SHARES = [Decimal(s) for s in ("0.38", "0.57", "0.46", "0.83", "0.64", "0.51")]
 # Used while a scope has no spend yet.
 DEFAULTS = {Scope.TEAM: Decimal("6000"), Scope.PROJECT: Decimal("100"), Scope.USER: Decimal("250")}
 
@@ -37,6 +40,13 @@ def _amount(spent: Decimal, share: Decimal, default: Decimal, step: Decimal) -> 
         return default
     rounding = ROUND_FLOOR if share > 1 else ROUND_CEILING
     return max(step, ((spent / share) / step).to_integral_value(rounding) * step)
+
+
+def _has_budget_elsewhere(person: User, *, team: Team, quarter: Quarter, wanted: list[Budget]) -> bool:
+    """A person's budget is a slice of one team: skip them if another team (or this run) already has it."""
+    if any(b.scope == Scope.USER and b.user_id == person.pk for b in wanted):
+        return True
+    return Budget.objects.filter(scope=Scope.USER, user=person, quarter=quarter.name).exclude(team=team).exists()
 
 
 class Command(BaseCommand):
@@ -51,14 +61,15 @@ class Command(BaseCommand):
         with transaction.atomic():
             created, resized = self._seed(quarter, resize=options["resize"])
             copied = self._copy_back(quarter)
+            raised = self._size_allowances(quarter)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo budgets for {quarter}: {created} created, {resized} resized; {copied} copied into "
-                f"{quarter.previous()} for history."
+                f"{quarter.previous()} for history; {raised} key allowances raised to fit their spend."
             )
         )
         if options["enforce"]:
-            from budgets.enforcement import enforce_budgets
+            from budgets.enforce import enforce_budgets
 
             report = enforce_budgets()
             self.stdout.write(
@@ -103,13 +114,7 @@ class Command(BaseCommand):
                 person = membership.user
                 if person.role != User.Role.ENGINEER or person.email.startswith("admin"):
                     continue
-                if (
-                    Budget.objects.filter(scope=Scope.USER, user=person, quarter=quarter.name)
-                    .exclude(team=team)
-                    .exists()
-                ):
-                    continue  # their budget is a slice of another team
-                if any(b.scope == Scope.USER and b.user_id == person.pk for b in wanted):
+                if _has_budget_elsewhere(person, team=team, quarter=quarter, wanted=wanted):
                     continue
                 share = HERO_SHARE if person.email == HERO_EMAIL else next(people_shares)
                 if n % 4 == 3 and person.email != HERO_EMAIL:
@@ -131,6 +136,12 @@ class Command(BaseCommand):
             amount = max(Decimal(1000), (total * Decimal("1.15") / 100).to_integral_value(ROUND_CEILING) * 100)
             want(Scope.COST_CENTER, amount, hard=False, cost_center=cc)
 
+        return self._save(wanted, existing=existing, resize=resize, setter=setter)
+
+    def _save(
+        self, wanted: list[Budget], *, existing: dict[str, Budget], resize: bool, setter: User | None
+    ) -> tuple[int, int]:
+        """Create the budgets that are missing; with --resize, re-size the ones that differ."""
         created = resized = 0
         for budget in wanted:
             old = existing.get(budget.scope_key)
@@ -148,20 +159,24 @@ class Command(BaseCommand):
         previous = quarter.previous()
         taken = {b.scope_key for b in Budget.objects.filter(quarter=previous.name)}
         copies = [
-            Budget(
-                scope=b.scope,
-                cost_center_id=b.cost_center_id,
-                team_id=b.team_id,
-                project_id=b.project_id,
-                user_id=b.user_id,
-                quarter=previous.name,
-                quarter_start=previous.start,
-                amount_usd=b.amount_usd,
-                hard=b.hard,
-                set_by_id=b.set_by_id,
-            )
+            b.copy_to(previous, set_by_id=b.set_by_id)
             for b in Budget.objects.filter(quarter=quarter.name)
             if b.scope_key not in taken
         ]
         Budget.objects.bulk_create(copies)
         return len(copies)
+
+    def _size_allowances(self, quarter: Quarter) -> int:
+        """Raise the allowance of demo keys whose spend would otherwise be past it (the demo usage is sized for
+        budgets, not for the small auto-approved allowances), so a key's allowance is not what stops it."""
+        spend = scope_spend(quarter=quarter)
+        shares = cycle(KEY_SHARES)
+        raised = []
+        for key in Key.objects.exclude(status=Key.Status.REVOKED).order_by("pk"):
+            spent = spend.get(scope_key(KEY_SCOPE, key.pk), Decimal(0))
+            wanted = _amount(spent, next(shares), Decimal(50), Decimal(5))
+            if spent > 0 and (key.limit_usd or 0) < wanted:
+                key.limit_usd = wanted
+                raised.append(key)
+        Key.objects.bulk_update(raised, ["limit_usd"])
+        return len(raised)

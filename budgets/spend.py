@@ -1,0 +1,81 @@
+"""Spend per scope: for a quarter, per day, per key. Every number comes from allocator.models.DailyRollup.
+
+A rollup row (day × key × model) carries the owner (a person or a project), the team and the cost center the key
+belonged to, so one grouped query gives the spend of every scope at once. A key's own allowance is a scope too
+("key:<pk>"), enforced like a hard budget.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from allocator.models import DailyRollup, Key
+from allocator.money import MONEY, ZERO, sum_money
+from allocator.quarters import Quarter
+from budgets.models import Budget, Scope, scope_key
+
+# A key's quarterly allowance (Key.limit_usd) is enforced as a scope of its own.
+KEY_SCOPE = "key"
+
+# The one scope → DailyRollup column map.
+SCOPE_COLUMNS: dict[str, str] = {
+    Scope.USER: "owner_user",
+    Scope.PROJECT: "owner_project",
+    Scope.TEAM: "team",
+    Scope.COST_CENTER: "cost_center",
+    KEY_SCOPE: "key",
+}
+
+
+def _in_quarter(quarter: Quarter) -> QuerySet[DailyRollup]:
+    return DailyRollup.objects.filter(day__gte=quarter.start, day__lt=quarter.end)
+
+
+def scope_spend(*, quarter: Quarter) -> dict[str, Decimal]:
+    """Spend per scope key ("team:3", "user:7", "key:12", ...) in the quarter, for every scope at once (one query)."""
+    rows = _in_quarter(quarter).values(*SCOPE_COLUMNS.values()).annotate(total=sum_money("cost_usd")).order_by()
+    spend: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for row in rows:
+        for scope, column in SCOPE_COLUMNS.items():
+            if row[column] is not None:
+                spend[scope_key(scope, row[column])] += row["total"]
+    return spend
+
+
+def spend_of_scope(*, scope: str, scope_id: int, quarter: Quarter) -> Decimal:
+    """Spend of one scope in the quarter (one query)."""
+    rows = _in_quarter(quarter).filter(**{SCOPE_COLUMNS[scope]: scope_id})
+    return rows.aggregate(total=sum_money("cost_usd"))["total"]
+
+
+def daily_spend(*, budget: Budget, start: date, end: date) -> dict[date, Decimal]:
+    """Spend per day of a budget's scope in [start, end) (one query), for charts."""
+    rows = (
+        DailyRollup.objects.filter(day__gte=start, day__lt=end, **{SCOPE_COLUMNS[budget.scope]: budget.scope_id})
+        .values("day")
+        .annotate(total=sum_money("cost_usd"))
+        .order_by("day")
+    )
+    return {row["day"]: row["total"] for row in rows}
+
+
+def with_quarter_spend(keys: QuerySet[Key], *, quarter: Quarter | None = None) -> QuerySet[Key]:
+    """Annotate each key with `spend_usd`, its spend in the quarter (default: the current one), in one subquery."""
+    quarter = quarter or Quarter.current()
+    spend = (
+        _in_quarter(quarter).filter(key=OuterRef("pk")).values("key").annotate(total=Sum("cost_usd")).values("total")
+    )
+    return keys.annotate(spend_usd=Coalesce(Subquery(spend, output_field=MONEY), Value(ZERO), output_field=MONEY))
+
+
+def lifetime_spend(key_ids: list[int]) -> dict[int, Decimal]:
+    """All recorded spend per key: OpenRouter's cap counts the key's whole life, not the quarter (one query)."""
+    if not key_ids:
+        return {}
+    rows = DailyRollup.objects.filter(key_id__in=key_ids).values("key").annotate(total=sum_money("cost_usd"))
+    return {row["key"]: row["total"] for row in rows.order_by()}
