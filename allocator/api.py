@@ -1,15 +1,18 @@
 """REST API for keys and key requests. Same services and permission helper as the web pages.
 
-Every error has one shape: {"error": {"code": "...", "message": "...", "fields": {...}?}}.
+Every error has one shape: {"error": {"code": "...", "message": "...", "fields": {...}?}}, from one exception
+handler for the API views, and from `not_found` / `server_error` for what never reaches a view (unknown paths
+under /api/, a crash outside a view).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import api_view
@@ -22,6 +25,31 @@ from accounts.permissions import Access
 from allocator import services
 from allocator.models import InvalidTransition, Key, KeyRequest, ProviderAccount
 from allocator.providers.base import ProviderError
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The API's 404 for paths no API view answers (the catch-all at the end of urls_api, and handler404)."""
+    return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
+def server_error_body() -> dict[str, dict[str, str]]:
+    return error_body("server_error", "Something went wrong on our side; it has been logged.")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(server_error_body(), status=500)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -41,7 +69,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None
+        # Not an API exception: a bug. Log it with the traceback, answer the documented shape, not the HTML page.
+        logger.error("Unhandled exception in %s", context.get("view"), exc_info=exc)
+        return Response(server_error_body(), status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     if isinstance(exc, exceptions.ValidationError):
         response.data = {"error": {"code": "invalid", "message": "Some fields are invalid.", "fields": response.data}}
     else:
