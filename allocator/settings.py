@@ -108,6 +108,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
     )
 
+# One cache shared by every web worker and Celery process (Slack replay protection relies on `cache.add` being
+# seen by all of them). Default: a table in the main database, created by `migrate`; production: Redis,
+# e.g. CACHE_URL=redis://127.0.0.1:6379/2. A per-process memory cache (locmemcache://) is never right here.
+CACHE_TABLE = "allocator_cache"
+CACHES = {"default": env.cache_url("CACHE_URL", default=f"dbcache://{CACHE_TABLE}")}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
