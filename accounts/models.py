@@ -168,6 +168,8 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
         return self.filter(target_type=obj._meta.label_lower, target_id=str(obj.pk))
 
 
+# What each audit action reads as, on the audit log and on the key, key-request and budget timelines (one place:
+# `AuditEvent.label`). An action missing here reads as its name made readable ("budget.set" → "Budget set").
 ACTION_LABELS = {
     "key_request.created": "Requested",
     "key_request.auto_approved": "Approved automatically by policy",
@@ -185,7 +187,33 @@ ACTION_LABELS = {
     "key.suspended": "Suspended",
     "key.reinstated": "Reinstated",
     "key.revoked": "Revoked",
+    "provider_account.saved": "Provider account saved",
+    "provider_account.tested": "Provider connection tested",
+    "provider_key.revoked_unmanaged": "Unmanaged provider key revoked",
+    "policy.changed": "Policy changed",
+    "usage.sync_requested": "Usage sync requested",
+    "budget.set": "Budget set",
+    "budget.bumped": "Budget raised by a bump",
+    "budget.raised_for_bump": "Budget raised for an approved bump",
+    "budgets.copied": "Budgets copied from the previous quarter",
+    "budget_request.created": "Budget bump requested",
+    "budget_request.auto_approved": "Budget bump approved automatically by policy",
+    "budget_request.approved_manager": "Budget bump approved by the manager",
+    "budget_request.approved_finance": "Budget bump approved by finance",
+    "budget_request.rejected": "Budget bump rejected",
+    "budget_request.cancelled": "Budget bump cancelled",
+    "alert.retried": "Alert delivery retried",
+    "slack.webhooks_changed": "Slack webhooks changed",
+    "user.created_by_sso": "Person created at first single sign-on",
 }
+
+
+def action_label(action: str) -> str:
+    """The readable name of an audit action."""
+    if action in ACTION_LABELS:
+        return ACTION_LABELS[action]
+    words = action.replace(".", " ").replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
 
 
 class AuditEvent(models.Model):
@@ -241,6 +269,10 @@ class AuditEvent(models.Model):
             target_repr=str(target)[:200] if target is not None else "",
             details=details,
         )
+
+    @property
+    def label(self) -> str:
+        return action_label(self.action)
 
     @property
     def target_label(self) -> str:

@@ -1,5 +1,10 @@
+import csv
+import io
+import json
+
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import AuditEvent
@@ -108,12 +113,84 @@ def test_audit_page_lists_and_filters(finance, admin, engineer):
     AuditEvent.record("key.minted", actor=admin, target=engineer)
     AuditEvent.record("key.revoked", actor=engineer, target=engineer)
     client = login(finance)
+    minted, revoked = b'"action-label">Key minted at the provider<', b'"action-label">Revoked<'
     page = client.get(reverse("accounts:audit"))
-    assert b"key.minted" in page.content and b"key.revoked" in page.content
+    assert minted in page.content and revoked in page.content
     filtered = client.get(reverse("accounts:audit"), {"action": "key.revoked"})
-    assert b"<code>key.revoked</code>" in filtered.content and b"<code>key.minted</code>" not in filtered.content
+    assert revoked in filtered.content and minted not in filtered.content
     by_actor = client.get(reverse("accounts:audit"), {"actor": admin.pk})
-    assert b"<code>key.minted</code>" in by_actor.content and b"<code>key.revoked</code>" not in by_actor.content
+    assert minted in by_actor.content and revoked not in by_actor.content
+
+
+def test_audit_page_names_actions_readably_and_offers_them_as_filter_choices(finance, admin):
+    AuditEvent.record("budget_request.approved_finance", actor=admin)
+    AuditEvent.record("budget.some_new_thing", actor=admin)
+    page = login(finance).get(reverse("accounts:audit")).content.decode()
+    assert '<span class="action-label">Budget bump approved by finance</span>' in page
+    assert '<span class="action-label">Budget some new thing</span>' in page
+    assert '<option value="budget_request.approved_finance">Budget bump approved by finance</option>' in page
+
+
+def test_every_recorded_action_has_a_label_for_the_timelines(admin):
+    event = AuditEvent.record("key_request.approved_manager", actor=admin)
+    assert event.label == "Approved by the manager"
+    assert AuditEvent.objects.get(pk=event.pk).label == "Approved by the manager"
+
+
+def test_audit_page_shows_long_details_in_full(finance, admin):
+    reason = "over budget " * 80
+    AuditEvent.record("key.revoked", actor=admin, target=admin, reason=reason, provider_key_id="key_123")
+    page = login(finance).get(reverse("accounts:audit")).content.decode()
+    assert f"<dt>reason</dt><dd>{reason}</dd>" in page
+    assert "<dt>provider_key_id</dt><dd>key_123</dd>" in page
+
+
+def test_audit_page_and_export_are_refused_to_engineers_and_managers(engineer, manager):
+    for user in (engineer, manager):
+        assert login(user).get(reverse("accounts:audit")).status_code == 403
+        assert login(user).get(reverse("accounts:audit_export")).status_code == 403
+
+
+def _csv(response) -> list[list[str]]:
+    assert response.streaming and response["Content-Type"].startswith("text/csv")
+    assert response["Content-Disposition"].startswith('attachment; filename="allocator-audit-')
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_csv_export_streams_the_filtered_events(finance, admin, engineer):
+    AuditEvent.record("key.minted", actor=admin, target=engineer, account="Simulated")
+    AuditEvent.record("key.revoked", actor=engineer, target=engineer, reason="left the team")
+    rows = _csv(login(finance).get(reverse("accounts:audit_export"), {"action": "key.revoked"}))
+    assert rows[0] == ["when_utc", "actor", "action", "label", "target_type", "target_id", "target", "details"]
+    assert len(rows) == 2
+    when, actor, action, label, target_type, target_id, target, details = rows[1]
+    assert (actor, action, label, target_type) == (engineer.email, "key.revoked", "Revoked", "user")
+    assert (target_id, target) == (str(engineer.pk), str(engineer))
+    assert json.loads(details) == {"reason": "left the team"} and when.endswith("+00:00")
+
+
+def test_csv_export_defuses_spreadsheet_formulas(finance, admin, engineer):
+    engineer.full_name = '=HYPERLINK("https://evil.example","Open")'
+    engineer.save()
+    AuditEvent.record("key.revoked", actor=admin, target=engineer)
+    rows = _csv(login(finance).get(reverse("accounts:audit_export")))
+    assert rows[1][6] == "'" + engineer.full_name
+    assert all(not cell.startswith(("=", "+", "-", "@")) for cell in rows[1])
+
+
+def test_csv_export_query_count_does_not_grow_with_rows(finance, admin):
+    def export_queries() -> int:
+        client = login(finance)
+        with CaptureQueriesContext(connection) as queries:
+            _csv(client.get(reverse("accounts:audit_export")))
+        return len(queries)
+
+    for i in range(5):
+        AuditEvent.record("key.minted", actor=admin, n=i)
+    few = export_queries()
+    for i in range(300):
+        AuditEvent.record("key.minted", actor=admin, n=i)
+    assert export_queries() == few
 
 
 def test_audit_page_query_count_does_not_grow(finance, admin, django_assert_max_num_queries):
