@@ -205,6 +205,8 @@ ACTION_LABELS = {
     "alert.retried": "Alert delivery retried",
     "slack.webhooks_changed": "Slack webhooks changed",
     "user.created_by_sso": "Person created at first single sign-on",
+    "admin.added": "Added in the Django admin",
+    "admin.changed": "Changed in the Django admin",
 }
 
 
