@@ -35,6 +35,15 @@ def django_db_setup(django_db_setup, django_db_blocker):
             cursor.execute("ALTER TABLE accounts_auditevent DISABLE TRIGGER accounts_auditevent_no_truncate")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty shared cache (it lives in files for the whole run)."""
+    yield
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def cost_center(db):
     return CostCenterFactory(code="RND", name="R&D")
