@@ -19,6 +19,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from accounts.models import Project, Team
 from accounts.permissions import Access
@@ -52,7 +53,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return JsonResponse(server_error_body(), status=500)
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else None
         body = {"code": "invalid", "message": " ".join(exc.messages)}
@@ -71,6 +72,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is None:
         # Not an API exception: a bug. Log it with the traceback, answer the documented shape, not the HTML page.
         logger.error("Unhandled exception in %s", context.get("view"), exc_info=exc)
+        set_rollback()
         return Response(server_error_body(), status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     if isinstance(exc, exceptions.ValidationError):
         response.data = {"error": {"code": "invalid", "message": "Some fields are invalid.", "fields": response.data}}

@@ -27,7 +27,7 @@ if settings.OIDC_ENABLED:
     urlpatterns.append(path("oidc/", include("mozilla_django_oidc.urls")))
 
 
-
+# Under /api/ the error pages answer the API's JSON error shape; everywhere else the HTML pages.
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if api.is_api_request(request):
         return api.not_found(request, exception)
