@@ -236,6 +236,10 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Allocator API",
+    "DESCRIPTION": (
+        "Sign in first (session cookie; send the CSRF token on writes). Every error, whatever the status, answers "
+        '`{"error": {"code": "...", "message": "...", "fields": {...}}}`, with `fields` only for invalid input.'
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],

@@ -35,6 +35,7 @@ def test_docs_point_at_the_schema_which_signed_in_users_get(engineer):
     assert reverse("api_schema") in html
     schema = client.get(reverse("api_schema"))
     assert schema.status_code == 200 and b"/api/key-requests/" in schema.content
+    assert b"Every error, whatever the status" in schema.content
 
 
 def test_anonymous_callers_get_neither_schema_nor_docs(db):
