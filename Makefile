@@ -28,11 +28,16 @@ migrate: install
 demo: migrate
 	$(BIN)/python manage.py seed_demo
 
+# Links in emails and Slack messages follow PORT, unless SITE_URL is set (environment, command line or .env).
+# Honcho gives the worker and beat other PORTs, so the web address is passed to them explicitly.
+RUN_SITE_URL = $(if $(SITE_URL),,$(if $(shell grep -s '^SITE_URL=.' .env),,SITE_URL=http://127.0.0.1:$(PORT)))
+
 run: demo
 	@echo ""
 	@echo "  Allocator is starting at http://127.0.0.1:$(PORT)/  (Ctrl-C stops web, worker and beat)"
+	@echo "  Demo emails are written to var/mail/, one file each."
 	@echo ""
-	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) $(BIN)/honcho start -f deploy/Procfile -d .
+	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) $(RUN_SITE_URL) $(BIN)/honcho start -f deploy/Procfile -d .
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.http import HttpRequest
 
 from accounts.models import AuditEvent, CostCenter, Membership, Notification, Project, Team, User
+from allocator.admin_base import ReadOnlyAdmin
 
 
 class MembershipInline(admin.TabularInline):
@@ -53,22 +53,14 @@ class ProjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only: audit events are append-only."""
 
-    list_display = ["created_at", "actor", "action", "target_repr"]
+    list_display = ["created_at", "actor", "label", "target_repr"]
     list_filter = ["action"]
     search_fields = ["action", "target_repr", "actor__email"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+    list_select_related = ["actor"]
 
 
 @admin.register(Notification)

@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
-from accounts.models import AuditEvent, User
+from accounts.models import AuditEvent, User, action_label
 
 
 class EmailAuthenticationForm(AuthenticationForm):
@@ -18,4 +18,4 @@ class AuditFilterForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         actions = AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct()
-        self.fields["action"].choices = [("", "All actions")] + [(a, a) for a in actions]
+        self.fields["action"].choices = [("", "All actions")] + [(a, action_label(a)) for a in actions]

@@ -134,17 +134,42 @@ class Project(models.Model):
         return self.name
 
 
+APPEND_ONLY = "Audit events are append-only"
+
+
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    """Every ORM path that rewrites or removes rows refuses: this is also the base manager's queryset, which
+    `Model.save()` updates through and deletion collectors use."""
+
     def update(self, **kwargs: Any) -> int:
-        raise PermissionError("Audit events are append-only")
+        raise PermissionError(APPEND_ONLY)
+
+    def _update(self, values: Any) -> int:
+        raise PermissionError(APPEND_ONLY)
 
     def delete(self) -> tuple[int, dict[str, int]]:
-        raise PermissionError("Audit events are append-only")
+        raise PermissionError(APPEND_ONLY)
+
+    def _raw_delete(self, using: str) -> int:
+        raise PermissionError(APPEND_ONLY)
+
+    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> int:
+        raise PermissionError(APPEND_ONLY)
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[AuditEvent]:
+        if kwargs.get("update_conflicts"):
+            raise PermissionError(APPEND_ONLY)
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def update_or_create(self, *args: Any, **kwargs: Any) -> tuple[AuditEvent, bool]:
+        raise PermissionError(APPEND_ONLY)
 
     def for_target(self, obj: models.Model) -> AuditEventQuerySet:
         return self.filter(target_type=obj._meta.label_lower, target_id=str(obj.pk))
 
 
+# What each audit action reads as, on the audit log and on the key, key-request and budget timelines (one place:
+# `AuditEvent.label`). An action missing here reads as its name made readable ("budget.set" → "Budget set").
 ACTION_LABELS = {
     "key_request.created": "Requested",
     "key_request.auto_approved": "Approved automatically by policy",
@@ -162,11 +187,40 @@ ACTION_LABELS = {
     "key.suspended": "Suspended",
     "key.reinstated": "Reinstated",
     "key.revoked": "Revoked",
+    "provider_account.saved": "Provider account saved",
+    "provider_account.tested": "Provider connection tested",
+    "provider_key.revoked_unmanaged": "Unmanaged provider key revoked",
+    "policy.changed": "Policy changed",
+    "usage.sync_requested": "Usage sync requested",
+    "budget.set": "Budget set",
+    "budget.bumped": "Budget raised by a bump",
+    "budget.raised_for_bump": "Budget raised for an approved bump",
+    "budgets.copied": "Budgets copied from the previous quarter",
+    "budget_request.created": "Budget bump requested",
+    "budget_request.auto_approved": "Budget bump approved automatically by policy",
+    "budget_request.approved_manager": "Budget bump approved by the manager",
+    "budget_request.approved_finance": "Budget bump approved by finance",
+    "budget_request.rejected": "Budget bump rejected",
+    "budget_request.cancelled": "Budget bump cancelled",
+    "alert.retried": "Alert delivery retried",
+    "slack.webhooks_changed": "Slack webhooks changed",
+    "user.created_by_sso": "Person created at first single sign-on",
+    "admin.added": "Added in the Django admin",
+    "admin.changed": "Changed in the Django admin",
 }
 
 
+def action_label(action: str) -> str:
+    """The readable name of an audit action."""
+    if action in ACTION_LABELS:
+        return ACTION_LABELS[action]
+    words = action.replace(".", " ").replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
 class AuditEvent(models.Model):
-    """Append-only record of a sensitive action. On PostgreSQL a trigger also refuses UPDATE/DELETE."""
+    """Append-only record of a sensitive action. The ORM refuses every update and delete (see
+    AuditEventQuerySet); on PostgreSQL triggers also refuse UPDATE, DELETE and TRUNCATE."""
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -179,19 +233,23 @@ class AuditEvent(models.Model):
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
+        base_manager_name = "objects"
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target_idx")]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target_repr}"
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise PermissionError("Audit events are append-only")
-        super().save(*args, **kwargs)
+    def save(self, **kwargs: Any) -> None:
+        # Only ever an INSERT: a stored row, force_update, update_fields, or a new instance given an existing
+        # pk (which Django would otherwise try as an UPDATE first) all refuse or fail on the primary key.
+        if not self._state.adding or kwargs.get("force_update") or kwargs.get("update_fields") is not None:
+            raise PermissionError(APPEND_ONLY)
+        kwargs["force_insert"] = True
+        super().save(**kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise PermissionError("Audit events are append-only")
+        raise PermissionError(APPEND_ONLY)
 
     @classmethod
     def record(
@@ -213,6 +271,10 @@ class AuditEvent(models.Model):
             target_repr=str(target)[:200] if target is not None else "",
             details=details,
         )
+
+    @property
+    def label(self) -> str:
+        return action_label(self.action)
 
     @property
     def target_label(self) -> str:

@@ -1,8 +1,5 @@
-from datetime import datetime, time
-
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
@@ -10,8 +7,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.forms import AuditFilterForm, EmailAuthenticationForm
-from accounts.models import AuditEvent, CostCenter, Membership, Project, Team
+from accounts.forms import EmailAuthenticationForm
+from accounts.models import CostCenter, Membership, Project, Team
 from accounts.permissions import Access
 from allocator.models import KeyRequest
 from allocator.quarters import Quarter
@@ -54,30 +51,6 @@ def organisation(request: HttpRequest) -> HttpResponse:
     )
     cost_centers = CostCenter.objects.select_related("owner").prefetch_related(Prefetch("teams", queryset=teams))
     return render(request, "accounts/organisation.html", {"cost_centers": cost_centers})
-
-
-@login_required
-def audit_log(request: HttpRequest) -> HttpResponse:
-    if not Access.for_request(request).sees_everything:
-        raise PermissionDenied
-    form = AuditFilterForm(request.GET or None)
-    events = AuditEvent.objects.select_related("actor")
-    if form.is_valid():
-        data = form.cleaned_data
-        if data["action"]:
-            events = events.filter(action=data["action"])
-        if data["actor"]:
-            events = events.filter(actor=data["actor"])
-        if data["since"]:
-            events = events.filter(created_at__gte=timezone.make_aware(datetime.combine(data["since"], time.min)))
-        if data["until"]:
-            events = events.filter(created_at__lte=timezone.make_aware(datetime.combine(data["until"], time.max)))
-        if data["q"]:
-            events = events.filter(target_repr__icontains=data["q"])
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(request, "accounts/audit.html", {"form": form, "page": page, "query": query.urlencode()})
 
 
 @login_required

@@ -1,4 +1,5 @@
-"""Django admin for usage: manual model prices (editable), buckets, rollups, billed cost and sync runs (read-only).
+"""Django admin for provider accounts, keys and key requests (repair stuck rows; secrets never shown), and for usage:
+manual model prices (editable), buckets, rollups, billed cost and sync runs (read-only).
 
 Models the price table does not know are priced at zero; the ModelPrice list names them, with a link that opens
 the add form filled in. Saving a price re-prices the recent zero-priced buckets of that model at once.
@@ -9,13 +10,25 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from allocator.models import BilledCost, DailyRollup, ModelPrice, SimulatedKey, SyncRun, UsageBucket
+from allocator.admin_base import AllocatorAdmin, ReadOnlyAdmin, RepairAdmin
+from allocator.models import (
+    BilledCost,
+    DailyRollup,
+    Key,
+    KeyRequest,
+    ModelPrice,
+    ProviderAccount,
+    SimulatedKey,
+    SyncRun,
+    UsageBucket,
+)
 
 UNKNOWN_LOOKBACK = timedelta(days=14)
 
@@ -34,21 +47,154 @@ def model_price_add_url(provider: str, model: str) -> str:
     return reverse("admin:allocator_modelprice_add") + "?" + urlencode({"provider": provider, "model": model})
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written by syncs: look, filter, never edit by hand (the next sync would overwrite it anyway)."""
+class ProviderAccountAdminForm(forms.ModelForm):
+    """The admin credential is write-only: never rendered, kept when left blank, replaced when typed."""
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    credential = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Write-only. Leave blank to keep the stored credential; type a new one to replace it.",
+    )
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+    class Meta:
+        model = ProviderAccount
+        fields = [
+            "name",
+            "kind",
+            "base_url",
+            "credential",
+            "options",
+            "allowed_models",
+            "enabled",
+            "auto_approve_limit_usd",
+            "finance_approval_above_usd",
+        ]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial["credential"] = ""  # the stored value never reaches the page
+
+    def clean_credential(self) -> str:
+        return self.cleaned_data["credential"] or self.instance.credential
+
+
+@admin.register(ProviderAccount)
+class ProviderAccountAdmin(AllocatorAdmin):
+    form = ProviderAccountAdminForm
+    list_display = ["name", "kind", "enabled", "status", "last_sync_at", "synced_until"]
+    list_filter = ["kind", "enabled", "status"]
+    search_fields = ["name"]
+    readonly_fields = ["status", "status_message", "status_checked_at", "synced_until", "last_sync_at", "created_at"]
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+        return False  # keys, requests and usage hang on the account: disable it instead
+
+
+@admin.register(Key)
+class KeyAdmin(RepairAdmin):
+    """Status here changes Allocator's record only, not the provider: use the key page to suspend or revoke."""
+
+    list_display = ["name", "hint", "account", "owner_label", "team", "status", "limit_usd", "created_at"]
+    list_filter = ["status", "account", "team", "imported"]
+    search_fields = ["name", "provider_key_id", "hint", "owner_user__email", "owner_project__slug"]
+    list_select_related = ["account", "team", "owner_user", "owner_project"]
+    date_hierarchy = "created_at"
+    fields = [
+        "name",
+        "account",
+        "provider_key_id",
+        "hint",
+        "owner_user",
+        "owner_project",
+        "team",
+        "status",
+        "status_reason",
+        "limit_usd",
+        "expires_at",
+        "suspended_at",
+        "revoked_at",
+        "request",
+        "requested_by",
+        "approved_by",
+        "imported",
+        "provider_data",
+        "created_at",
+        "secret_expires_at",
+        "secret_revealed_at",
+    ]
+    readonly_fields = [
+        "account",
+        "provider_key_id",
+        "owner_user",
+        "owner_project",
+        "team",
+        "request",
+        "requested_by",
+        "approved_by",
+        "imported",
+        "created_at",
+        "secret_expires_at",
+        "secret_revealed_at",
+    ]
+
+    @admin.display(description="Owner")
+    def owner_label(self, obj: Key) -> str:
+        return obj.owner_label
+
+
+@admin.register(KeyRequest)
+class KeyRequestAdmin(RepairAdmin):
+    """Unstick a request: release a mint claim, put a failed mint back, correct the state."""
+
+    list_display = ["__str__", "requester", "account", "team", "allowance_usd", "state", "awaiting_step", "created_at"]
+    list_filter = ["state", "awaiting_step", "account", "team"]
+    search_fields = ["name", "purpose", "requester__email"]
+    list_select_related = ["requester", "account", "team"]
+    date_hierarchy = "created_at"
+    fields = [
+        "name",
+        "purpose",
+        "requester",
+        "account",
+        "team",
+        "project",
+        "allowance_usd",
+        "expires_on",
+        "state",
+        "awaiting_step",
+        "needs_finance",
+        "auto_approved",
+        "manager_approved_by",
+        "manager_approved_at",
+        "finance_approved_by",
+        "finance_approved_at",
+        "decided_by",
+        "decided_at",
+        "decision_reason",
+        "failure_message",
+        "attempts",
+        "mint_claimed_at",
+        "created_at",
+    ]
+    readonly_fields = [
+        "requester",
+        "account",
+        "team",
+        "project",
+        "auto_approved",
+        "manager_approved_by",
+        "manager_approved_at",
+        "finance_approved_by",
+        "finance_approved_at",
+        "decided_by",
+        "decided_at",
+        "created_at",
+    ]
 
 
 @admin.register(ModelPrice)
-class ModelPriceAdmin(admin.ModelAdmin):
+class ModelPriceAdmin(AllocatorAdmin):
     list_display = [
         "provider",
         "model",
@@ -152,7 +298,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SimulatedKey)
-class SimulatedKeyAdmin(admin.ModelAdmin):
+class SimulatedKeyAdmin(AllocatorAdmin):
     """The simulated provider's own key table. The action makes a key burst for an hour (demos, runaway alerts)."""
 
     list_display = ["key_id", "name", "account_id", "disabled", "revoked", "created_at", "disabled_at"]

@@ -1,21 +1,25 @@
 """REST API for keys and key requests. Same services and permission helper as the web pages.
 
-Every error has one shape: {"error": {"code": "...", "message": "...", "fields": {...}?}}.
+Every error has one shape: {"error": {"code": "...", "message": "...", "fields": {...}?}}, from one exception
+handler for the API views, and from `not_found` / `server_error` for what never reaches a view (unknown paths
+under /api/, a crash outside a view).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from accounts.models import Project, Team
 from accounts.permissions import Access
@@ -24,8 +28,33 @@ from allocator import key_requests
 from allocator.models import InvalidTransition, Key, KeyRequest, ProviderAccount
 from allocator.providers.base import ProviderError
 
+logger = logging.getLogger(__name__)
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+API_PREFIX = "/api/"
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The API's 404 for paths no API view answers (the catch-all at the end of urls_api, and handler404)."""
+    return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
+def server_error_body() -> dict[str, dict[str, str]]:
+    return error_body("server_error", "Something went wrong on our side; it has been logged.")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(server_error_body(), status=500)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else None
         body = {"code": "invalid", "message": " ".join(exc.messages)}
@@ -42,7 +71,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None
+        # Not an API exception: a bug. Log it with the traceback, answer the documented shape, not the HTML page.
+        logger.error("Unhandled exception in %s", context.get("view"), exc_info=exc)
+        set_rollback()
+        return Response(server_error_body(), status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     if isinstance(exc, exceptions.ValidationError):
         response.data = {"error": {"code": "invalid", "message": "Some fields are invalid.", "fields": response.data}}
     else:

@@ -1,10 +1,13 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import views as account_views
-from allocator import health
+from allocator import api, health
+from allocator.views import errors
 
 admin.site.site_header = "Allocator administration"
 admin.site.site_title = "Allocator admin"
@@ -15,15 +18,29 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("", include("allocator.urls_app")),
     path("budgets/", include("budgets.urls")),
-    path("api/", include("allocator.urls_api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    path("api/docs/", login_required(SpectacularSwaggerView.as_view(url_name="api_schema")), name="api_docs"),
+    path("api/", include("allocator.urls_api")),
     path("admin/", admin.site.urls),
 ]
 
 if settings.OIDC_ENABLED:
     urlpatterns.append(path("oidc/", include("mozilla_django_oidc.urls")))
 
+
+# Under /api/ the error pages answer the API's JSON error shape; everywhere else the HTML pages.
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if api.is_api_request(request):
+        return api.not_found(request, exception)
+    return errors.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if api.is_api_request(request):
+        return api.server_error(request)
+    return errors.server_error(request)
+
+
 handler400 = "allocator.views.errors.bad_request"
-handler404 = "allocator.views.errors.page_not_found"
-handler500 = "allocator.views.errors.server_error"
+handler404 = page_not_found
+handler500 = server_error

@@ -21,7 +21,27 @@ from allocator.celery import app as celery_app
 from allocator.models import Policy, ProviderAccount, ProviderKind
 from tests.factories import CostCenterFactory, MembershipFactory, ProjectFactory, TeamFactory, UserFactory
 
-pytest_plugins = ["tests.emulators.fixtures"]
+pytest_plugins = ["tests.emulators.fixtures", "tests.fixed_instant"]
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """On PostgreSQL the audit log refuses TRUNCATE, which is how Django empties tables after a transactional
+    test; the test database runs with that one trigger disabled (test_audit enables it to prove it works)."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE accounts_auditevent DISABLE TRIGGER accounts_auditevent_no_truncate")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty shared cache (it lives in files for the whole run)."""
+    yield
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture

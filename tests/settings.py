@@ -16,6 +16,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file (not :memory:) so a real Celery worker process can open the same test database.
     DATABASES["default"]["TEST"] = {"NAME": str(RUN_DIR / "test.sqlite3")}
 
+# A shared cache like production's (several processes see one another's `cache.add`), in this run's folder so the
+# worker subprocess shares it and parallel runs do not; files, so a test needs no database to use it.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(RUN_DIR / "cache")}
+}
+
 CELERY_TASK_DEFAULT_QUEUE = f"allocator-test-{RUN_DIR.name}"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_FILESYSTEM_BROKER_DIR = RUN_DIR / "broker"
