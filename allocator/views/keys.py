@@ -28,6 +28,7 @@ from allocator.models import (
 from allocator.providers import provider_class
 from allocator.providers.base import ProviderError
 from allocator.quarters import Quarter
+from budgets.spend import KEY_SCOPE
 
 
 def provider_failed(request: HttpRequest, error: Exception) -> None:
@@ -102,6 +103,7 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     spend = DailyRollup.objects.filter(key=key, day__gte=quarter.start, day__lt=quarter.end).aggregate(
         total=Coalesce(Sum("cost_usd"), Decimal("0"))
     )["total"]
+    enforcement = getattr(key, "enforcement", None)
     can_reveal = key.secret_available and (
         key.owner_user_id == request.user.pk or (key.owner_project_id and key.requested_by_id == request.user.pk)
     )
@@ -117,7 +119,9 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_owner": access.can_act_as_owner(key),
             "can_manage": access.can_manage(key),
             "caps": key.account.capabilities,
-            "enforcement": getattr(key, "enforcement", None),
+            "enforcement": enforcement,
+            # Suspended because the key's own allowance is spent (not a budget): a bump of the allowance helps.
+            "allowance_spent": enforcement is not None and enforcement.scope_key == f"{KEY_SCOPE}:{key.pk}",
         },
     )
 
