@@ -15,10 +15,9 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.permissions import Access, get_visible_or_404
 from accounts.timeline import timeline
 from allocator import approvals as approval_services
-from allocator.forms import RejectForm
-from allocator.models import InvalidTransition, Key, Policy
+from allocator.decisions import cancel_respond, decision_respond
+from allocator.models import Key, Policy
 from allocator.quarters import Quarter
-from allocator.redirects import redirect_next
 from budgets import bumps as bump_services
 from budgets.forecast import FORECAST_METHOD
 from budgets.forms import BumpForm
@@ -126,33 +125,18 @@ def bump_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
-    bump = _get_bump_for_user(request, pk)
-    error = ""
-    try:
-        if decision == "approve":
-            bump = approval_services.approval_approve(approval_request=bump, by=request.user)
-        else:
-            form = RejectForm(request.POST)
-            if not form.is_valid():
-                raise InvalidTransition(form.error_text())
-            bump = approval_services.approval_reject(
-                approval_request=bump, by=request.user, reason=form.cleaned_data["reason"]
-            )
-    except InvalidTransition as e:
-        error = str(e)
-    if request.htmx:
+    def partial(bump: BudgetRequest, context: dict) -> HttpResponse:
         bump = _get_bump_for_user(request, pk)
         with_bump_numbers([bump])
-        # The row, and the "N waiting" count out of band, so the page stays true after each decision.
-        pending = BudgetRequest.objects.filter(state=BudgetRequest.State.PENDING)
-        waiting = Access.for_request(request).approvable(pending).count()
-        context = {"bump": bump, "decided": not error, "error": error, "waiting": waiting}
-        return render(request, "budgets/_bump_approvals.html#decided", context)
-    if error:
-        messages.error(request, error)
-    else:
-        messages.success(request, f"Budget request #{bump.pk}: {bump.get_state_display().lower()}.")
-    return redirect_next(request, bump.get_absolute_url())
+        return render(request, "budgets/_bump_approvals.html#decided", {**context, "bump": bump})
+
+    return decision_respond(
+        request,
+        approval_request=_get_bump_for_user(request, pk),
+        decision=decision,
+        partial=partial,
+        done=lambda bump: f"Budget request #{bump.pk}: {bump.get_state_display().lower()}.",
+    )
 
 
 @login_required
@@ -170,10 +154,4 @@ def bump_reject(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def bump_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    bump = _get_bump_for_user(request, pk)
-    try:
-        approval_services.approval_cancel(approval_request=bump, by=request.user)
-        messages.success(request, "Request cancelled.")
-    except InvalidTransition as error:
-        messages.error(request, str(error))
-    return redirect(bump.get_absolute_url())
+    return cancel_respond(request, approval_request=_get_bump_for_user(request, pk))
