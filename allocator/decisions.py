@@ -12,8 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.views.decorators.http import require_POST
 
 from accounts.permissions import Access
 from allocator import approvals as approval_services
@@ -55,6 +57,33 @@ def decision_respond(
     else:
         messages.success(request, done(approval_request))
     return redirect_next(request, approval_request.get_absolute_url())
+
+
+def decision_views(
+    *,
+    fetch: Callable[[HttpRequest, int], ApprovalRequest],
+    partial: Callable[[HttpRequest, int, dict[str, Any]], HttpResponse],
+    done: Callable[[ApprovalRequest], str],
+) -> tuple[Callable[..., HttpResponse], Callable[..., HttpResponse]]:
+    """A page's approve and reject views (POST, signed in): `fetch(request, pk)` finds the request the person may
+    see, `partial(request, pk, context)` renders the page's htmx answer, `done(request_obj)` is the message."""
+
+    def view(decision: str) -> Callable[..., HttpResponse]:
+        @login_required
+        @require_POST
+        def decide(request: HttpRequest, pk: int) -> HttpResponse:
+            return decision_respond(
+                request,
+                approval_request=fetch(request, pk),
+                decision=decision,
+                partial=lambda _, context: partial(request, pk, context),
+                done=done,
+            )
+
+        decide.__name__ = decide.__qualname__ = decision
+        return decide
+
+    return view("approve"), view("reject")
 
 
 def cancel_respond(request: HttpRequest, *, approval_request: ApprovalRequest) -> HttpResponse:

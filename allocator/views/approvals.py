@@ -1,4 +1,4 @@
-"""The approvals page and the approve / reject decisions on key requests."""
+"""The approvals page and the approve / reject decisions on key requests (views made by allocator.decisions)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_POST
 
 from accounts.permissions import Access
-from allocator.decisions import decision_respond
+from allocator.decisions import decision_views
 from allocator.forms import RejectForm
 from allocator.models import KeyRequest
 from allocator.views.key_requests import get_request_for_user
@@ -32,28 +31,13 @@ def approvals(request: HttpRequest) -> HttpResponse:
     return render(request, "allocator/approvals.html", context)
 
 
-def _decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
-    def partial(key_request: KeyRequest, context: dict) -> HttpResponse:
-        key_request.refresh_from_db()
-        context = {**context, "kr": key_request, "reject_form": RejectForm()}
-        return render(request, "allocator/approvals.html#decided", context)
-
-    return decision_respond(
-        request,
-        approval_request=get_request_for_user(request, pk),
-        decision=decision,
-        partial=partial,
-        done=lambda kr: f"Request “{kr.name}” {kr.get_state_display().lower()}.",
-    )
+def _decided_row(request: HttpRequest, pk: int, context: dict) -> HttpResponse:
+    context = {**context, "kr": get_request_for_user(request, pk), "reject_form": RejectForm()}
+    return render(request, "allocator/approvals.html#decided", context)
 
 
-@login_required
-@require_POST
-def request_approve(request: HttpRequest, pk: int) -> HttpResponse:
-    return _decide(request, pk, "approve")
-
-
-@login_required
-@require_POST
-def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
-    return _decide(request, pk, "reject")
+request_approve, request_reject = decision_views(
+    fetch=get_request_for_user,
+    partial=_decided_row,
+    done=lambda kr: f"Request “{kr.name}” {kr.get_state_display().lower()}.",
+)

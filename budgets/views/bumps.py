@@ -15,7 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.permissions import Access, get_visible_or_404
 from accounts.timeline import timeline
 from allocator import approvals as approval_services
-from allocator.decisions import cancel_respond, decision_respond
+from allocator.decisions import cancel_respond, decision_views
 from allocator.models import Key, Policy
 from allocator.quarters import Quarter
 from budgets import bumps as bump_services
@@ -124,31 +124,17 @@ def bump_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
-    def partial(bump: BudgetRequest, context: dict) -> HttpResponse:
-        bump = _get_bump_for_user(request, pk)
-        with_bump_numbers([bump])
-        return render(request, "budgets/_bump_approvals.html#decided", {**context, "bump": bump})
-
-    return decision_respond(
-        request,
-        approval_request=_get_bump_for_user(request, pk),
-        decision=decision,
-        partial=partial,
-        done=lambda bump: f"Budget request #{bump.pk}: {bump.get_state_display().lower()}.",
-    )
+def _decided_row(request: HttpRequest, pk: int, context: dict) -> HttpResponse:
+    bump = _get_bump_for_user(request, pk)
+    with_bump_numbers([bump])
+    return render(request, "budgets/_bump_approvals.html#decided", {**context, "bump": bump})
 
 
-@login_required
-@require_POST
-def bump_approve(request: HttpRequest, pk: int) -> HttpResponse:
-    return _decide(request, pk, "approve")
-
-
-@login_required
-@require_POST
-def bump_reject(request: HttpRequest, pk: int) -> HttpResponse:
-    return _decide(request, pk, "reject")
+bump_approve, bump_reject = decision_views(
+    fetch=_get_bump_for_user,
+    partial=_decided_row,
+    done=lambda bump: f"Budget request #{bump.pk}: {bump.get_state_display().lower()}.",
+)
 
 
 @login_required
