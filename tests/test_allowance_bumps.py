@@ -194,3 +194,16 @@ def test_slack_approves_an_allowance_bump(
     bump.refresh_from_db()
     spent_key.refresh_from_db()
     assert bump.state == "approved" and spent_key.limit_usd == Decimal("125.00")
+
+
+def test_a_waiting_allowance_bump_is_counted_on_home_and_listed_on_the_team_page(
+    policy, spent_key, engineer, manager, team
+):
+    _policy_limit(policy, "0")
+    _ask(login(engineer), spent_key, "75")
+    boss = login(manager)
+
+    home = boss.get(reverse("home")).content.decode()
+    assert "1 request waits for your decision" in home
+    team_page = boss.get(reverse("budgets:team", args=[team.pk])).content.decode()
+    assert "+$75.00</a> for the allowance of key erin-batch" in team_page
