@@ -50,6 +50,8 @@ def _bump_before_approve(bump: BudgetRequest) -> None:
     if quarter != Quarter.current():
         raise InvalidTransition(f"This request was for {quarter}, which is over. Ask again for this one.")
     target = bump.budget if bump.budget_id is not None else bump.key
+    if bump.key_id is not None and target.status not in (target.Status.ACTIVE, target.Status.SUSPENDED):
+        raise InvalidTransition(f"The key {target.name} is {target.get_status_display().lower()}: nothing to raise.")
     if (problem := bumps.bump_beyond_ceiling(target=target, amount_usd=bump.amount_usd)) is not None:
         raise InvalidTransition(problem)
     if (

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
 import pytest
+import time_machine
 from django.core.cache import cache
 from django.urls import reverse
 
 from accounts.models import AuditEvent, Notification
 from allocator.models import Key, SimulatedKey
+from allocator.quarters import Quarter
 from budgets.enforce import enforce_budgets
 from budgets.models import Alert, BudgetRequest
 from budgets.slack import sign
@@ -207,3 +210,20 @@ def test_a_waiting_allowance_bump_is_counted_on_home_and_listed_on_the_team_page
     assert "1 request waits for your decision" in home
     team_page = boss.get(reverse("budgets:team", args=[team.pk])).content.decode()
     assert "+$75.00</a> for the allowance of key erin-batch" in team_page
+
+
+def test_a_bump_of_a_revoked_key_or_from_a_past_quarter_is_not_approved(policy, spent_key, engineer, manager):
+    _policy_limit(policy, "0")
+    _ask(login(engineer), spent_key, "75")
+    bump = BudgetRequest.objects.get()
+    next_quarter = datetime.combine(Quarter.current().end, datetime.min.time(), tzinfo=UTC) + timedelta(hours=1)
+    with time_machine.travel(next_quarter):
+        response = login(manager).post(reverse("budgets:bump_approve", args=[bump.pk]), follow=True)
+    assert "which is over. Ask again" in response.content.decode()
+
+    Key.objects.filter(pk=spent_key.pk).update(status=Key.Status.REVOKED)
+    response = login(manager).post(reverse("budgets:bump_approve", args=[bump.pk]), follow=True)
+    assert "The key erin-batch is revoked: nothing to raise." in response.content.decode()
+    bump.refresh_from_db()
+    spent_key.refresh_from_db()
+    assert bump.state == "pending" and spent_key.limit_usd == Decimal("50.00")
