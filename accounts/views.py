@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -35,7 +35,9 @@ def home(request: HttpRequest) -> HttpResponse:
     keys_waiting = access.approvable(KeyRequest.objects.filter(state=KeyRequest.State.PENDING)).count()
     bumps_waiting = (
         access.approvable(BudgetRequest.objects.filter(state=BudgetRequest.State.PENDING))
-        .filter(budget__quarter=Quarter.current().name)
+        .filter(
+            Q(budget__quarter=Quarter.current().name) | Q(key__isnull=False, created_at__gte=Quarter.current().start_at)
+        )
         .count()
     )
     return render(request, "accounts/home.html", {"approvals_waiting": keys_waiting + bumps_waiting})

@@ -3,7 +3,7 @@
 Each decision locks the request row, checks the person may decide it (`approval_may_decide`: the approver of the
 step it waits for, never the requester), applies the ApprovalRequest state change, records the audit event,
 tells whoever is next, and runs the follow-up of the request's kind: an approved key request is queued for
-minting, an approved bump raises its budget.
+minting, an approved bump raises its budget or its key's allowance.
 """
 
 from __future__ import annotations
@@ -46,12 +46,17 @@ def _key_request_before_approve(key_request: KeyRequest) -> None:
 
 
 def _bump_before_approve(bump: BudgetRequest) -> None:
-    if bump.budget.quarter != Quarter.current().name:
-        raise InvalidTransition(f"This request was for {bump.budget.quarter}, which is over. Ask again for this one.")
-    if (problem := bumps.bump_beyond_ceiling(budget=bump.budget, amount_usd=bump.amount_usd)) is not None:
+    quarter = bumps.bump_quarter(bump)
+    if quarter != Quarter.current():
+        raise InvalidTransition(f"This request was for {quarter}, which is over. Ask again for this one.")
+    target = bump.budget if bump.budget_id is not None else bump.key
+    if bump.key_id is not None and target.status not in (target.Status.ACTIVE, target.Status.SUSPENDED):
+        raise InvalidTransition(f"The key {target.name} is {target.get_status_display().lower()}: nothing to raise.")
+    if (problem := bumps.bump_beyond_ceiling(target=target, amount_usd=bump.amount_usd)) is not None:
         raise InvalidTransition(problem)
     if (
-        bump.awaiting_step == BudgetRequest.Step.MANAGER
+        bump.budget_id is not None
+        and bump.awaiting_step == BudgetRequest.Step.MANAGER
         and not bump.needs_finance
         and bumps.bump_exceeds_parent(bump.budget, bump.amount_usd)
     ):
@@ -70,11 +75,11 @@ _KINDS: dict[type[ApprovalRequest], _Kind] = {
     ),
     BudgetRequest: _Kind(
         audit="budget_request",
-        related=("budget", "team", "requester"),
+        related=("budget", "key", "team", "requester"),
         before_approve=_bump_before_approve,
         on_approved=lambda bump, by: bumps.bump_apply(bump=bump, by=by),
         on_waiting=lambda bump: bumps.bump_announce(bump=bump),
-        describe=lambda bump: f"request for +{usd(bump.amount_usd)} on {bump.budget.scope_label}",
+        describe=lambda bump: f"request for +{usd(bump.amount_usd)} on {bump.target_label}",
     ),
 }
 

@@ -211,18 +211,7 @@ def budgets_copy_from_previous_quarter(*, quarter: Quarter, by: User) -> int:
     previous = quarter.previous()
     taken = {b.scope_key for b in Budget.objects.filter(quarter=quarter.name)}
     copies = [
-        Budget(
-            scope=b.scope,
-            cost_center_id=b.cost_center_id,
-            team_id=b.team_id,
-            project_id=b.project_id,
-            user_id=b.user_id,
-            quarter=quarter.name,
-            quarter_start=quarter.start,
-            amount_usd=b.amount_usd,
-            hard=b.hard,
-            set_by=by,
-        )
+        b.copy_to(quarter, set_by_id=by.pk)
         for b in Budget.objects.filter(quarter=previous.name)
         if b.scope_key not in taken
     ]

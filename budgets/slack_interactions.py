@@ -51,7 +51,7 @@ def slack_user(data: dict[str, Any]) -> User | None:
 
 def _describe(request: ApprovalRequest) -> str:
     if isinstance(request, BudgetRequest):
-        return f"Budget request #{request.pk} (+${request.amount_usd:,} on {request.budget.scope_label})"
+        return f"Budget request #{request.pk} (+${request.amount_usd:,} on {request.target_label})"
     return f"Key request #{request.pk} “{request.name}”"
 
 

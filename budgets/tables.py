@@ -15,6 +15,7 @@ from allocator.money import ZERO
 from allocator.quarters import Quarter
 from budgets import allocation as allocation_services
 from budgets import charts
+from budgets.bumps import bump_target
 from budgets.forecast import NO_BURN, BurnRate, Forecast, burn_rates, forecast
 from budgets.models import Budget, BudgetRequest, Scope, scope_key
 from budgets.spend import scope_spend
@@ -144,10 +145,11 @@ def with_bump_numbers(bumps: list[BudgetRequest]) -> None:
     """Attach spend and forecast of each bump's budget (two queries for all of them)."""
     by_quarter: dict[str, Numbers] = {}
     for bump in bumps:
-        quarter = Quarter.parse(bump.budget.quarter)
+        bump.target = target = bump_target(bump)  # the budget, or the key's allowance
+        quarter = Quarter.parse(target.quarter)
         numbers = by_quarter.setdefault(quarter.name, Numbers(quarter))
-        bump.fc = numbers.forecast(bump.budget.scope_key, bump.budget.amount_usd)
+        bump.fc = numbers.forecast(target.scope_key, target.amount_usd)
         # What the budget would be with the bump (a pending one), or was without it (an approved one).
-        other = bump.budget.amount_usd + (bump.amount_usd if bump.is_open else -bump.amount_usd)
-        bump.fc_other = numbers.forecast(bump.budget.scope_key, other)
+        other = target.amount_usd + (bump.amount_usd if bump.is_open else -bump.amount_usd)
+        bump.fc_other = numbers.forecast(target.scope_key, other)
         bump.stale = quarter != Quarter.current()

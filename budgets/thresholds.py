@@ -20,7 +20,7 @@ from allocator.models import Policy
 from allocator.money import ZERO, usd
 from allocator.quarters import Quarter
 from budgets.forecast import NO_BURN, BurnRate, Forecast, forecast
-from budgets.models import Alert, Budget
+from budgets.models import Alert, Budget, Scope
 from budgets.spend import spend_of_scope
 
 if TYPE_CHECKING:
@@ -125,7 +125,8 @@ def limit_alerts(
         notes = outcome.pop(limit.scope_key, [])
         alerts += _threshold_alerts(limit, spent=spent, fc=fc, new=new, notes=notes, quarter=quarter)
         if notes and 100 not in new:
-            text = f"{limit.scope_title} is over its {usd(limit.amount_usd)} {quarter} {limit.noun}. " + "; ".join(
+            owner = "their" if limit.scope == Scope.USER else "its"  # a person is over *their* budget
+            text = f"{limit.scope_title} is over {owner} {usd(limit.amount_usd)} {quarter} {limit.noun}. " + "; ".join(
                 notes
             )
             alerts.append(limit_alert(limit, Alert.Kind.SUSPENSION, 100, text + ".", quarter))

@@ -7,8 +7,8 @@ from typing import Any
 from django import template
 from django.db.models import Q
 
-from allocator.key_spend import keys_with_quarter_spend
 from allocator.models import Key, KeyRequest
+from budgets.spend import with_quarter_spend
 
 register = template.Library()
 
@@ -18,7 +18,7 @@ OPEN_STATES = [KeyRequest.State.PENDING, KeyRequest.State.APPROVED, KeyRequest.S
 @register.inclusion_tag("allocator/_home_keys.html", takes_context=True)
 def key_home_panel(context: template.Context) -> dict[str, Any]:
     user = context["request"].user
-    my_keys = keys_with_quarter_spend(
+    my_keys = with_quarter_spend(
         Key.objects.filter(Q(owner_user=user) | Q(owner_project__isnull=False, requested_by=user))
         .exclude(status=Key.Status.REVOKED)
         .select_related("account", "owner_project")

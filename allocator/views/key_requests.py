@@ -14,6 +14,7 @@ from accounts.permissions import Access, get_visible_or_404
 from accounts.timeline import timeline
 from allocator import approvals as approval_services
 from allocator import key_requests as key_request_services
+from allocator.decisions import cancel_respond
 from allocator.forms import KeyRequestForm, RejectForm
 from allocator.models import (
     InvalidTransition,
@@ -94,13 +95,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    key_request = get_request_for_user(request, pk)
-    try:
-        approval_services.approval_cancel(approval_request=key_request, by=request.user)
-        messages.success(request, "Request cancelled.")
-    except InvalidTransition as error:
-        messages.error(request, str(error))
-    return redirect(key_request.get_absolute_url())
+    return cancel_respond(request, approval_request=get_request_for_user(request, pk))
 
 
 @login_required

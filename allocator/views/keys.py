@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -18,9 +15,7 @@ from accounts.timeline import timeline
 from allocator import keys as key_services
 from allocator.converters import MAX_ID
 from allocator.forms import KeyActionForm
-from allocator.key_spend import keys_with_quarter_spend
 from allocator.models import (
-    DailyRollup,
     InvalidTransition,
     Key,
     ProviderAccount,
@@ -28,6 +23,7 @@ from allocator.models import (
 from allocator.providers import provider_class
 from allocator.providers.base import ProviderError
 from allocator.quarters import Quarter
+from budgets.spend import KEY_SCOPE, spend_of_scope, with_quarter_spend
 
 
 def provider_failed(request: HttpRequest, error: Exception) -> None:
@@ -47,7 +43,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status:
         keys = keys.filter(status=status)
-    keys = keys_with_quarter_spend(keys.select_related("account", "owner_user", "owner_project", "team"))
+    keys = with_quarter_spend(keys.select_related("account", "owner_user", "owner_project", "team"))
     page = Paginator(keys, 25).get_page(request.GET.get("page"))
     return render(
         request,
@@ -69,7 +65,7 @@ def key_admin_list(request: HttpRequest) -> HttpResponse:
         keys = keys.filter(account_id=int(account))
     if q := request.GET.get("q", "").strip():
         keys = keys.filter(Q(name__icontains=q) | Q(owner_user__email__icontains=q) | Q(hint__icontains=q))
-    keys = keys_with_quarter_spend(keys.select_related("account", "owner_user", "owner_project", "team"))
+    keys = with_quarter_spend(keys.select_related("account", "owner_user", "owner_project", "team"))
     page = Paginator(keys, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -99,9 +95,8 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     key = _get_key_for_user(request, pk)
     access = Access.for_request(request)
     quarter = Quarter.current()
-    spend = DailyRollup.objects.filter(key=key, day__gte=quarter.start, day__lt=quarter.end).aggregate(
-        total=Coalesce(Sum("cost_usd"), Decimal("0"))
-    )["total"]
+    spend = spend_of_scope(scope=KEY_SCOPE, scope_id=key.pk, quarter=quarter)
+    enforcement = getattr(key, "enforcement", None)
     can_reveal = key.secret_available and (
         key.owner_user_id == request.user.pk or (key.owner_project_id and key.requested_by_id == request.user.pk)
     )
@@ -117,7 +112,9 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_owner": access.can_act_as_owner(key),
             "can_manage": access.can_manage(key),
             "caps": key.account.capabilities,
-            "enforcement": getattr(key, "enforcement", None),
+            "enforcement": enforcement,
+            # Suspended because the key's own allowance is spent (not a budget): a bump of the allowance helps.
+            "allowance_spent": enforcement is not None and enforcement.scope_key == f"{KEY_SCOPE}:{key.pk}",
         },
     )
 

@@ -14,12 +14,12 @@ from accounts.models import AuditEvent
 from accounts.permissions import require_admin
 from allocator import provider_accounts as account_services
 from allocator.forms import ImportKeyForm, ProviderAccountForm
-from allocator.key_spend import keys_with_quarter_spend
 from allocator.models import (
     ProviderAccount,
 )
 from allocator.providers.base import ProviderError
 from allocator.views.keys import provider_failed
+from budgets.spend import with_quarter_spend
 
 # --- provider accounts (admin) ------------------------------------------------------------------------
 
@@ -52,7 +52,7 @@ def account_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
     require_admin(request)
     account = get_object_or_404(ProviderAccount, pk=pk)
-    keys = keys_with_quarter_spend(account.keys.select_related("owner_user", "owner_project", "team"))
+    keys = with_quarter_spend(account.keys.select_related("owner_user", "owner_project", "team"))
     return render(
         request,
         "allocator/account_detail.html",

@@ -15,10 +15,9 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.permissions import Access, get_visible_or_404
 from accounts.timeline import timeline
 from allocator import approvals as approval_services
-from allocator.forms import RejectForm
-from allocator.models import InvalidTransition, Key, Policy
+from allocator.decisions import cancel_respond, decision_views
+from allocator.models import Key, Policy
 from allocator.quarters import Quarter
-from allocator.redirects import redirect_next
 from budgets import bumps as bump_services
 from budgets.forecast import FORECAST_METHOD
 from budgets.forms import BumpForm
@@ -30,26 +29,27 @@ from budgets.templatetags.budget_panels import my_bumps
 
 @login_required
 def bump_create(request: HttpRequest) -> HttpResponse:
-    """Ask for more: one form (budget, amount, reason). Reachable from home and from a suspension notice."""
+    """Ask for more: one form (a budget or a key's allowance, amount, reason). Reachable from home and from a
+    suspension notice (`?key=<id>` preselects what suspended the key, else the key's allowance)."""
     template = "budgets/bump_form.html"
     initial: dict[str, Any] = {}
     if raw := request.GET.get("budget"):
         initial["budget"] = raw
     elif raw := request.GET.get("key"):
-        initial.update(_budget_for_key(request, raw))
+        initial.update(_target_for_key(request, raw))
     form = BumpForm(request.POST or None, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             bump = bump_services.budget_request_create(
-                requester=request.user, budget=data["budget"], amount_usd=data["amount_usd"], reason=data["reason"]
+                requester=request.user, amount_usd=data["amount_usd"], reason=data["reason"], **form.target()
             )
         except ValidationError as error:
             for field, errors in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
             if bump.auto_approved:
-                text = f"Approved automatically by policy: +${bump.amount_usd:,} on {data['budget'].scope_label}."
+                text = f"Approved automatically by policy: +${bump.amount_usd:,} on {bump.target_label}."
             else:
                 text = f"Request sent: the {bump.get_awaiting_step_display().lower()} decides. You'll be notified."
             if request.htmx and request.POST.get("inline"):
@@ -62,34 +62,36 @@ def bump_create(request: HttpRequest) -> HttpResponse:
     if request.htmx and request.POST.get("inline"):
         return render(request, "budgets/_home.html#quick_form", {"quick_form": form, "budget_quick_default": None})
     policy = Policy.current()
-    return render(
-        request, template, {"form": form, "policy": policy, "has_budgets": form.fields["budget"].queryset.exists()}
-    )
+    return render(request, template, {"form": form, "policy": policy, "has_budgets": form.has_targets})
 
 
-def _budget_for_key(request: HttpRequest, raw: str) -> dict[str, Any]:
-    """Preselect the budget that suspended this key (from the suspension notice)."""
+def _target_for_key(request: HttpRequest, raw: str) -> dict[str, Any]:
+    """Preselect what suspended this key: its budget, or (spent allowance, or no suspension) the key's allowance."""
     try:
         key = get_visible_or_404(request, Key.objects.select_related("enforcement"), pk=int(raw))
     except (ValueError, OverflowError, Http404):  # a bad link just preselects nothing
         return {}
     state = getattr(key, "enforcement", None)
-    if state is None or not state.scope_key:
-        return {}
-    scope, _, pk = state.scope_key.partition(":")
-    budget = (
-        Budget.objects.filter(quarter=Quarter.current().name, scope=scope, **{f"{scope}_id": int(pk)}).first()
-        if pk.isdigit() and scope in Scope.values
-        else None
-    )
-    return {"budget": budget.pk} if budget else {}
+    scope, _, pk = (state.scope_key if state is not None else "").partition(":")
+    if pk.isdigit() and scope in Scope.values:
+        quarter = Quarter.current().name
+        budget = Budget.objects.filter(quarter=quarter, scope=scope, **{f"{scope}_id": int(pk)}).first()
+        return {"budget": str(budget.pk)} if budget else {}
+    return {"budget": f"key:{key.pk}"}
 
 
 def _get_bump_for_user(request: HttpRequest, pk: int) -> BudgetRequest:
     return get_visible_or_404(
         request,
         BudgetRequest.objects.select_related(
-            "requester", "team", "budget__team", "budget__project", "budget__user", "budget__cost_center", "decided_by"
+            "requester",
+            "team",
+            "budget__team",
+            "budget__project",
+            "budget__user",
+            "budget__cost_center",
+            "key",
+            "decided_by",
         ),
         pk=pk,
     )
@@ -100,20 +102,21 @@ def bump_detail(request: HttpRequest, pk: int) -> HttpResponse:
     bump = _get_bump_for_user(request, pk)
     access = Access.for_request(request)
     with_bump_numbers([bump])
-    budget = bump.budget
-    quarter = Quarter.parse(budget.quarter)
+    target = bump.target  # the budget, or the key's allowance
+    quarter = Quarter.parse(target.quarter)
     numbers = Numbers(quarter)
-    daily = daily_spend(budget=budget, start=quarter.start, end=quarter.end)
+    daily = daily_spend(budget=target, start=quarter.start, end=quarter.end)
+    earlier = bump.budget.requests if bump.budget_id is not None else bump.key.allowance_requests
     return render(
         request,
         "budgets/bump_detail.html",
         {
             "bump": bump,
-            "budget": budget,
+            "budget": target,
             "quarter": quarter,
-            "chart": burndown(budget, numbers, budget.scope_key, bump.fc, daily),
-            "history": budget.requests.exclude(pk=bump.pk).select_related("requester", "decided_by")[:10],
-            "timeline": timeline(bump, budget, newest_first=True, limit=30),
+            "chart": burndown(target, numbers, target.scope_key, bump.fc, daily),
+            "history": earlier.exclude(pk=bump.pk).select_related("requester", "decided_by")[:10],
+            "timeline": timeline(bump, bump.budget or bump.key, newest_first=True, limit=30),
             "can_approve": approval_services.approval_may_decide(approval_request=bump, by=request.user),
             "can_cancel": access.can_act_as_owner(bump) and bump.state == BudgetRequest.State.PENDING,
             "forecast_method": FORECAST_METHOD,
@@ -121,55 +124,20 @@ def bump_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+def _decided_row(request: HttpRequest, pk: int, context: dict) -> HttpResponse:
     bump = _get_bump_for_user(request, pk)
-    error = ""
-    try:
-        if decision == "approve":
-            bump = approval_services.approval_approve(approval_request=bump, by=request.user)
-        else:
-            form = RejectForm(request.POST)
-            if not form.is_valid():
-                raise InvalidTransition(form.error_text())
-            bump = approval_services.approval_reject(
-                approval_request=bump, by=request.user, reason=form.cleaned_data["reason"]
-            )
-    except InvalidTransition as e:
-        error = str(e)
-    if request.htmx:
-        bump = _get_bump_for_user(request, pk)
-        with_bump_numbers([bump])
-        # The row, and the "N waiting" count out of band, so the page stays true after each decision.
-        pending = BudgetRequest.objects.filter(state=BudgetRequest.State.PENDING)
-        waiting = Access.for_request(request).approvable(pending).count()
-        context = {"bump": bump, "decided": not error, "error": error, "waiting": waiting}
-        return render(request, "budgets/_bump_approvals.html#decided", context)
-    if error:
-        messages.error(request, error)
-    else:
-        messages.success(request, f"Budget request #{bump.pk}: {bump.get_state_display().lower()}.")
-    return redirect_next(request, bump.get_absolute_url())
+    with_bump_numbers([bump])
+    return render(request, "budgets/_bump_approvals.html#decided", {**context, "bump": bump})
 
 
-@login_required
-@require_POST
-def bump_approve(request: HttpRequest, pk: int) -> HttpResponse:
-    return _decide(request, pk, "approve")
-
-
-@login_required
-@require_POST
-def bump_reject(request: HttpRequest, pk: int) -> HttpResponse:
-    return _decide(request, pk, "reject")
+bump_approve, bump_reject = decision_views(
+    fetch=_get_bump_for_user,
+    partial=_decided_row,
+    done=lambda bump: f"Budget request #{bump.pk}: {bump.get_state_display().lower()}.",
+)
 
 
 @login_required
 @require_POST
 def bump_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    bump = _get_bump_for_user(request, pk)
-    try:
-        approval_services.approval_cancel(approval_request=bump, by=request.user)
-        messages.success(request, "Request cancelled.")
-    except InvalidTransition as error:
-        messages.error(request, str(error))
-    return redirect(bump.get_absolute_url())
+    return cancel_respond(request, approval_request=_get_bump_for_user(request, pk))
