@@ -113,7 +113,12 @@ def test_policy_page_is_for_admins_only(engineer, manager, finance):
 
 @pytest.mark.parametrize(
     ("stored", "read"),
-    [([100, 50, 80], [50, 80, 100]), ([], [50, 80, 100]), ("80", [50, 80, 100]), (["x", None, 500, "90", 60], [60, 90])],
+    [
+        ([100, 50, 80], [50, 80, 100]),
+        ([], [50, 80, 100]),
+        ("80", [50, 80, 100]),
+        (["x", None, 500, "90", 60], [60, 90]),
+    ],
 )
 def test_stored_thresholds_always_read_as_a_list_of_percentages(db, stored, read):
     BudgetPolicy.objects.update_or_create(pk=1, defaults={"alert_thresholds": stored})
