@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Self
 
 from django.conf import settings
 from django.db import models
@@ -47,7 +47,23 @@ class InvalidTransition(Exception):
 ProviderKind = models.TextChoices("ProviderKind", [(kind.upper(), (kind, label)) for kind, label in kind_choices()])
 
 
-class Policy(models.Model):
+class OneRowSettings(models.Model):
+    """A settings table of one row (pk=1), created with its defaults on first read: Policy here and
+    budgets.models.BudgetPolicy."""
+
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def current(cls) -> Self:
+        row, _ = cls.objects.get_or_create(pk=1)
+        return row
+
+
+class Policy(OneRowSettings):
     """Global policy, one row (pk=1): approvals, secrets and usage data. Provider accounts may override the
     approval limits. How budgets are alerted and enforced is budgets.models.BudgetPolicy."""
 
@@ -67,19 +83,12 @@ class Policy(models.Model):
     secret_reveal_hours = models.PositiveIntegerField(default=24)
     sync_overlap_hours = models.PositiveIntegerField(default=48)
     usage_retention_months = models.PositiveIntegerField(default=13)
-    updated_at = models.DateTimeField(auto_now=True)
-    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
     class Meta:
         verbose_name_plural = "policy"
 
     def __str__(self) -> str:
         return "Policy"
-
-    @classmethod
-    def current(cls) -> Policy:
-        policy, _ = cls.objects.get_or_create(pk=1)
-        return policy
 
 
 class ProviderAccount(models.Model):

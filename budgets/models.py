@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from allocator.crypto import EncryptedTextField
-from allocator.models import ApprovalRequest
+from allocator.models import ApprovalRequest, OneRowSettings
 from allocator.money import COLUMN_MAX_USD
 from allocator.quarters import Quarter
 
@@ -354,7 +354,7 @@ class Alert(models.Model):
         )
 
 
-class BudgetPolicy(models.Model):
+class BudgetPolicy(OneRowSettings):
     """How budgets are watched and enforced, one row (pk=1): alert thresholds, forecast warnings, runaway
     detection and the finance Slack webhook. Approval limits, secrets and usage settings stay on
     allocator.models.Policy."""
@@ -367,8 +367,6 @@ class BudgetPolicy(models.Model):
     suspend_on_runaway = models.BooleanField(default=False)
     forecast_alert_days = models.PositiveIntegerField(default=14)
     finance_slack_webhook_url = EncryptedTextField(blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
     class Meta:
         verbose_name = "budget policy"
@@ -376,11 +374,6 @@ class BudgetPolicy(models.Model):
 
     def __str__(self) -> str:
         return "Budget policy"
-
-    @classmethod
-    def current(cls) -> BudgetPolicy:
-        policy, _ = cls.objects.get_or_create(pk=1)
-        return policy
 
     @property
     def thresholds(self) -> list[int]:
