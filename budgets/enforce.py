@@ -73,7 +73,7 @@ def enforce_budgets(*, now: datetime | None = None) -> EnforcementReport:
     """Compare spend with every budget and key allowance of the current quarter and act. Safe to run twice,
     concurrently.
 
-    - Thresholds (policy, default 50/80/100 %): one alert per crossing, guaranteed by Alert's unique constraint.
+    - Thresholds (BudgetPolicy, default 50/80/100 %): one alert per crossing, guaranteed by Alert's unique constraint.
     - A hard budget or a key's allowance at 100 %: the keys it covers are suspended (allocator.keys.
       key_suspend); keys this code suspended come back (key_reinstate) when none of their hard limits is spent
       any more (a bump, a raised budget or allowance, a new quarter).
