@@ -221,24 +221,17 @@ class ImportKeyForm(forms.Form):
 
 
 class PolicyForm(forms.ModelForm):
+    """Approvals, secrets and usage data. The alert and enforcement settings on the same page are
+    budgets.forms.BudgetPolicyForm."""
+
     SECTIONS = [
         ("Approvals", ["default_allowance_usd", "auto_approve_limit_usd", "finance_approval_above_usd"]),
-        (
-            "Alerts and enforcement",
-            ["alert_thresholds", "runaway_multiplier", "runaway_min_usd", "suspend_on_runaway", "forecast_alert_days"],
-        ),
         ("Secrets and usage data", ["secret_reveal_hours", "sync_overlap_hours", "usage_retention_months"]),
     ]
 
-    alert_thresholds = forms.CharField(
-        label="Alert thresholds (% of budget)",
-        max_length=200,
-        help_text="Percentages separated by commas, e.g. 50, 80, 100. Each crossing alerts once per scope and quarter.",
-    )
     default_allowance_usd = MoneyField(label="Default quarterly allowance (USD)", min_value=Decimal("1"))
     auto_approve_limit_usd = MoneyField(label="Auto-approve up to (USD a quarter)")
     finance_approval_above_usd = MoneyField(label="Finance approves too above (USD a quarter)")
-    runaway_min_usd = MoneyField(label="Runaway: ignore hours under (USD)")
 
     class Meta:
         model = Policy
@@ -246,45 +239,21 @@ class PolicyForm(forms.ModelForm):
             "default_allowance_usd",
             "auto_approve_limit_usd",
             "finance_approval_above_usd",
-            "alert_thresholds",
-            "runaway_multiplier",
-            "runaway_min_usd",
-            "suspend_on_runaway",
-            "forecast_alert_days",
             "secret_reveal_hours",
             "sync_overlap_hours",
             "usage_retention_months",
         ]
         labels = {
-            "runaway_multiplier": "Runaway: last hour vs usual hourly spend (×)",
-            "suspend_on_runaway": "Suspend a runaway key at once",
-            "forecast_alert_days": "Warn when a budget is forecast to run out within (days)",
             "secret_reveal_hours": "Hours a new key's secret waits to be revealed",
             "sync_overlap_hours": "Usage re-pull overlap (hours, for late data)",
             "usage_retention_months": "Keep raw usage buckets for (months)",
         }
         help_texts = {
-            "runaway_multiplier": "A key spending this many times its trailing hourly baseline raises an alert.",
             "secret_reveal_hours": "After this the secret is destroyed and the key must be rotated.",
         }
 
     def sections(self):
         return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.initial["alert_thresholds"] = ", ".join(str(t) for t in self.instance.thresholds)
-
-    def clean_alert_thresholds(self) -> list[int]:
-        # "50, 80, 100"; the JSON list form ("[50, 80, 100]") still reads the same.
-        parts = split_list(self.cleaned_data.get("alert_thresholds", "").strip().strip("[]").replace(" ", ","))
-        try:
-            values = [int(part) for part in parts]
-        except ValueError:
-            values = []
-        if not values or not all(0 < v <= 200 for v in values):
-            raise ValidationError("Give whole percentages between 1 and 200, separated by commas, e.g. 50, 80, 100.")
-        return sorted(set(values))
 
     def clean(self):
         data = super().clean()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Self
 
 from django.conf import settings
 from django.db import models
@@ -47,8 +47,25 @@ class InvalidTransition(Exception):
 ProviderKind = models.TextChoices("ProviderKind", [(kind.upper(), (kind, label)) for kind, label in kind_choices()])
 
 
-class Policy(models.Model):
-    """Global policy, one row (pk=1). Provider accounts may override the approval limits."""
+class OneRowSettings(models.Model):
+    """A settings table of one row (pk=1), created with its defaults on first read: Policy here and
+    budgets.models.BudgetPolicy."""
+
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def current(cls) -> Self:
+        row, _ = cls.objects.get_or_create(pk=1)
+        return row
+
+
+class Policy(OneRowSettings):
+    """Global policy, one row (pk=1): approvals, secrets and usage data. Provider accounts may override the
+    approval limits. How budgets are alerted and enforced is budgets.models.BudgetPolicy."""
 
     default_allowance_usd = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("100.00"))
     auto_approve_limit_usd = models.DecimalField(
@@ -63,32 +80,15 @@ class Policy(models.Model):
         default=Decimal("1000.00"),
         help_text="Above this amount finance approves too, after the manager (two-step).",
     )
-    alert_thresholds = models.JSONField(default=list, help_text="Percent of budget, e.g. [50, 80, 100].")
-    runaway_multiplier = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("5.00"))
-    runaway_min_usd = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("10.00"))
-    suspend_on_runaway = models.BooleanField(default=False)
-    forecast_alert_days = models.PositiveIntegerField(default=14)
     secret_reveal_hours = models.PositiveIntegerField(default=24)
     sync_overlap_hours = models.PositiveIntegerField(default=48)
     usage_retention_months = models.PositiveIntegerField(default=13)
-    finance_slack_webhook_url = EncryptedTextField(blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
     class Meta:
         verbose_name_plural = "policy"
 
     def __str__(self) -> str:
         return "Policy"
-
-    @classmethod
-    def current(cls) -> Policy:
-        policy, _ = cls.objects.get_or_create(pk=1, defaults={"alert_thresholds": [50, 80, 100]})
-        return policy
-
-    @property
-    def thresholds(self) -> list[int]:
-        return sorted(int(t) for t in (self.alert_thresholds or [50, 80, 100]))
 
 
 class ProviderAccount(models.Model):

@@ -28,11 +28,11 @@ from django.utils.text import Truncator
 
 from accounts.models import User
 from accounts.services import finance_people, notify, team_managers
-from allocator.models import KeyRequest, Policy
+from allocator.models import KeyRequest
 from allocator.money import usd
 from allocator.quarters import Quarter
 from budgets import slack
-from budgets.models import Alert, BudgetRequest, Scope
+from budgets.models import Alert, BudgetPolicy, BudgetRequest, Scope
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +63,9 @@ def alert_recipients(alert: Alert) -> list[User]:
     return list({u.pk: u for u in people if u.is_active}.values())
 
 
-def alert_destinations(alert: Alert, *, policy: Policy | None = None) -> dict[str, str]:
+def alert_destinations(alert: Alert, *, policy: BudgetPolicy | None = None) -> dict[str, str]:
     """Slack webhooks this alert goes to, by name ("slack:team", "slack:finance")."""
-    policy = policy or Policy.current()
+    policy = policy or BudgetPolicy.current()
     destinations: dict[str, str] = {}
     if (
         alert.team is not None
@@ -207,7 +207,7 @@ def alert_deliver(*, alert_id: int, now: datetime | None = None) -> DeliveryResu
     recipients = alert_recipients(alert)
     _notify_once(alert, recipients=recipients, now=now)
     attempt = _Attempt(done=list(alert.delivered_to or []))
-    destinations = alert_destinations(alert, policy=Policy.current())
+    destinations = alert_destinations(alert, policy=BudgetPolicy.current())
     _post_to_slack(alert, destinations=destinations, attempt=attempt)
     # Email when there is no Slack at all, or when Slack refused for good and nothing reached Slack. Approval
     # messages are Slack-only (their point is the buttons): the approvers were told in-app when it was filed.

@@ -18,14 +18,14 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from allocator.models import InvalidTransition, Key, Policy
+from allocator.models import InvalidTransition, Key
 from allocator.money import ZERO, clamp, to_cents, usd
 from allocator.providers import provider_class
 from allocator.providers.base import ProviderError
 from allocator.quarters import Quarter
 from budgets.allowance import Allowance
 from budgets.forecast import burn_rates
-from budgets.models import Alert, Budget, KeyEnforcement, Scope, scope_key
+from budgets.models import Alert, Budget, BudgetPolicy, KeyEnforcement, Scope, scope_key
 from budgets.runaway import runaway_alert, runaway_keys, runaway_text
 from budgets.spend import KEY_SCOPE, lifetime_spend, scope_spend
 from budgets.thresholds import Limit, insert_new_alerts, limit_alerts
@@ -73,7 +73,7 @@ def enforce_budgets(*, now: datetime | None = None) -> EnforcementReport:
     """Compare spend with every budget and key allowance of the current quarter and act. Safe to run twice,
     concurrently.
 
-    - Thresholds (policy, default 50/80/100 %): one alert per crossing, guaranteed by Alert's unique constraint.
+    - Thresholds (BudgetPolicy, default 50/80/100 %): one alert per crossing, guaranteed by Alert's unique constraint.
     - A hard budget or a key's allowance at 100 %: the keys it covers are suspended (allocator.keys.
       key_suspend); keys this code suspended come back (key_reinstate) when none of their hard limits is spent
       any more (a bump, a raised budget or allowance, a new quarter).
@@ -125,7 +125,7 @@ class _Run:
     def __init__(self, now: datetime) -> None:
         self.now, self.today = now, now.date()
         self.quarter = Quarter.containing(now)
-        self.policy = Policy.current()
+        self.policy = BudgetPolicy.current()
         self.report = EnforcementReport(quarter=self.quarter.name)
         self.upserts: dict[int, KeyEnforcement] = {}
         self.outcome: dict[str, list[str]] = defaultdict(list)  # per deciding scope: what happened to its keys

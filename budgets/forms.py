@@ -1,4 +1,5 @@
-"""Forms of the budget pages: a budget amount (set or split) and a bump request (a budget or a key's allowance)."""
+"""Forms of the budget pages: a budget amount (set or split), a bump request (a budget or a key's allowance)
+and the budget policy."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from accounts.models import User
+from allocator.forms import split_list
 from allocator.models import Key
 from allocator.money import MoneyField, usd
 from budgets import bumps as bump_services
-from budgets.models import Budget
+from budgets.models import MAX_THRESHOLD, Budget, BudgetPolicy
 
 REASON_MAX = 2000
 
@@ -74,3 +77,59 @@ class BumpForm(forms.Form):
         """The chosen target as the bump service's keyword: {"budget": ...} or {"key": ...}."""
         chosen = self.cleaned_data["budget"]
         return {"key": chosen} if isinstance(chosen, Key) else {"budget": chosen}
+
+
+class BudgetPolicyForm(forms.ModelForm):
+    """Alerts and enforcement, shown on the policy page beside allocator.forms.PolicyForm."""
+
+    SECTIONS = [
+        (
+            "Alerts and enforcement",
+            ["alert_thresholds", "runaway_multiplier", "runaway_min_usd", "suspend_on_runaway", "forecast_alert_days"],
+        ),
+    ]
+
+    alert_thresholds = forms.CharField(
+        label="Alert thresholds (% of budget)",
+        max_length=200,
+        help_text="Percentages separated by commas, e.g. 50, 80, 100. Each crossing alerts once per scope and quarter.",
+    )
+    runaway_min_usd = MoneyField(label="Runaway: ignore hours under (USD)")
+
+    class Meta:
+        model = BudgetPolicy
+        fields = [
+            "alert_thresholds",
+            "runaway_multiplier",
+            "runaway_min_usd",
+            "suspend_on_runaway",
+            "forecast_alert_days",
+        ]
+        labels = {
+            "runaway_multiplier": "Runaway: last hour vs usual hourly spend (×)",
+            "suspend_on_runaway": "Suspend a runaway key at once",
+            "forecast_alert_days": "Warn when a budget is forecast to run out within (days)",
+        }
+        help_texts = {
+            "runaway_multiplier": "A key spending this many times its trailing hourly baseline raises an alert.",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial["alert_thresholds"] = ", ".join(str(t) for t in self.instance.thresholds)
+
+    def sections(self):
+        return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
+
+    def clean_alert_thresholds(self) -> list[int]:
+        # "50, 80, 100"; the JSON list form ("[50, 80, 100]") still reads the same.
+        parts = split_list(self.cleaned_data.get("alert_thresholds", "").strip().strip("[]").replace(" ", ","))
+        try:
+            values = [int(part) for part in parts]
+        except ValueError:
+            values = []
+        if not values or not all(0 < v <= MAX_THRESHOLD for v in values):
+            raise ValidationError(
+                f"Give whole percentages between 1 and {MAX_THRESHOLD}, separated by commas, e.g. 50, 80, 100."
+            )
+        return sorted(set(values))

@@ -1,4 +1,4 @@
-"""Budgets, budget requests (bumps), per-key enforcement state and the alert outbox.
+"""Budgets, budget requests (bumps), per-key enforcement state, the alert outbox and the budget policy.
 
 Scopes: a budget belongs to a cost center, a team, a project or a person, for one fiscal quarter. Project and
 person budgets are slices of a team's budget, so they also carry that team (`team`): it is what the manager
@@ -21,7 +21,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from allocator.models import ApprovalRequest
+from allocator.crypto import EncryptedTextField
+from allocator.models import ApprovalRequest, OneRowSettings
 from allocator.money import COLUMN_MAX_USD
 from allocator.quarters import Quarter
 
@@ -40,6 +41,14 @@ _SCOPE_SHAPES = {
     Scope.PROJECT: Q(cost_center__isnull=True, team__isnull=False, project__isnull=False, user__isnull=True),
     Scope.USER: Q(cost_center__isnull=True, team__isnull=False, project__isnull=True, user__isnull=False),
 }
+
+
+DEFAULT_THRESHOLDS = [50, 80, 100]
+MAX_THRESHOLD = 200  # percent; a crossing past twice the budget is the last one worth announcing
+
+
+def default_thresholds() -> list[int]:
+    return list(DEFAULT_THRESHOLDS)
 
 
 def scope_key(scope: str, pk: int) -> str:
@@ -343,3 +352,40 @@ class Alert(models.Model):
         return self.kind in (self.Kind.RUNAWAY, self.Kind.SUSPENSION) or (
             self.kind == self.Kind.THRESHOLD and self.threshold >= 100
         )
+
+
+class BudgetPolicy(OneRowSettings):
+    """How budgets are watched and enforced, one row (pk=1): alert thresholds, forecast warnings, runaway
+    detection and the finance Slack webhook. Approval limits, secrets and usage settings stay on
+    allocator.models.Policy."""
+
+    alert_thresholds = models.JSONField(
+        default=default_thresholds, help_text="Percent of budget, e.g. [50, 80, 100]; each crossing alerts once."
+    )
+    runaway_multiplier = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("5.00"))
+    runaway_min_usd = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("10.00"))
+    suspend_on_runaway = models.BooleanField(default=False)
+    forecast_alert_days = models.PositiveIntegerField(default=14)
+    finance_slack_webhook_url = EncryptedTextField(blank=True)
+
+    class Meta:
+        verbose_name = "budget policy"
+        verbose_name_plural = "budget policy"
+
+    def __str__(self) -> str:
+        return "Budget policy"
+
+    @property
+    def thresholds(self) -> list[int]:
+        """The alert thresholds as sorted whole percentages; whatever is stored, never raises (entries that are
+        not whole percentages in 1..MAX_THRESHOLD are ignored, and none at all means the defaults)."""
+        stored = self.alert_thresholds if isinstance(self.alert_thresholds, list) else []
+        values = set()
+        for value in stored:
+            try:
+                percent = int(value)
+            except (TypeError, ValueError, OverflowError):
+                continue
+            if 0 < percent <= MAX_THRESHOLD:
+                values.add(percent)
+        return sorted(values) or default_thresholds()

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from allocator.models import Key, Policy, UsageBucket
+from allocator.models import Key, UsageBucket
 from allocator.money import ZERO, sum_money, usd
 from allocator.quarters import Quarter
-from budgets.models import Alert
+from budgets.models import Alert, BudgetPolicy
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,9 @@ class Runaway:
     hour: datetime  # start of that busiest hour
 
 
-def runaway_keys(*, now: datetime, policy: Policy, key_ids: set[int], account_ids: set[int]) -> dict[int, Runaway]:
+def runaway_keys(
+    *, now: datetime, policy: BudgetPolicy, key_ids: set[int], account_ids: set[int]
+) -> dict[int, Runaway]:
     """Keys whose last hour is far above their own trailing baseline (two queries).
 
     "Last hour" is the larger of the last complete hour bucket and the current (partial) one; the baseline is

@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING, Union
 
 from django.utils.formats import date_format
 
-from allocator.models import Policy
 from allocator.money import ZERO, usd
 from allocator.quarters import Quarter
 from budgets.forecast import NO_BURN, BurnRate, Forecast, forecast
-from budgets.models import Alert, Budget, Scope
+from budgets.models import Alert, Budget, BudgetPolicy, Scope
 from budgets.spend import spend_of_scope
 
 if TYPE_CHECKING:
@@ -84,7 +83,9 @@ def _threshold_alerts(
     return alerts
 
 
-def _forecast_alert(limit: Limit, *, spent: Decimal, fc: Forecast, quarter: Quarter, policy: Policy) -> Alert | None:
+def _forecast_alert(
+    limit: Limit, *, spent: Decimal, fc: Forecast, quarter: Quarter, policy: BudgetPolicy
+) -> Alert | None:
     """Budgets on track to run out more than policy.forecast_alert_days before the quarter ends."""
     if not isinstance(limit, Budget) or spent >= limit.amount_usd or fc.run_out is None:
         return None
@@ -108,7 +109,7 @@ def limit_alerts(
     rates: dict[str, BurnRate],
     today: date,
     quarter: Quarter,
-    policy: Policy,
+    policy: BudgetPolicy,
     outcome: dict[str, list[str]],
     existing: set[tuple],
 ) -> list[Alert]:
@@ -146,7 +147,7 @@ def record_crossed_thresholds(*, budget: Limit) -> int:
     quarter = Quarter.parse(budget.quarter)
     spent = spend_of_scope(scope=budget.scope, scope_id=budget.scope_id, quarter=quarter)
     rows = []
-    for t in crossed_thresholds(spent=spent, amount=budget.amount_usd, thresholds=Policy.current().thresholds):
+    for t in crossed_thresholds(spent=spent, amount=budget.amount_usd, thresholds=BudgetPolicy.current().thresholds):
         text = (
             f"{budget.scope_title} was already past {t} % when the {budget.noun} changed to {usd(budget.amount_usd)}."
         )

@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import Notification
 from budgets.alerts import MAX_ATTEMPTS, alert_deliver, approval_alerts_sync
 from budgets.enforce import enforce_budgets
-from budgets.models import Alert
+from budgets.models import Alert, BudgetPolicy
 from tests.budget_factories import (
     AlertFactory,
     BudgetRequestFactory,
@@ -104,8 +104,9 @@ def test_a_partial_failure_retries_only_the_missing_channel(policy, team, slack_
     with SlackEmulator() as finance_hook:
         team.slack_webhook_url = slack_emulator.webhook_url
         team.save()
-        policy.finance_slack_webhook_url = finance_hook.webhook_url
-        policy.save()
+        budget_policy = BudgetPolicy.current()
+        budget_policy.finance_slack_webhook_url = finance_hook.webhook_url
+        budget_policy.save()
         budget = team_budget(team, "1000")
         alert = AlertFactory(scope="team", scope_key=budget.scope_key, team=team, budget=budget)
         finance_hook.fail_next(1, status=503)

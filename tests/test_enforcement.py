@@ -14,7 +14,7 @@ from django.utils import timezone
 from allocator.models import Key, SimulatedKey
 from allocator.quarters import Quarter
 from budgets.enforce import enforce_budgets
-from budgets.models import Alert, KeyEnforcement
+from budgets.models import Alert, BudgetPolicy, KeyEnforcement
 from tests.budget_factories import (
     hourly,
     pinned_clock,
@@ -190,8 +190,9 @@ def test_no_forecast_alert_when_running_out_in_the_last_days(policy, engineer, t
 
 
 def test_runaway_key_alerts_and_is_suspended_by_policy(policy, simulated, engineer, team, my_key):
-    policy.suspend_on_runaway = True
-    policy.save()
+    budget_policy = BudgetPolicy.current()
+    budget_policy.suspend_on_runaway = True
+    budget_policy.save()
     calm = simulated_key(simulated, team=team, owner_user=engineer)
     now = timezone.now()
     for hours_ago in range(2, 26):

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from allocator.models import Key, SimulatedKey
 from budgets.enforce import enforce_budgets
-from budgets.models import Alert
+from budgets.models import Alert, BudgetPolicy
 from tests.budget_factories import MID_QUARTER, simulated_key
 
 
@@ -26,8 +26,9 @@ def test_the_simulated_runaway_scenario_is_caught(policy, simulated, engineer, t
     force_runaway = getattr(pytest.importorskip("allocator.providers.simulated.usage"), "force_runaway", None)
     if force_runaway is None:
         pytest.skip("the simulated provider has no runaway scenario in this checkout yet")
-    policy.suspend_on_runaway = True
-    policy.save()
+    budget_policy = BudgetPolicy.current()
+    budget_policy.suspend_on_runaway = True
+    budget_policy.save()
     now = timezone.now()
     key = simulated_key(simulated, team=team, owner_user=engineer, name="erin-batch", provider_key_id="simkey_batch")
     Key.objects.filter(pk=key.pk).update(created_at=now - timedelta(days=3))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from allocator.models import Policy, ProviderAccount, ProviderKind
+from allocator.models import ProviderAccount, ProviderKind
 from allocator.providers import provider_class
+from budgets.models import BudgetPolicy
 from tests.budget_factories import team_budget, user_budget
 from tests.conftest import login
 from tests.factories import ProviderAccountFactory
@@ -49,7 +50,7 @@ def test_policy_takes_thresholds_as_a_plain_list_and_refuses_a_negative_limit(ad
     page = browser.get(reverse("allocator:policy")).content.decode()
     assert 'value="50, 80, 100"' in page
     assert browser.post(reverse("allocator:policy"), {**VALID, "alert_thresholds": "90, 50"}).status_code == 302
-    assert Policy.current().thresholds == [50, 90]
+    assert BudgetPolicy.current().thresholds == [50, 90]
     response = browser.post(reverse("allocator:policy"), {**VALID, "auto_approve_limit_usd": "-1"})
     assert response.status_code == 200 and "Enter at least $0.00." in response.content.decode()
 

@@ -12,10 +12,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import Access, get_visible_or_404
-from allocator.models import Policy
 from allocator.redirects import redirect_next
 from budgets import alerts as alert_services
-from budgets.models import Alert
+from budgets.models import Alert, BudgetPolicy
 
 
 @login_required
@@ -32,7 +31,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(alerts, 40).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    policy = Policy.current()
+    policy = BudgetPolicy.current()
     return render(
         request,
         "budgets/alerts.html",

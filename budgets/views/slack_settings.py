@@ -12,8 +12,8 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent, Team
 from accounts.permissions import Access
-from allocator.models import Policy
 from budgets import slack
+from budgets.models import BudgetPolicy
 
 
 def _masked(url: str) -> str:
@@ -23,7 +23,7 @@ def _masked(url: str) -> str:
 WEBHOOK_MAX = 500  # Slack webhook URLs are about 80 characters; anything much longer is a paste gone wrong
 
 
-def _send_test(request: HttpRequest, policy: Policy, teams: list[Team], test: str) -> None:
+def _send_test(request: HttpRequest, policy: BudgetPolicy, teams: list[Team], test: str) -> None:
     url = (
         policy.finance_slack_webhook_url
         if test == "finance"
@@ -39,7 +39,7 @@ def _send_test(request: HttpRequest, policy: Policy, teams: list[Team], test: st
         messages.error(request, f"Slack refused the test message: {error}")
 
 
-def _save_webhooks(request: HttpRequest, policy: Policy, teams: list[Team]) -> None:
+def _save_webhooks(request: HttpRequest, policy: BudgetPolicy, teams: list[Team]) -> None:
     changed, errors = [], []
     destinations = [("finance", policy, "finance_slack_webhook_url")]
     destinations += [(f"team-{t.pk}", t, "slack_webhook_url") for t in teams]
@@ -72,7 +72,7 @@ def slack_settings(request: HttpRequest) -> HttpResponse:
     access = Access.for_request(request)
     if not access.is_admin:
         raise PermissionDenied
-    policy = Policy.current()
+    policy = BudgetPolicy.current()
     teams = list(Team.objects.select_related("cost_center"))
     if request.method == "POST":
         if test := request.POST.get("test"):

@@ -9,9 +9,10 @@ from django.db import connection, transaction
 
 from accounts.models import Team
 from allocator.crypto import EncryptedTextField, rotate
-from allocator.models import Key, Policy, ProviderAccount
+from allocator.models import Key, ProviderAccount
+from budgets.models import BudgetPolicy
 
-MODELS = [ProviderAccount, Key, Team, Policy]
+MODELS = [ProviderAccount, Key, Team, BudgetPolicy]
 
 
 class Command(BaseCommand):
