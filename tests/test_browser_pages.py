@@ -128,3 +128,12 @@ def test_the_not_found_page_fits_the_window(browser, live_server, manager):
     assert response.status == 404
     assert "Page not found" in page.inner_text("main")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_optional_is_shown_only_where_a_field_can_be_left_empty(browser, live_server, finance):
+    page = _sign_in(browser, live_server, finance.email)
+    page.goto(f"{live_server.url}/budgets/set/")
+    assert page.inner_text("label[for=id_hard]").strip() == "Kind"  # a select with no blank choice
+
+    page.goto(f"{live_server.url}/requests/new/")
+    assert "(optional)" in page.inner_text("#row-expires_on label")
