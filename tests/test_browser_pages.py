@@ -1,0 +1,139 @@
+"""The main pages in a real browser (headless Chromium) as a manager and as finance: no script errors, nothing
+wider than a 1280 px window, and htmx served by the site itself (no request leaves it)."""
+
+import shutil
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from tests.budget_factories import BudgetRequestFactory, simulated_key, spend, team_budget, user_budget
+from tests.factories import KeyRequestFactory
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
+]
+
+# Pages both roles may open; `{key}` and friends are filled in from the rows the test makes.
+COMMON_PAGES = [
+    "/",
+    "/keys/",
+    "/keys/{key}/",
+    "/requests/new/",
+    "/requests/{key_request}/",
+    "/approvals/",
+    "/budgets/",
+    "/budgets/teams/{team}/",
+    "/budgets/{budget}/",
+    "/budgets/bumps/new/",
+    "/budgets/bumps/{bump}/",
+    "/budgets/alerts/",
+    "/accounts/organisation/",
+    "/accounts/notifications/",
+]
+FINANCE_PAGES = ["/sync/", "/accounts/audit/"]
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop running in this thread; the ORM calls in the test are still
+    # plain synchronous calls, so tell Django they are safe here.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def rows(engineer, manager, team, simulated, policy):
+    """A quarter in progress: budgets, a key with two weeks of spend, a waiting key request and a waiting bump."""
+    budget = team_budget(team, "2000")
+    user_budget(engineer, team, "300")
+    key = simulated_key(simulated, team=team, owner_user=engineer, name="search-evals", limit_usd="250")
+    today = timezone.now().date()
+    for days_ago in range(14):
+        spend(key, Decimal("9.75"), day=today - timedelta(days=days_ago))
+    key_request = KeyRequestFactory(requester=engineer, team=team, account=simulated, purpose="Reranker evaluation")
+    bump = BudgetRequestFactory(requester=engineer, team=team, budget=budget, reason="Eval run for the new ranker")
+    return {"key": key.pk, "key_request": key_request.pk, "team": team.pk, "budget": budget.pk, "bump": bump.pk}
+
+
+def _sign_in(browser, live_server, email, width=1280):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", email)
+    page.fill("input[name=password]", "pw")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    return page
+
+
+def _visit_all(page, live_server, paths):
+    """Open each page; return what went wrong on any of them, one line per problem."""
+    problems, errors, foreign = [], [], []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("request", lambda request: request.url.startswith(live_server.url) or foreign.append(request.url))
+    for path in paths:
+        errors.clear()
+        response = page.goto(live_server.url + path)
+        page.wait_for_load_state("load")
+        if response.status != 200:
+            problems.append(f"{path}: status {response.status}")
+        if errors:
+            problems.append(f"{path}: console errors {errors}")
+        scroll_width, window_width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        if scroll_width > window_width:
+            problems.append(f"{path}: {scroll_width} px wide in a {window_width} px window")
+        if not page.evaluate("typeof window.htmx === 'object'"):
+            problems.append(f"{path}: htmx is not loaded")
+    problems += [f"request left the site: {url}" for url in foreign]
+    return problems
+
+
+@pytest.mark.parametrize("role", ["manager", "finance"])
+def test_main_pages_load_cleanly_in_a_browser(browser, live_server, cast, rows, role):
+    paths = [path.format(**rows) for path in COMMON_PAGES + (FINANCE_PAGES if role == "finance" else [])]
+    page = _sign_in(browser, live_server, cast[role].email)
+
+    assert _visit_all(page, live_server, paths) == []
+
+    htmx_src = page.get_attribute("script[src*=htmx]", "src")
+    assert htmx_src and not htmx_src.startswith(("http://", "https://", "//")), htmx_src
+
+
+def test_budget_pages_fit_a_phone(browser, live_server, manager, rows):
+    # Wide tables scroll inside their card; the page itself never scrolls sideways on a 390 px phone.
+    paths = [path.format(**rows) for path in ["/", "/keys/", "/budgets/", "/budgets/teams/{team}/", "/budgets/alerts/"]]
+    page = _sign_in(browser, live_server, manager.email, width=390)
+
+    assert _visit_all(page, live_server, paths) == []
+
+
+def test_the_not_found_page_fits_the_window(browser, live_server, manager):
+    page = _sign_in(browser, live_server, manager.email)
+    response = page.goto(f"{live_server.url}/keys/999999/")
+    assert response.status == 404
+    assert "Page not found" in page.inner_text("main")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_optional_is_shown_only_where_a_field_can_be_left_empty(browser, live_server, finance):
+    page = _sign_in(browser, live_server, finance.email)
+    page.goto(f"{live_server.url}/budgets/set/")
+    assert page.inner_text("label[for=id_hard]").strip() == "Kind"  # a select with no blank choice
+
+    page.goto(f"{live_server.url}/requests/new/")
+    assert "(optional)" in page.inner_text("#row-expires_on label")
