@@ -15,8 +15,7 @@ from django.db import transaction
 
 from accounts.models import AuditEvent, CostCenter, Membership, Project, Team, User
 from accounts.permissions import Access
-from allocator.models import amount_error
-from allocator.money import ZERO, sum_money, to_cents, usd
+from allocator.money import ZERO, amount_error, sum_money, to_cents, usd
 from allocator.quarters import Quarter
 from budgets.models import Budget, Scope
 from budgets.thresholds import record_crossed_thresholds
