@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from allocator.admin_base import AllocatorAdmin, ReadOnlyAdmin, RepairAdmin
+from allocator.admin_base import APPROVAL_FIELDS, APPROVAL_REPAIRABLE, AllocatorAdmin, ReadOnlyAdmin, RepairAdmin
 from allocator.models import (
     BilledCost,
     DailyRollup,
@@ -123,20 +123,17 @@ class KeyAdmin(RepairAdmin):
         "secret_expires_at",
         "secret_revealed_at",
     ]
-    readonly_fields = [
-        "account",
-        "provider_key_id",
-        "owner_user",
-        "owner_project",
-        "team",
-        "request",
-        "requested_by",
-        "approved_by",
-        "imported",
-        "created_at",
-        "secret_expires_at",
-        "secret_revealed_at",
-    ]
+    repairable = (
+        "name",
+        "hint",
+        "status",
+        "status_reason",
+        "limit_usd",
+        "expires_at",
+        "suspended_at",
+        "revoked_at",
+        "provider_data",
+    )
 
     @admin.display(description="Owner")
     def owner_label(self, obj: Key) -> str:
@@ -161,53 +158,26 @@ class KeyRequestAdmin(RepairAdmin):
         "project",
         "allowance_usd",
         "expires_on",
-        "state",
-        "awaiting_step",
-        "needs_finance",
-        "auto_approved",
-        "manager_approved_by",
-        "manager_approved_at",
-        "finance_approved_by",
-        "finance_approved_at",
-        "decided_by",
-        "decided_at",
-        "decision_reason",
+        *APPROVAL_FIELDS,
         "failure_message",
         "attempts",
         "mint_claimed_at",
         "created_at",
     ]
-    readonly_fields = [
-        "requester",
-        "account",
-        "team",
-        "project",
-        "auto_approved",
-        "manager_approved_by",
-        "manager_approved_at",
-        "finance_approved_by",
-        "finance_approved_at",
-        "decided_by",
-        "decided_at",
-        "created_at",
-    ]
+    repairable = (
+        "name",
+        "purpose",
+        "allowance_usd",
+        "expires_on",
+        *APPROVAL_REPAIRABLE,
+        "failure_message",
+        "attempts",
+        "mint_claimed_at",
+    )
 
 
 @admin.register(ModelPrice)
 class ModelPriceAdmin(AllocatorAdmin):
-    list_display = [
-        "provider",
-        "model",
-        "input_per_mtok",
-        "cached_input_per_mtok",
-        "cache_write_per_mtok",
-        "output_per_mtok",
-        "set_by",
-        "updated_at",
-    ]
-    list_filter = ["provider"]
-    search_fields = ["model"]
-    readonly_fields = ["set_by", "updated_at"]
     fields = [
         "provider",
         "model",
@@ -218,6 +188,10 @@ class ModelPriceAdmin(AllocatorAdmin):
         "set_by",
         "updated_at",
     ]
+    list_display = fields
+    list_filter = ["provider"]
+    search_fields = ["model"]
+    readonly_fields = ["set_by", "updated_at"]
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
         unknown = unknown_models_recently()
