@@ -91,6 +91,10 @@ class ProviderAccountAdmin(AllocatorAdmin):
         return False  # keys, requests and usage hang on the account: disable it instead
 
 
+# A key's state in Allocator's record, all of which an admin may correct.
+KEY_STATE_FIELDS = ("status", "status_reason", "limit_usd", "expires_at", "suspended_at", "revoked_at")
+
+
 @admin.register(Key)
 class KeyAdmin(RepairAdmin):
     """Status here changes Allocator's record only, not the provider: use the key page to suspend or revoke."""
@@ -108,12 +112,7 @@ class KeyAdmin(RepairAdmin):
         "owner_user",
         "owner_project",
         "team",
-        "status",
-        "status_reason",
-        "limit_usd",
-        "expires_at",
-        "suspended_at",
-        "revoked_at",
+        *KEY_STATE_FIELDS,
         "request",
         "requested_by",
         "approved_by",
@@ -123,17 +122,7 @@ class KeyAdmin(RepairAdmin):
         "secret_expires_at",
         "secret_revealed_at",
     ]
-    repairable = (
-        "name",
-        "hint",
-        "status",
-        "status_reason",
-        "limit_usd",
-        "expires_at",
-        "suspended_at",
-        "revoked_at",
-        "provider_data",
-    )
+    repairable = ("name", "hint", *KEY_STATE_FIELDS, "provider_data")
 
     @admin.display(description="Owner")
     def owner_label(self, obj: Key) -> str:
