@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from allocator.admin_base import AllocatorAdmin, ReadOnlyAdmin, RepairAdmin
+from allocator.admin_base import APPROVAL_FIELDS, APPROVAL_REPAIRABLE, AllocatorAdmin, ReadOnlyAdmin, RepairAdmin
 from allocator.models import (
     BilledCost,
     DailyRollup,
@@ -91,6 +91,10 @@ class ProviderAccountAdmin(AllocatorAdmin):
         return False  # keys, requests and usage hang on the account: disable it instead
 
 
+# A key's state in Allocator's record, all of which an admin may correct.
+KEY_STATE_FIELDS = ("status", "status_reason", "limit_usd", "expires_at", "suspended_at", "revoked_at")
+
+
 @admin.register(Key)
 class KeyAdmin(RepairAdmin):
     """Status here changes Allocator's record only, not the provider: use the key page to suspend or revoke."""
@@ -108,12 +112,7 @@ class KeyAdmin(RepairAdmin):
         "owner_user",
         "owner_project",
         "team",
-        "status",
-        "status_reason",
-        "limit_usd",
-        "expires_at",
-        "suspended_at",
-        "revoked_at",
+        *KEY_STATE_FIELDS,
         "request",
         "requested_by",
         "approved_by",
@@ -123,20 +122,7 @@ class KeyAdmin(RepairAdmin):
         "secret_expires_at",
         "secret_revealed_at",
     ]
-    readonly_fields = [
-        "account",
-        "provider_key_id",
-        "owner_user",
-        "owner_project",
-        "team",
-        "request",
-        "requested_by",
-        "approved_by",
-        "imported",
-        "created_at",
-        "secret_expires_at",
-        "secret_revealed_at",
-    ]
+    repairable = ("name", "hint", *KEY_STATE_FIELDS, "provider_data")
 
     @admin.display(description="Owner")
     def owner_label(self, obj: Key) -> str:
@@ -161,53 +147,26 @@ class KeyRequestAdmin(RepairAdmin):
         "project",
         "allowance_usd",
         "expires_on",
-        "state",
-        "awaiting_step",
-        "needs_finance",
-        "auto_approved",
-        "manager_approved_by",
-        "manager_approved_at",
-        "finance_approved_by",
-        "finance_approved_at",
-        "decided_by",
-        "decided_at",
-        "decision_reason",
+        *APPROVAL_FIELDS,
         "failure_message",
         "attempts",
         "mint_claimed_at",
         "created_at",
     ]
-    readonly_fields = [
-        "requester",
-        "account",
-        "team",
-        "project",
-        "auto_approved",
-        "manager_approved_by",
-        "manager_approved_at",
-        "finance_approved_by",
-        "finance_approved_at",
-        "decided_by",
-        "decided_at",
-        "created_at",
-    ]
+    repairable = (
+        "name",
+        "purpose",
+        "allowance_usd",
+        "expires_on",
+        *APPROVAL_REPAIRABLE,
+        "failure_message",
+        "attempts",
+        "mint_claimed_at",
+    )
 
 
 @admin.register(ModelPrice)
 class ModelPriceAdmin(AllocatorAdmin):
-    list_display = [
-        "provider",
-        "model",
-        "input_per_mtok",
-        "cached_input_per_mtok",
-        "cache_write_per_mtok",
-        "output_per_mtok",
-        "set_by",
-        "updated_at",
-    ]
-    list_filter = ["provider"]
-    search_fields = ["model"]
-    readonly_fields = ["set_by", "updated_at"]
     fields = [
         "provider",
         "model",
@@ -218,6 +177,10 @@ class ModelPriceAdmin(AllocatorAdmin):
         "set_by",
         "updated_at",
     ]
+    list_display = fields
+    list_filter = ["provider"]
+    search_fields = ["model"]
+    readonly_fields = ["set_by", "updated_at"]
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
         unknown = unknown_models_recently()

@@ -89,9 +89,35 @@ class ReadOnlyAdmin(AllocatorAdmin):
         return False
 
 
+# The approval state machine's columns (allocator.models.ApprovalRequest), in the order the admin shows them.
+APPROVAL_FIELDS = (
+    "state",
+    "awaiting_step",
+    "needs_finance",
+    "auto_approved",
+    "manager_approved_by",
+    "manager_approved_at",
+    "finance_approved_by",
+    "finance_approved_at",
+    "decided_by",
+    "decided_at",
+    "decision_reason",
+)
+# Of those, the ones an admin may correct to unstick a request; who decided and when is history.
+APPROVAL_REPAIRABLE = ("state", "awaiting_step", "needs_finance", "decision_reason")
+
+
 class RepairAdmin(AllocatorAdmin):
     """Rows the application creates: an admin may correct stuck fields but not add or delete rows (their history
-    and provider state hang on them). List the repairable fields in `fields`, the rest in `readonly_fields`."""
+    and provider state hang on them). List the shown fields in `fields` and the correctable ones in `repairable`:
+    the rest are read-only. (Without `repairable`, `readonly_fields` is used as Django does.)"""
+
+    repairable: tuple[str, ...] | None = None
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if self.repairable is None:
+            return super().get_readonly_fields(request, obj)
+        return [name for name in self.fields if name not in self.repairable]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -1,4 +1,5 @@
-"""The web answer to a decision on a key request or a bump: approve, reject (with a reason) and cancel.
+"""The web answer to a decision on a key request or a bump: approve, reject (with a reason) and cancel, and to
+any other state change of a request made from its page (retrying a mint).
 
 Both approval pages (allocator.views.approvals for key requests, budgets.views.bumps for bumps) call these, so a
 decision reads the same everywhere: allocator.approvals decides; an htmx post gets the page's own partial (the row,
@@ -86,11 +87,24 @@ def decision_views(
     return view("approve"), view("reject")
 
 
-def cancel_respond(request: HttpRequest, *, approval_request: ApprovalRequest) -> HttpResponse:
-    """The requester withdraws an open request; back to its page with a message either way."""
+def transition_respond(
+    request: HttpRequest, *, target: Any, change: Callable[[], object], success: str
+) -> HttpResponse:
+    """Run one state change of `target` (cancel, retry a mint), then back to its page with a message either way:
+    `success`, or the `InvalidTransition` as it is worded."""
     try:
-        approval_services.approval_cancel(approval_request=approval_request, by=request.user)
-        messages.success(request, "Request cancelled.")
+        change()
+        messages.success(request, success)
     except InvalidTransition as error:
         messages.error(request, str(error))
-    return redirect(approval_request.get_absolute_url())
+    return redirect(target.get_absolute_url())
+
+
+def cancel_respond(request: HttpRequest, *, approval_request: ApprovalRequest) -> HttpResponse:
+    """The requester withdraws an open request."""
+    return transition_respond(
+        request,
+        target=approval_request,
+        change=lambda: approval_services.approval_cancel(approval_request=approval_request, by=request.user),
+        success="Request cancelled.",
+    )

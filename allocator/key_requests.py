@@ -16,8 +16,8 @@ from accounts.models import AuditEvent, Membership, Project, Team, User
 from accounts.permissions import Access
 from accounts.services import notify
 from allocator.keys import key_mint_enqueue
-from allocator.models import PURPOSE_MAX_LENGTH, KeyRequest, Policy, ProviderAccount, amount_error
-from allocator.money import ZERO, usd
+from allocator.models import PURPOSE_MAX_LENGTH, KeyRequest, Policy, ProviderAccount
+from allocator.money import ZERO, amount_error, usd
 from allocator.quarters import Quarter
 from budgets.models import Budget, Scope
 from budgets.spend import scope_spend

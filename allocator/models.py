@@ -4,7 +4,7 @@ registered here too (defined in allocator/usage/models.py and allocator/provider
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Self
 
 from django.conf import settings
@@ -14,29 +14,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from allocator.crypto import EncryptedTextField
-from allocator.money import COLUMN_MAX_USD, MAX_USD, usd
+from allocator.money import COLUMN_MAX_USD
 from allocator.providers import kind_choices
 
 # Longest reason a person may give for rejecting a request (the form and the API allow the same).
 REASON_MAX_LENGTH = 1000
 # Longest purpose of a key request, or reason for a bump (free text shown on the request's page).
 PURPOSE_MAX_LENGTH = 2000
-
-
-def amount_error(value: Any, *, allow_zero: bool = False) -> str | None:
-    """What is wrong with an amount a person asked for (allowance, bump, budget, cap), or None when it is fine:
-    a finite number of dollars, more than $0 (or $0 when `allow_zero`), at most `allocator.money.MAX_USD`."""
-    try:
-        value = Decimal(str(value))
-    except (InvalidOperation, ValueError, TypeError):
-        return "Enter an amount in dollars, like 250 or 99.50."
-    if not value.is_finite():
-        return "Enter an amount in dollars, like 250 or 99.50."
-    if value > MAX_USD:
-        return f"Enter at most {usd(MAX_USD)}."
-    if value < 0 or (value == 0 and not allow_zero):
-        return "Enter an amount of at least $0." if allow_zero else "Enter an amount of more than $0."
-    return None
 
 
 class InvalidTransition(Exception):

@@ -1,4 +1,4 @@
-"""Money: the one place for zero, rounding, bounds and the money form field.
+"""Money: the one place for zero, rounding, bounds, validating a typed amount and the money form field.
 
 Budget money is kept in cents (`max_digits=12, decimal_places=2`), usage cost to 6 places. Every amount a person
 types is bounded by `MAX_USD`, far below what the columns hold, so sums of many bounded amounts (a budget plus its
@@ -55,6 +55,22 @@ def clamp(value: Decimal, *, low: Decimal = -COLUMN_MAX_USD, high: Decimal = COL
 def sum_money(field_name: str) -> Coalesce:
     """`Sum(field)` that is 0 (not None) over no rows, typed as money."""
     return Coalesce(Sum(field_name), Value(ZERO), output_field=MONEY)
+
+
+def amount_error(value: Any, *, allow_zero: bool = False) -> str | None:
+    """What is wrong with an amount a person asked for (allowance, bump, budget, cap), or None when it is fine:
+    a finite number of dollars, more than $0 (or $0 when `allow_zero`), at most `allocator.money.MAX_USD`."""
+    try:
+        value = Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        return "Enter an amount in dollars, like 250 or 99.50."
+    if not value.is_finite():
+        return "Enter an amount in dollars, like 250 or 99.50."
+    if value > MAX_USD:
+        return f"Enter at most {usd(MAX_USD)}."
+    if value < 0 or (value == 0 and not allow_zero):
+        return "Enter an amount of at least $0." if allow_zero else "Enter an amount of more than $0."
+    return None
 
 
 class MoneyField(forms.DecimalField):

@@ -9,7 +9,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Project, Team, User
-from allocator.models import Key, ProviderAccount, amount_error
+from allocator.models import Key, ProviderAccount
+from allocator.money import amount_error
 from allocator.providers.base import ProviderError, RemoteKey
 
 

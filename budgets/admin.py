@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from allocator.admin_base import AllocatorAdmin, RepairAdmin
+from allocator.admin_base import APPROVAL_FIELDS, APPROVAL_REPAIRABLE, AllocatorAdmin, RepairAdmin
 from budgets.models import Alert, Budget, BudgetRequest, KeyEnforcement
 
 
@@ -38,40 +38,8 @@ class BudgetRequestAdmin(RepairAdmin):
     search_fields = ["reason", "requester__email"]
     list_select_related = ["budget", "requester"]
     date_hierarchy = "created_at"
-    fields = [
-        "budget",
-        "requester",
-        "team",
-        "amount_usd",
-        "reason",
-        "state",
-        "awaiting_step",
-        "needs_finance",
-        "auto_approved",
-        "manager_approved_by",
-        "manager_approved_at",
-        "finance_approved_by",
-        "finance_approved_at",
-        "decided_by",
-        "decided_at",
-        "decision_reason",
-        "created_at",
-    ]
-    readonly_fields = [
-        "budget",
-        "requester",
-        "team",
-        "amount_usd",
-        "reason",
-        "auto_approved",
-        "manager_approved_by",
-        "manager_approved_at",
-        "finance_approved_by",
-        "finance_approved_at",
-        "decided_by",
-        "decided_at",
-        "created_at",
-    ]
+    fields = ["budget", "requester", "team", "amount_usd", "reason", *APPROVAL_FIELDS, "created_at"]
+    repairable = APPROVAL_REPAIRABLE
 
 
 @admin.register(KeyEnforcement)
@@ -112,21 +80,4 @@ class AlertAdmin(RepairAdmin):
         "notified_at",
         "sent_at",
     ]
-    readonly_fields = [
-        "kind",
-        "scope",
-        "scope_key",
-        "quarter",
-        "threshold",
-        "dedupe",
-        "budget",
-        "message",
-        "url",
-        "created_at",
-        "attempts",
-        "last_error",
-        "channel",
-        "delivered_to",
-        "notified_at",
-        "sent_at",
-    ]
+    repairable = ("status", "next_attempt_at", "claimed_at")

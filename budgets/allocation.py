@@ -15,8 +15,7 @@ from django.db import transaction
 
 from accounts.models import AuditEvent, CostCenter, Membership, Project, Team, User
 from accounts.permissions import Access
-from allocator.models import amount_error
-from allocator.money import ZERO, sum_money, to_cents, usd
+from allocator.money import ZERO, amount_error, sum_money, to_cents, usd
 from allocator.quarters import Quarter
 from budgets.models import Budget, Scope
 from budgets.thresholds import record_crossed_thresholds
@@ -209,14 +208,21 @@ def budgets_copy_from_previous_quarter(*, quarter: Quarter, by: User) -> int:
     if not Access(by).is_finance:
         raise PermissionDenied("Finance copies budgets between quarters.")
     previous = quarter.previous()
-    taken = {b.scope_key for b in Budget.objects.filter(quarter=quarter.name)}
+    count = budgets_copy_missing(source=previous, target=quarter, set_by=by)
+    AuditEvent.record("budgets.copied", actor=by, source=previous.name, quarter=quarter.name, count=count)
+    if count:
+        enforcement_enqueue()
+    return count
+
+
+def budgets_copy_missing(*, source: Quarter, target: Quarter, set_by: User | None = None) -> int:
+    """Copy each budget of `source` whose scope has none in `target` yet, and say how many. The copies name
+    `set_by` as who set them (None: each keeps its original's). No audit event: callers record their own."""
+    taken = {b.scope_key for b in Budget.objects.filter(quarter=target.name)}
     copies = [
-        b.copy_to(quarter, set_by_id=by.pk)
-        for b in Budget.objects.filter(quarter=previous.name)
+        b.copy_to(target, set_by_id=b.set_by_id if set_by is None else set_by.pk)
+        for b in Budget.objects.filter(quarter=source.name)
         if b.scope_key not in taken
     ]
     Budget.objects.bulk_create(copies)
-    AuditEvent.record("budgets.copied", actor=by, source=previous.name, quarter=quarter.name, count=len(copies))
-    if copies:
-        enforcement_enqueue()
     return len(copies)

@@ -19,8 +19,8 @@ from django.urls import reverse
 from accounts.models import AuditEvent, User
 from accounts.permissions import Access
 from accounts.services import notify
-from allocator.models import PURPOSE_MAX_LENGTH, Key, Policy, amount_error
-from allocator.money import MAX_USD, ZERO, to_cents, usd
+from allocator.models import PURPOSE_MAX_LENGTH, Key, Policy
+from allocator.money import MAX_USD, ZERO, amount_error, to_cents, usd
 from allocator.quarters import Quarter
 from budgets.allocation import allocation, enforcement_enqueue, parent_budget
 from budgets.allowance import Allowance, key_allowance_raise

@@ -42,6 +42,19 @@ def _unix(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
+def _report_params(
+    start: datetime, end: datetime, *, width: str, group_by: tuple[str, ...], limit: int
+) -> list[tuple[str, Any]]:
+    """Query parameters of a usage or cost report (the two endpoints take the same ones)."""
+    return [
+        ("start_time", _unix(start)),
+        ("end_time", _unix(end)),
+        ("bucket_width", width),
+        *[("group_by", dim) for dim in group_by],
+        ("limit", limit),
+    ]
+
+
 class OpenAIProvider(Provider):
     kind = "openai"
     default_base_url = "https://api.openai.com/v1"
@@ -191,13 +204,7 @@ class OpenAIProvider(Provider):
         """Hourly completions and embeddings usage per key, model and project, one list per page."""
         for kind in USAGE_KINDS:
             path = f"/organization/usage/{kind}"
-            params: list[tuple[str, Any]] = [
-                ("start_time", _unix(start)),
-                ("end_time", _unix(end)),
-                ("bucket_width", "1h"),
-                *[("group_by", dim) for dim in USAGE_GROUP_BY],
-                ("limit", HOUR_BUCKETS_PER_PAGE),
-            ]
+            params = _report_params(start, end, width="1h", group_by=USAGE_GROUP_BY, limit=HOUR_BUCKETS_PER_PAGE)
             yield from self.report_rows(path, params, self._usage_rows, what="usage")
 
     def _usage_rows(self, bucket: dict[str, Any]) -> list[UsageRow]:
@@ -230,13 +237,7 @@ class OpenAIProvider(Provider):
         Cost no key carries comes with `api_key_id` null: only that part is spread over our estimates.
         """
         path = "/organization/costs"
-        params: list[tuple[str, Any]] = [
-            ("start_time", _unix(start)),
-            ("end_time", _unix(end)),
-            ("bucket_width", "1d"),
-            *[("group_by", dim) for dim in COST_GROUP_BY],
-            ("limit", DAY_COST_BUCKETS_PER_PAGE),
-        ]
+        params = _report_params(start, end, width="1d", group_by=COST_GROUP_BY, limit=DAY_COST_BUCKETS_PER_PAGE)
         yield from self.report_rows(path, params, self._cost_rows, what="cost")
 
     def _cost_rows(self, bucket: dict[str, Any]) -> list[CostRow]:

@@ -14,10 +14,9 @@ from accounts.permissions import Access, get_visible_or_404
 from accounts.timeline import timeline
 from allocator import approvals as approval_services
 from allocator import key_requests as key_request_services
-from allocator.decisions import cancel_respond
+from allocator.decisions import cancel_respond, transition_respond
 from allocator.forms import KeyRequestForm, RejectForm
 from allocator.models import (
-    InvalidTransition,
     Key,
     KeyRequest,
     Policy,
@@ -102,12 +101,12 @@ def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def request_retry(request: HttpRequest, pk: int) -> HttpResponse:
     key_request = get_request_for_user(request, pk)
-    try:
-        key_request_services.key_request_retry(key_request=key_request, by=request.user)
-        messages.success(request, "Minting again. This page updates when the key is ready.")
-    except InvalidTransition as error:
-        messages.error(request, str(error))
-    return redirect(key_request.get_absolute_url())
+    return transition_respond(
+        request,
+        target=key_request,
+        change=lambda: key_request_services.key_request_retry(key_request=key_request, by=request.user),
+        success="Minting again. This page updates when the key is ready.",
+    )
 
 
 @login_required

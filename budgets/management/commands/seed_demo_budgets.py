@@ -17,6 +17,7 @@ from django.db import transaction
 from accounts.models import CostCenter, Membership, Project, Team, User
 from allocator.models import Key
 from allocator.quarters import Quarter
+from budgets.allocation import budgets_copy_missing
 from budgets.models import Budget, Scope, scope_key
 from budgets.spend import KEY_SCOPE, scope_spend
 
@@ -156,15 +157,7 @@ class Command(BaseCommand):
 
     def _copy_back(self, quarter: Quarter) -> int:
         """Give last quarter the same budgets, so the overview has history and copying has a source."""
-        previous = quarter.previous()
-        taken = {b.scope_key for b in Budget.objects.filter(quarter=previous.name)}
-        copies = [
-            b.copy_to(previous, set_by_id=b.set_by_id)
-            for b in Budget.objects.filter(quarter=quarter.name)
-            if b.scope_key not in taken
-        ]
-        Budget.objects.bulk_create(copies)
-        return len(copies)
+        return budgets_copy_missing(source=quarter, target=quarter.previous())
 
     def _size_allowances(self, quarter: Quarter) -> int:
         """Raise the allowance of demo keys whose spend would otherwise be past it (the demo usage is sized for
