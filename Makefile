@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint install install-dev migrate demo bench clean
+.PHONY: run test test-clock lint install install-dev migrate demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,24 @@ lint: install-dev
 test: lint
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null || (echo "Missing migrations: run manage.py makemigrations" && exit 1)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The suite (SQLite, without the worker and browser tests, which keep the real clock) at fixed instants: just after
+# midnight UTC, the last hour of a quarter, either side of the hour, and fiscal years starting in February and April.
+# Each entry is INSTANT or INSTANT@FISCAL_YEAR_START_MONTH; e.g. `make test-clock CLOCK_INSTANTS=2027-01-01T00:00:30Z`.
+CLOCK_INSTANTS ?= 2026-12-02T00:00:30Z 2026-12-31T23:30:00Z 2026-12-31T23:59:30Z 2027-01-01T00:00:30Z \
+	2026-12-02T13:59:00Z 2026-12-02T14:01:00Z 2026-12-02T07:30:00Z 2027-01-31T23:30:00Z@2 2027-03-31T23:30:00Z@4
+CLOCK_PYTEST_ARGS ?= -q -x -p no:cacheprovider
+
+test-clock: install-dev
+	@failed=""; for spec in $(CLOCK_INSTANTS); do \
+	  instant=$${spec%@*}; month=1; case $$spec in *@*) month=$${spec#*@};; esac; \
+	  echo "== the suite at $$instant (FISCAL_YEAR_START_MONTH=$$month)"; \
+	  DATABASE_URL=sqlite:///$(CURDIR)/db.sqlite3 ALLOCATOR_TEST_NOW=$$instant FISCAL_YEAR_START_MONTH=$$month \
+	    $(BIN)/pytest -m "not celery_worker and not browser" $(CLOCK_PYTEST_ARGS) \
+	    || { echo "!! the suite FAILS at $$instant (FISCAL_YEAR_START_MONTH=$$month)" >&2; failed="$$failed $$spec"; }; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED at:$$failed" >&2; exit 1; fi; \
+	echo "The suite passes at every instant: $(CLOCK_INSTANTS)"
 
 bench: install
 	$(BIN)/python manage.py bench ingest --json

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import time_machine
 from django.core.management import call_command
 
 from allocator.models import Key
@@ -11,10 +12,12 @@ from allocator.quarters import Quarter
 from budgets.enforce import enforce_budgets
 from budgets.models import Budget, Scope
 from budgets.spend import scope_spend
-from tests.budget_factories import simulated_key, spend
+from tests.budget_factories import MID_QUARTER, simulated_key, spend
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
 
+# The spend recorded today and the budgets seeded from it fall in one quarter, however close to its end the run is.
+@time_machine.travel(MID_QUARTER, tick=True)
 def test_demo_budgets_put_erin_over_and_are_idempotent(policy, simulated, engineer, manager, team, project, finance):
     erin_key = simulated_key(simulated, team=team, owner_user=engineer)
     spend(erin_key, "104")

@@ -168,8 +168,9 @@ def test_new_quarter_reinstates(policy, engineer, team, my_key):
     assert report.quarter == quarter.next().name
 
 
-def test_forecast_alert_names_the_run_out_date(policy, engineer, team, my_key):
+def test_forecast_alert_names_the_run_out_date(policy, engineer, team, my_key, settings):
     """$10 a day against $500 from 1 October: $190 spent by the 20th, runs out on 20 November."""
+    settings.FISCAL_YEAR_START_MONTH = 1  # the quarter is October-December, FY2026-Q4, whatever the deployment says
     with time_machine.travel(datetime(2026, 10, 20, 12, tzinfo=UTC), tick=False):
         user_budget(engineer, team, "500")
         for day in range(1, 20):
@@ -180,7 +181,8 @@ def test_forecast_alert_names_the_run_out_date(policy, engineer, team, my_key):
     assert "41 days before FY2026-Q4 ends" in alert.message
 
 
-def test_no_forecast_alert_when_running_out_in_the_last_days(policy, engineer, team, my_key):
+def test_no_forecast_alert_when_running_out_in_the_last_days(policy, engineer, team, my_key, settings):
+    settings.FISCAL_YEAR_START_MONTH = 1  # the quarter is October-December
     with time_machine.travel(datetime(2026, 10, 20, 12, tzinfo=UTC), tick=False):
         user_budget(engineer, team, "900")  # runs out around 21 December: within 14 days of the end
         for day in range(1, 20):

@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
@@ -16,6 +17,7 @@ from allocator.providers.base import ProviderError
 from allocator.tasks import sync_account, sync_all_accounts
 from allocator.usage.reconcile import RESIDUAL_MODEL
 from allocator.usage.sync import usage_sync
+from tests.budget_factories import MID_QUARTER
 from tests.emulators.base import Reply
 from tests.factories import KeyFactory
 from tests.usage_helpers import assert_rollups_match, bucket_totals, day_start, emulator_account, hour, rollup_totals
@@ -167,6 +169,7 @@ def test_429_with_retry_after_is_waited_out(openai_emulator, account, key_a):
     assert len(openai_emulator.requests_to("GET", "/organization/usage/completions")) == 2
 
 
+@time_machine.travel(MID_QUARTER, tick=True)  # a first sync starts at the quarter's start: not 3 hours before it
 def test_5xx_beyond_the_adapter_retries_fails_the_run_and_the_task_retries(
     openai_emulator, account, key_a, eager_celery
 ):

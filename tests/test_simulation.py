@@ -109,6 +109,8 @@ def test_force_runaway_bursts_the_current_hour(simulated):
     assert max(neighbour.values()) < 3 * normal  # only that hour
 
 
+# A weekday afternoon mid-quarter: the office-hours key is busy, and the quarter's spend is not the first minutes'.
+@time_machine.travel(MONDAY + timedelta(days=3, hours=15, minutes=30), tick=True)
 def test_a_simulated_sync_shows_spend_on_the_keys_page(simulated, engineer, team):
     key = KeyFactory(account=simulated, owner_user=engineer, team=team, provider_key_id="simkey_e")
     sim_key(simulated, "simkey_e", created=datetime.now(UTC) - timedelta(days=5))

@@ -20,15 +20,18 @@ from budgets.slack import sign
 
 SECRET = "fedcba9876543210fedcba9876543210"
 
-# Run in another interpreter: the same signed request, through the same endpoint, with the same cache settings.
+# Run in another interpreter: the same signed request, through the same endpoint, with the same cache settings,
+# on this process's clock (a test may run at a fixed instant; the request's timestamp must not look stale there).
 REPLAY = """
 import json, os, sys
 import django
+import time_machine
 django.setup()
 from django.test import Client
 from django.test.utils import override_settings
-caches, url, body, ts, signature, secret = json.loads(sys.stdin.read())
-with override_settings(CACHES=caches, SLACK_SIGNING_SECRET=secret, ALLOWED_HOSTS=["*"]):
+caches, url, body, ts, signature, secret, now = json.loads(sys.stdin.read())
+settings = override_settings(CACHES=caches, SLACK_SIGNING_SECRET=secret, ALLOWED_HOSTS=["*"])
+with time_machine.travel(now, tick=True), settings:
     response = Client().generic("POST", url, body.encode(), content_type="application/x-www-form-urlencoded",
         headers={"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature})
 print(response.status_code)
@@ -45,7 +48,8 @@ def _signed_click() -> tuple[bytes, str, str]:
 def _replay_elsewhere(cache_settings: dict, body: bytes, ts: str, signature: str) -> int:
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(root)}
-    data = json.dumps([cache_settings, reverse("budgets:slack_interactions"), body.decode(), ts, signature, SECRET])
+    url = reverse("budgets:slack_interactions")
+    data = json.dumps([cache_settings, url, body.decode(), ts, signature, SECRET, time.time()])
     done = subprocess.run(
         [sys.executable, "-c", REPLAY], input=data, capture_output=True, text=True, cwd=root, env=env, timeout=60
     )
