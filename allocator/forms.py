@@ -134,7 +134,9 @@ class ProviderAccountForm(forms.ModelForm):
         required=False, label="Auto-approve up to (USD a quarter)", help_text="Leave blank to use the policy's."
     )
     finance_approval_above_usd = MoneyField(
-        required=False, label="Finance also approves above (USD a quarter)", help_text="Leave blank to use the policy's."
+        required=False,
+        label="Finance also approves above (USD a quarter)",
+        help_text="Leave blank to use the policy's.",
     )
 
     class Meta:
