@@ -54,13 +54,13 @@ def schedule_text(intervals: dict[str | None, timedelta] | None = None) -> str:
 
 
 def _kind_noun(label: str, kind: str) -> str:
-    """"Simulated (built in)" → "simulated" mid-sentence; brand names such as "OpenAI" keep their spelling."""
+    """A kind's name mid-sentence: "Simulated (built in)" → "simulated"; brands such as "OpenAI" keep theirs."""
     name = label.split(" (")[0]
     return name.lower() if name != label and name.lower() == kind else name
 
 
 def _spelled_out(span: timedelta) -> str:
-    """"15 minutes", "1 hour", "2 days": the schedule in a sentence (the tables use the short `duration_text`)."""
+    """The schedule in a sentence: "15 minutes", "1 hour", "2 days" (the tables use the short `duration_text`)."""
     minutes = max(1, int(span.total_seconds() // 60))
     for size, unit in ((1440, "day"), (60, "hour"), (1, "minute")):
         if minutes % size == 0:
