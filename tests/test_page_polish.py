@@ -83,3 +83,17 @@ def test_sync_page_names_each_account_kind_once(admin, simulated):
     page = login(admin).get(reverse("allocator:sync_status")).content.decode()
     assert "Simulated (built in)" not in page  # the account is called "Simulated": its kind adds nothing
     assert "every 15 minutes (simulated accounts: every 2 minutes)" in page
+
+
+def test_asking_from_a_key_spent_on_its_allowance_asks_for_more_allowance(engineer, team, simulated, policy):
+    key = simulated_key(simulated, team=team, owner_user=engineer, name="evals", limit_usd="20")
+    spend(key, "25")
+    enforce_budgets()
+    key.refresh_from_db()
+    assert key.status == "suspended"
+    browser = login(engineer)
+    assert "Ask for more allowance" in browser.get(key.get_absolute_url()).content.decode()
+
+    page = browser.get(reverse("budgets:bump_create") + f"?key={key.pk}").content.decode()
+    assert "<h1>Ask for more allowance</h1>" in page
+    assert "<h1>Ask for more budget</h1>" in browser.get(reverse("budgets:bump_create")).content.decode()
