@@ -134,7 +134,9 @@ class ProviderAccountForm(forms.ModelForm):
         required=False, label="Auto-approve up to (USD a quarter)", help_text="Leave blank to use the policy's."
     )
     finance_approval_above_usd = MoneyField(
-        required=False, label="Finance approves too above (USD a quarter)", help_text="Leave blank to use the policy's."
+        required=False,
+        label="Finance also approves above (USD a quarter)",
+        help_text="Leave blank to use the policy's.",
     )
 
     class Meta:
@@ -231,7 +233,7 @@ class PolicyForm(forms.ModelForm):
 
     default_allowance_usd = MoneyField(label="Default quarterly allowance (USD)", min_value=Decimal("1"))
     auto_approve_limit_usd = MoneyField(label="Auto-approve up to (USD a quarter)")
-    finance_approval_above_usd = MoneyField(label="Finance approves too above (USD a quarter)")
+    finance_approval_above_usd = MoneyField(label="Finance also approves above (USD a quarter)")
 
     class Meta:
         model = Policy

@@ -23,7 +23,7 @@ class AmountForm(forms.Form):
     amount_usd = MoneyField(label="Amount (USD)")
     hard = forms.TypedChoiceField(
         label="Kind",
-        choices=[("1", "Hard: suspend keys at 100 %"), ("0", "Soft: alerts only")],
+        choices=[("1", "Hard: suspend keys at 100\u00a0%"), ("0", "Soft: alerts only")],
         coerce=lambda v: v == "1",
         initial="1",
         required=False,

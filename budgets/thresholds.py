@@ -68,7 +68,7 @@ def _threshold_alerts(
     for t in new:
         text = (
             f"{limit.scope_title}: {usd(spent)} spent of the {usd(limit.amount_usd)} {quarter} {limit.noun} "
-            f"({int(fc.percent or 0)} %)."
+            f"({int(fc.percent or 0)}\u00a0%)."
         )
         if t >= 100:
             text += _at_limit_text(limit)
@@ -149,7 +149,8 @@ def record_crossed_thresholds(*, budget: Limit) -> int:
     rows = []
     for t in crossed_thresholds(spent=spent, amount=budget.amount_usd, thresholds=BudgetPolicy.current().thresholds):
         text = (
-            f"{budget.scope_title} was already past {t} % when the {budget.noun} changed to {usd(budget.amount_usd)}."
+            f"{budget.scope_title} was already past {t}\u00a0% when the {budget.noun} changed to "
+            f"{usd(budget.amount_usd)}."
         )
         alert = limit_alert(budget, Alert.Kind.THRESHOLD, t, text, quarter)
         alert.status = Alert.Status.SKIPPED

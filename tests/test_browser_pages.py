@@ -137,3 +137,20 @@ def test_optional_is_shown_only_where_a_field_can_be_left_empty(browser, live_se
 
     page.goto(f"{live_server.url}/requests/new/")
     assert "(optional)" in page.inner_text("#row-expires_on label")
+
+
+def test_sync_status_tables_fit_their_cards_at_1280(browser, live_server, finance, rows, simulated):
+    from allocator.usage.models import SyncRun
+
+    now = timezone.now()
+    SyncRun.objects.create(
+        account=simulated, window_start=now - timedelta(days=150), window_end=now, status="succeeded",
+        finished_at=now, rows=238_486, pages=154, trigger="seed",
+    )  # fmt: skip
+    page = _sign_in(browser, live_server, finance.email)
+    page.goto(f"{live_server.url}/sync/")
+    overflowing = page.evaluate(
+        "[...document.querySelectorAll('section.card table')]"
+        ".filter(t => t.scrollWidth > t.parentElement.clientWidth + 1).map(t => t.scrollWidth)"
+    )
+    assert overflowing == []

@@ -28,7 +28,7 @@ def test_home_shows_my_budget_burn_down_and_forecast(policy, simulated, engineer
     page = login(engineer).get(reverse("home"))
     assert page.status_code == 200
     html = page.content.decode()
-    assert "My budget" in html and "$200.00" in html and "$150.00" in html and "75 % used" in html
+    assert "My budget" in html and "$200.00" in html and "$150.00" in html and "75&nbsp;% used" in html
     assert '<svg class="chart"' in html and "Remaining budget" in html
     assert "How the forecast works" in html
     assert f'<input type="hidden" name="budget" value="{budget.pk}">' in html  # one-step "ask for more"

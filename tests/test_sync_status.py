@@ -51,7 +51,7 @@ def test_the_page_shows_health_errors_unknown_models_and_billed_deltas(synced, f
     assert "Last run failed: OpenAI answered 502" in page
     assert "acme-private-7b" in page
     assert reverse("admin:allocator_modelprice_add") + "?provider=openai&amp;model=acme-private-7b" in page
-    assert "+$25.00 (+25.0 %)" in page  # billed vs our estimate
+    assert "+$25.00 (+25.0&nbsp;%)" in page  # billed vs our estimate
     assert f"{SyncRun.objects.filter(account=synced).get().rows:,} rows" in page
     assert "Sync now" in page
 
@@ -125,10 +125,10 @@ def test_the_page_states_the_real_beat_schedule_and_only_pages_that_exist(synced
     """Defect 20: the page said "every 15 minutes" while beat syncs the simulated provider every 2, and it named
     leaderboards and chargeback, which do not exist."""
     page = login(admin).get(reverse("allocator:sync_status")).content.decode()
-    assert "every 15 min (Simulated (built in) accounts every 2 min)" in page
+    assert "every 15 minutes (simulated accounts: every 2 minutes)" in page
     assert "leaderboard" not in page.lower() and "chargeback" not in page.lower()
 
     settings.CELERY_BEAT_SCHEDULE = {
         "sync-all-accounts": {"task": "allocator.tasks.sync_all_accounts", "schedule": 3600.0},
     }
-    assert "account every 1 h, re-reading" in login(admin).get(reverse("allocator:sync_status")).content.decode()
+    assert "account every 1 hour, re-reading" in login(admin).get(reverse("allocator:sync_status")).content.decode()

@@ -41,16 +41,32 @@ def sync_interval(kind: str, intervals: dict[str | None, timedelta] | None = Non
 
 
 def schedule_text(intervals: dict[str | None, timedelta] | None = None) -> str:
-    """The beat schedule in words, e.g. "every 15 min (Simulated (built in) accounts every 2 min)"."""
+    """The beat schedule in words, e.g. "every 15 minutes (simulated accounts: every 2 minutes)"."""
     intervals = sync_intervals() if intervals is None else intervals
     if not intervals:
         return "only when someone presses “Sync now” (beat has no usage sync scheduled)"
     labels = dict(ProviderAccount._meta.get_field("kind").choices)
-    parts = [f"every {duration_text(intervals[None])}"] if None in intervals else []
+    parts = [f"every {_spelled_out(intervals[None])}"] if None in intervals else []
     for kind, every in intervals.items():
         if kind is not None and (None not in intervals or every < intervals[None]):
-            parts.append(f"{labels.get(kind, kind)} accounts every {duration_text(every)}")
+            parts.append(f"{_kind_noun(labels.get(kind, kind), kind)} accounts: every {_spelled_out(every)}")
     return parts[0] + (f" ({'; '.join(parts[1:])})" if len(parts) > 1 else "")
+
+
+def _kind_noun(label: str, kind: str) -> str:
+    """A kind's name mid-sentence: "Simulated (built in)" → "simulated"; brands such as "OpenAI" keep theirs."""
+    name = label.split(" (")[0]
+    return name.lower() if name != label and name.lower() == kind else name
+
+
+def _spelled_out(span: timedelta) -> str:
+    """The schedule in a sentence: "15 minutes", "1 hour", "2 days" (the tables use the short `duration_text`)."""
+    minutes = max(1, int(span.total_seconds() // 60))
+    for size, unit in ((1440, "day"), (60, "hour"), (1, "minute")):
+        if minutes % size == 0:
+            count = minutes // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{minutes} minutes"
 
 
 def _health(account: ProviderAccount, last: SyncRun | None, lag: timedelta | None, interval: timedelta | None):

@@ -9,14 +9,17 @@ incrementally. `seed_demo` calls it last (skip with `seed_demo --no-usage`).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.core.management.base import BaseCommand
 from django.db.models import Sum
+from django.db.models.signals import pre_save
 from django.utils import timezone
 
-from accounts.models import Membership, Project, User
+from accounts.models import AuditEvent, Membership, Project, User
 from allocator import approvals as approval_services
 from allocator import key_requests
 from allocator import keys as key_services
@@ -42,6 +45,37 @@ PROJECT_SLUGS = [
     "contract-review",
 ]
 
+REQUEST_LEAD = timedelta(minutes=3)  # a demo key is requested, approved and minted within minutes
+REVEAL_AFTER = timedelta(minutes=20)  # ... and its owner reveals the secret a little later
+EVENT_STEP = timedelta(seconds=30)
+
+
+def _created_at(history_start: datetime, number: int) -> datetime:
+    """When demo key `number` was minted: most since last quarter began, a few newer, none in the last 3 days."""
+    days = (number * 5) % 23 if number % 6 else 40 + number % 30
+    return min(history_start + timedelta(days=days, hours=9), timezone.now() - timedelta(days=3))
+
+
+@contextmanager
+def _events_dated(start: datetime) -> Iterator[list[datetime]]:
+    """Audit events first written inside the block get `start`, `start + 30 s`, ... as their time.
+
+    The audit log is append-only, so the time is set before the row is inserted, never afterwards. The yielded
+    one-item list is the clock: set `clock[0]` to jump it forward.
+    """
+    clock = [start]
+
+    def stamp(sender: type[AuditEvent], instance: AuditEvent, **kwargs: object) -> None:
+        if instance._state.adding:
+            instance.created_at = clock[0]
+            clock[0] += EVENT_STEP
+
+    pre_save.connect(stamp, sender=AuditEvent, weak=False, dispatch_uid="seed-demo-dated-events")
+    try:
+        yield clock
+    finally:
+        pre_save.disconnect(sender=AuditEvent, dispatch_uid="seed-demo-dated-events")
+
 
 class Command(BaseCommand):
     help = "Create demo keys on the Simulated account and back-fill their usage for this and last quarter."
@@ -62,7 +96,7 @@ class Command(BaseCommand):
         rows = f"{run.rows} usage rows in {run.pages} pages" if run else "another sync was running"
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo usage ready: {created} new demo keys, {rows}, "
+                f"Demo usage ready: {created} new demo key{'' if created == 1 else 's'}, {rows}, "
                 f"${spend.quantize(Decimal('0.01')):,} spent in {quarter} ({time.monotonic() - started:.0f} s)."
             )
         )
@@ -103,38 +137,42 @@ class Command(BaseCommand):
         try:
             for number, (person, membership, project) in enumerate(plans):
                 owner = project.slug if project else person.email.split("@")[0]
-                request = key_requests.key_request_create(
-                    requester=person,
-                    account=account,
-                    team=membership.team,
-                    project=project,
-                    name=f"{DEMO_PREFIX}{owner}",
-                    purpose="Demo key (seed_demo)",
-                    allowance_usd=allowance if project is None else allowance * 4,
-                )
-                if request.state == KeyRequest.State.PENDING and admin is not None:
-                    approval_services.approval_approve(approval_request=request, by=admin)
-                # The mint task ran in process when the request committed; inside an outer transaction (tests)
-                # it is still waiting, so mint directly: key_mint is idempotent.
-                key = Key.objects.filter(request=request).first() or key_services.key_mint(key_request_id=request.pk)
-                if key is None:
-                    continue
-                self._backdate(key, request, history_start, number, person, project)
+                created = _created_at(history_start, number)
+                # Request, approval and mint are written through the real services; their audit events carry
+                # the backdated times from the start, so the key's timeline agrees with its "Created" date.
+                with _events_dated(created - REQUEST_LEAD) as clock:
+                    request = key_requests.key_request_create(
+                        requester=person,
+                        account=account,
+                        team=membership.team,
+                        project=project,
+                        name=f"{DEMO_PREFIX}{owner}",
+                        purpose="Demo key (seed_demo)",
+                        allowance_usd=allowance if project is None else allowance * 4,
+                    )
+                    if request.state == KeyRequest.State.PENDING and admin is not None:
+                        approval_services.approval_approve(approval_request=request, by=admin)
+                    # The mint task ran in process when the request committed; inside an outer transaction
+                    # (tests) it is still waiting, so mint directly: key_mint is idempotent.
+                    key = Key.objects.filter(request=request).first() or key_services.key_mint(
+                        key_request_id=request.pk
+                    )
+                    if key is None:
+                        continue
+                    clock[0] = created + REVEAL_AFTER
+                    key_services.key_reveal(key=key, by=person)
+                self._backdate(key, request, created, person, project)
                 made += 1
         finally:
             celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = previous
         return made
 
     def _backdate(
-        self, key: Key, request: KeyRequest, history_start: datetime, number: int, person: User, project: Project | None
+        self, key: Key, request: KeyRequest, created: datetime, person: User, project: Project | None
     ) -> None:
         """Pretend the key has existed for a while (most since last quarter began), its secret long revealed."""
-        days = (number * 5) % 23 if number % 6 else 40 + number % 30  # a few keys are newer
-        created = min(history_start + timedelta(days=days, hours=9), timezone.now() - timedelta(days=3))
-        KeyRequest.objects.filter(pk=request.pk).update(created_at=created - timedelta(hours=1))
-        Key.objects.filter(pk=key.pk).update(
-            created_at=created, pending_secret="", secret_revealed_at=created + timedelta(minutes=20)
-        )
+        KeyRequest.objects.filter(pk=request.pk).update(created_at=created - REQUEST_LEAD)
+        Key.objects.filter(pk=key.pk).update(created_at=created, secret_revealed_at=created + REVEAL_AFTER)
         profile = default_profile(key.provider_data.get("name") or key.name)
         if project is not None:
             profile["rate"] = round(profile["rate"] * 3, 1)

@@ -66,7 +66,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo budgets for {quarter}: {created} created, {resized} resized; {copied} copied into "
-                f"{quarter.previous()} for history; {raised} key allowances raised to fit their spend."
+                f"{quarter.previous()} for history; {_count(raised, 'key allowance')} raised to fit their spend."
             )
         )
         if options["enforce"]:
@@ -74,8 +74,8 @@ class Command(BaseCommand):
 
             report = enforce_budgets()
             self.stdout.write(
-                f"Enforcement: {report.alerts_created} alerts, {len(report.suspended)} keys suspended, "
-                f"{len(report.runaway)} runaway."
+                f"Enforcement: {_count(report.alerts_created, 'alert')}, {_count(len(report.suspended), 'key')} "
+                f"suspended, {len(report.runaway)} runaway."
             )
 
     def _seed(self, quarter: Quarter, *, resize: bool) -> tuple[int, int]:
@@ -173,3 +173,8 @@ class Command(BaseCommand):
                 raised.append(key)
         Key.objects.bulk_update(raised, ["limit_usd"])
         return len(raised)
+
+
+def _count(number: int, noun: str) -> str:
+    """Counts in the summary lines: "1 key", "3 keys"."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
