@@ -10,7 +10,7 @@ class EmailAuthenticationForm(AuthenticationForm):
 
 class AuditFilterForm(forms.Form):
     action = forms.ChoiceField(required=False)
-    actor = forms.ModelChoiceField(queryset=User.objects.all(), required=False)
+    actor = forms.ModelChoiceField(queryset=User.objects.all(), required=False, empty_label="Anyone")
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     q = forms.CharField(required=False, label="Target contains")
