@@ -101,16 +101,13 @@ class Command(BaseCommand):
             )
         )
 
-    def _keys(self, account: ProviderAccount, history_start: datetime) -> int:
-        """Request and mint the missing demo keys; return how many were made."""
+    def _plans(self, account: ProviderAccount) -> list[tuple[User, Membership, Project | None]]:
+        """Who still needs a demo key: most people (every seventh has none yet), and the demo projects' leads."""
         have = set(
             Key.objects.filter(account=account, name__startswith=DEMO_PREFIX).values_list(
                 "owner_user_id", "owner_project_id"
             )
         )
-        policy = Policy.current()
-        allowance = min(Decimal("50"), policy.auto_approve_limit_usd) or Decimal("50")
-        admin = User.objects.filter(role=User.Role.ADMIN, is_active=True).first()
         plans: list[tuple[User, Membership, Project | None]] = []
         memberships = Membership.objects.select_related("user", "team").order_by("user__email", "team__name")
         seen_people: set[int] = set()
@@ -130,7 +127,14 @@ class Command(BaseCommand):
             )
             if lead is not None and (None, project.pk) not in have:
                 plans.append((lead.user, lead, project))
+        return plans
 
+    def _keys(self, account: ProviderAccount, history_start: datetime) -> int:
+        """Request and mint the missing demo keys; return how many were made."""
+        policy = Policy.current()
+        allowance = min(Decimal("50"), policy.auto_approve_limit_usd) or Decimal("50")
+        admin = User.objects.filter(role=User.Role.ADMIN, is_active=True).first()
+        plans = self._plans(account)
         previous = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
         celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, True
         made = 0
