@@ -1,47 +1,14 @@
 """The key flow in a real browser (headless Chromium): request, approve inline, reveal once."""
 
 import re
-import shutil
 from decimal import Decimal
 
-import pytest
-
 from allocator.models import Key, KeyRequest
+from tests.browser_support import BROWSER_MARKS, sign_in
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_MARKS
 
 
-@pytest.fixture
-def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop running in this thread; the ORM calls in the test are still
-    # plain synchronous calls, so tell Django they are safe here.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic"],
-        )
-        yield chromium
-        chromium.close()
-
-
-def _sign_in(browser, live_server, email):
-    page = browser.new_page()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", email)
-    page.fill("input[name=password]", "pw")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
-    return page
 
 
 def test_request_approve_inline_and_reveal_once(
@@ -50,7 +17,7 @@ def test_request_approve_inline_and_reveal_once(
     policy.auto_approve_limit_usd = Decimal("50")
     policy.save()
 
-    page = _sign_in(browser, live_server, engineer.email)
+    page = sign_in(browser, live_server, engineer.email)
     page.goto(f"{live_server.url}/requests/new/")
     page.fill("input[name=name]", "laptop")
     page.fill("textarea[name=purpose]", "Evaluating rerankers")
@@ -59,7 +26,7 @@ def test_request_approve_inline_and_reveal_once(
     page.wait_for_url(re.compile(r"/requests/\d+/$"))
     assert "Waiting for the" in page.content()
 
-    approver = _sign_in(browser, live_server, manager.email)
+    approver = sign_in(browser, live_server, manager.email)
     approver.goto(f"{live_server.url}/approvals/")
     inbox_url = approver.url
     approver.click("button:has-text('Approve')")
@@ -71,7 +38,7 @@ def test_request_approve_inline_and_reveal_once(
     key = Key.objects.get(request=key_request)
 
     page.goto(f"{live_server.url}/keys/{key.pk}/reveal/")
-    second_tab = _sign_in(browser, live_server, engineer.email)  # opened before the reveal: its button is stale
+    second_tab = sign_in(browser, live_server, engineer.email)  # opened before the reveal: its button is stale
     second_tab.goto(f"{live_server.url}/keys/{key.pk}/reveal/")
     page.click("button:has-text('Reveal secret once')")
     secret = page.inner_text("#secret-value")

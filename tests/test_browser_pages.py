@@ -1,23 +1,17 @@
 """The main pages in a real browser (headless Chromium) as a manager and as finance: no script errors, nothing
 wider than a 1280 px window, and htmx served by the site itself (no request leaves it)."""
 
-import shutil
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
+from tests.browser_support import BROWSER_MARKS, sign_in
 from tests.budget_factories import BudgetRequestFactory, simulated_key, spend, team_budget, user_budget
 from tests.factories import KeyRequestFactory
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_MARKS
 
 # Pages both roles may open; `{key}` and friends are filled in from the rows the test makes.
 COMMON_PAGES = [
@@ -39,22 +33,6 @@ COMMON_PAGES = [
 FINANCE_PAGES = ["/sync/", "/accounts/audit/"]
 
 
-@pytest.fixture
-def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop running in this thread; the ORM calls in the test are still
-    # plain synchronous calls, so tell Django they are safe here.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic"],
-        )
-        yield chromium
-        chromium.close()
-
 
 @pytest.fixture
 def rows(engineer, manager, team, simulated, policy):
@@ -69,15 +47,6 @@ def rows(engineer, manager, team, simulated, policy):
     bump = BudgetRequestFactory(requester=engineer, team=team, budget=budget, reason="Eval run for the new ranker")
     return {"key": key.pk, "key_request": key_request.pk, "team": team.pk, "budget": budget.pk, "bump": bump.pk}
 
-
-def _sign_in(browser, live_server, email, width=1280):
-    page = browser.new_page(viewport={"width": width, "height": 900})
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", email)
-    page.fill("input[name=password]", "pw")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
-    return page
 
 
 def _visit_all(page, live_server, paths):
@@ -106,7 +75,7 @@ def _visit_all(page, live_server, paths):
 @pytest.mark.parametrize("role", ["manager", "finance"])
 def test_main_pages_load_cleanly_in_a_browser(browser, live_server, cast, rows, role):
     paths = [path.format(**rows) for path in COMMON_PAGES + (FINANCE_PAGES if role == "finance" else [])]
-    page = _sign_in(browser, live_server, cast[role].email)
+    page = sign_in(browser, live_server, cast[role].email)
 
     assert _visit_all(page, live_server, paths) == []
 
@@ -117,13 +86,13 @@ def test_main_pages_load_cleanly_in_a_browser(browser, live_server, cast, rows, 
 def test_budget_pages_fit_a_phone(browser, live_server, manager, rows):
     # Wide tables scroll inside their card; the page itself never scrolls sideways on a 390 px phone.
     paths = [path.format(**rows) for path in ["/", "/keys/", "/budgets/", "/budgets/teams/{team}/", "/budgets/alerts/"]]
-    page = _sign_in(browser, live_server, manager.email, width=390)
+    page = sign_in(browser, live_server, manager.email, width=390)
 
     assert _visit_all(page, live_server, paths) == []
 
 
 def test_the_not_found_page_fits_the_window(browser, live_server, manager):
-    page = _sign_in(browser, live_server, manager.email)
+    page = sign_in(browser, live_server, manager.email)
     response = page.goto(f"{live_server.url}/keys/999999/")
     assert response.status == 404
     assert "Page not found" in page.inner_text("main")
@@ -131,7 +100,7 @@ def test_the_not_found_page_fits_the_window(browser, live_server, manager):
 
 
 def test_optional_is_shown_only_where_a_field_can_be_left_empty(browser, live_server, finance):
-    page = _sign_in(browser, live_server, finance.email)
+    page = sign_in(browser, live_server, finance.email)
     page.goto(f"{live_server.url}/budgets/set/")
     assert page.inner_text("label[for=id_hard]").strip() == "Kind"  # a select with no blank choice
 
@@ -147,7 +116,7 @@ def test_sync_status_tables_fit_their_cards_at_1280(browser, live_server, financ
         account=simulated, window_start=now - timedelta(days=150), window_end=now, status="succeeded",
         finished_at=now, rows=238_486, pages=154, trigger="seed",
     )  # fmt: skip
-    page = _sign_in(browser, live_server, finance.email)
+    page = sign_in(browser, live_server, finance.email)
     page.goto(f"{live_server.url}/sync/")
     overflowing = page.evaluate(
         "[...document.querySelectorAll('section.card table')]"
