@@ -2,7 +2,7 @@ from django.urls import path
 
 import allocator.converters  # noqa: F401  (registers the <id:…> converter)
 from budgets import slack_interactions
-from budgets.views import alerts, budget_set, bumps, detail, overview, slack_settings, team
+from budgets.views import alerts, budget_set, bumps, detail, overview, people, slack_settings, team
 
 app_name = "budgets"
 
@@ -13,6 +13,7 @@ urlpatterns = [
     path("<id:pk>/", detail.detail, name="detail"),
     path("teams/<id:pk>/", team.team, name="team"),
     path("teams/<id:pk>/split/", team.team_split, name="team_split"),
+    path("people/<id:pk>/", people.person, name="person"),
     path("bumps/new/", bumps.bump_create, name="bump_create"),
     path("bumps/<id:pk>/", bumps.bump_detail, name="bump_detail"),
     path("bumps/<id:pk>/approve/", bumps.bump_approve, name="bump_approve"),
