@@ -18,6 +18,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         ("Request a key", reverse("allocator:request_create"), "request"),
     ]
     if access.is_manager or access.sees_everything:
+        items.append(("Team keys", reverse("allocator:key_team_list"), "teamkeys"))
         items.append(("Approvals", reverse("allocator:approvals"), "approvals"))
     if access.is_manager or access.sees_everything:
         items.append(("Budgets", reverse("budgets:overview"), "budgets"))

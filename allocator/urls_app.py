@@ -9,6 +9,7 @@ app_name = "allocator"
 urlpatterns = [
     path("keys/", keys.key_list, name="key_list"),
     path("keys/all/", keys.key_admin_list, name="key_admin_list"),
+    path("keys/team/", keys.key_team_list, name="key_team_list"),
     path("keys/<id:pk>/", keys.key_detail, name="key_detail"),
     path("keys/<id:pk>/reveal/", keys.key_reveal, name="key_reveal"),
     path("keys/<id:pk>/rotate/", keys.key_rotate, name="key_rotate"),

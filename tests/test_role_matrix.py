@@ -33,6 +33,7 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "accounts:notifications_read": (None, (302, 405, 405, 405, 405, 405)),
     "allocator:key_list": (None, (302, 200, 200, 200, 200, 200)),
     "allocator:key_admin_list": (None, (302, 403, 403, 403, 200, 403)),
+    "allocator:key_team_list": (None, (302, 403, 200, 200, 200, 403)),
     "allocator:key_detail": ("key", (302, 200, 200, 200, 200, 404)),
     "allocator:key_reveal": ("key", (302, 200, 200, 200, 200, 404)),
     "allocator:key_rotate": ("key", (302, 200, 200, 403, 200, 404)),
@@ -65,6 +66,7 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "budgets:detail": ("budget", (302, 200, 200, 200, 200, 404)),
     "budgets:team": ("team", (302, 403, 200, 200, 200, 404)),
     "budgets:team_split": ("team", (302, 403, 302, 302, 302, 404)),
+    "budgets:person": ("person", (302, 200, 200, 200, 200, 404)),
     "budgets:bump_create": (None, (302, 200, 200, 200, 200, 200)),
     "budgets:bump_detail": ("bump", (302, 200, 200, 200, 200, 404)),
     "budgets:bump_approve": ("bump", (302, 405, 405, 405, 405, 405)),
@@ -115,6 +117,7 @@ def objects(cast, simulated, team):
         "budget": budget,
         "bump": bump,
         "alert": alert,
+        "person": cast["engineer"],
     }
 
 

@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
@@ -29,6 +29,7 @@ from allocator.providers import provider_class
 from allocator.providers.base import ProviderError
 from allocator.quarters import Quarter
 from allocator.usage.models import DailyRollup
+from budgets.reports.team_keys import DEFAULT_SORT, budget_states, team_keys, visible_teams
 from budgets.spend import KEY_SCOPE, spend_of_scope, with_quarter_spend
 
 
@@ -86,6 +87,70 @@ def key_admin_list(request: HttpRequest) -> HttpResponse:
             "accounts": ProviderAccount.objects.all(),
             "query": query.urlencode(),
             "quarter": Quarter.current(),
+        },
+    )
+
+
+# The team key list's columns: (?sort= name or "" if not sortable, header).
+TEAM_KEY_COLUMNS = [
+    ("name", "Key"),
+    ("owner", "Owner"),
+    ("team", "Team"),
+    ("status", "Status"),
+    ("spend", "Spend"),
+    ("allowance", "Allowance"),
+    ("", "Owner's budget"),
+]
+
+
+def _team_filter(request: HttpRequest, access: Access) -> tuple[str, list[int] | None]:
+    """`?team=` as the team ids to list: one of the viewer's teams (another team's id is a 404), or all of them."""
+    team = request.GET.get("team", "")
+    if not team:
+        return "", None if access.sees_everything else sorted(access.managed_team_ids)
+    if not team.isdigit() or int(team) > MAX_ID:
+        raise BadRequest(f"“{team}” is not a team: pick one from the list.")
+    if not (access.sees_everything or int(team) in access.managed_team_ids):
+        raise Http404
+    return team, [int(team)]
+
+
+@login_required
+def key_team_list(request: HttpRequest) -> HttpResponse:
+    """Every key in the teams I manage (finance and admins: every team), with spend and budget state."""
+    access = Access.for_request(request)
+    if not (access.is_manager or access.sees_everything):
+        raise PermissionDenied
+    team, team_ids = _team_filter(request, access)
+    status = request.GET.get("status", "")
+    if status and status not in Key.Status.values:
+        raise BadRequest(f"“{status}” is not a key status: pick one from the list.")
+    sort = request.GET.get("sort", DEFAULT_SORT)
+    quarter = Quarter.current()
+    page = Paginator(team_keys(team_ids=team_ids, status=status, sort=sort, quarter=quarter), 50).get_page(
+        request.GET.get("page")
+    )
+    states = budget_states(list(page), quarter)
+    for key in page:
+        key.budget_state = states.get(key.pk)
+    query = request.GET.copy()
+    query.pop("page", None)
+    sort_query = query.copy()
+    sort_query.pop("sort", None)
+    return render(
+        request,
+        "allocator/key_team_list.html",
+        {
+            "page": page,
+            "team": team,
+            "teams": visible_teams(access),
+            "status": status,
+            "statuses": Key.Status.choices,
+            "sort": sort,
+            "sort_columns": TEAM_KEY_COLUMNS,
+            "query": query.urlencode(),
+            "sort_query": sort_query.urlencode(),
+            "quarter": quarter,
         },
     )
 

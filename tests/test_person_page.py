@@ -1,0 +1,123 @@
+"""A person's page: their keys, budgets with the forecast, spend trend and efficiency; for them, their managers,
+finance and admins only (404 for everyone else)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from allocator.models import DailyRollup
+from allocator.quarters import Quarter
+from tests.budget_factories import MID_QUARTER, pinned_clock, team_budget, user_budget
+from tests.conftest import login
+from tests.factories import KeyFactory, MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _mid_quarter():
+    with pinned_clock():
+        yield
+
+
+def rollup(key, *, day, model="gpt-4o", cost="1", requests=None, tokens=(0, 0, 0)) -> DailyRollup:
+    return DailyRollup.objects.create(
+        day=day,
+        account=key.account,
+        provider=key.account.kind,
+        key=key,
+        owner_user_id=key.owner_user_id,
+        owner_project_id=key.owner_project_id,
+        team_id=key.team_id,
+        cost_center_id=key.team.cost_center_id,
+        model=model,
+        cost_usd=Decimal(cost),
+        requests=requests,
+        input_tokens=tokens[0],
+        cached_input_tokens=tokens[1],
+        output_tokens=tokens[2],
+    )
+
+
+def url(person) -> str:
+    return reverse("budgets:person", args=[person.pk])
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [("engineer", 200), ("manager", 200), ("finance", 200), ("admin", 200), ("outsider", 404)],
+)
+def test_who_sees_a_persons_page(cast, role, status):
+    assert login(cast[role]).get(url(cast["engineer"])).status_code == status
+
+
+def test_an_engineer_cannot_see_a_teammates_page(cast, team):
+    colleague = UserFactory()
+    MembershipFactory(user=colleague, team=team)
+    assert login(cast["engineer"]).get(url(colleague)).status_code == 404
+    assert login(cast["manager"]).get(url(colleague)).status_code == 200
+    assert login(cast["manager"]).get(url(cast["outsider"])).status_code == 404
+    assert login(cast["engineer"]).get(reverse("budgets:person", args=[2**62])).status_code == 404
+
+
+def test_keys_budgets_trend_and_efficiency_equal_the_rollups(simulated, engineer, manager, team):
+    quarter = Quarter.current()
+    today = MID_QUARTER.date()
+    key = KeyFactory(account=simulated, owner_user=engineer, team=team, name="erin-main", limit_usd=Decimal("50"))
+    other = KeyFactory(account=simulated, owner_user=engineer, team=team, name="erin-evals")
+    rollup(key, day=today, model="gpt-4o", cost="6", requests=10, tokens=(1000, 250, 300))
+    rollup(key, day=today - timedelta(days=2), model="gpt-4o-mini", cost="2", requests=30, tokens=(3000, 750, 900))
+    rollup(other, day=today - timedelta(days=2), model="claude-sonnet", cost="4", requests=None, tokens=(0, 0, 0))
+    rollup(key, day=quarter.previous().start, model="gpt-4o", cost="20", requests=1)
+    user_budget(engineer, team, "100")
+    team_budget(team, "1000")
+
+    response = login(manager).get(url(engineer))
+    assert response.status_code == 200
+    page = response.context["page"]
+    direct = sum(
+        r.cost_usd for r in DailyRollup.objects.filter(owner_user=engineer, day__gte=quarter.start, day__lt=quarter.end)
+    )
+    assert page.spend == direct == Decimal("12")
+    assert page.chart.total == direct and {i.name for i in page.chart.legend} == {
+        "gpt-4o",
+        "gpt-4o-mini",
+        "claude-sonnet",
+    }
+    assert {k.name: k.spend_usd for k in page.keys} == {"erin-main": Decimal("8"), "erin-evals": Decimal("4")}
+    assert [(r.scope, r.fc.spend, r.budget.amount_usd) for r in page.budget_rows] == [
+        ("user", Decimal("12"), Decimal("100")),
+        ("team", Decimal("12"), Decimal("1000")),
+    ]
+    assert all(r.fc.projected > r.fc.spend for r in page.budget_rows)  # the forecast adds the weekday pace
+    e = page.efficiency
+    assert e.requests == 40 and e.cost_per_request == Decimal("8") / 40  # Anthropic's $4 has no request count
+    assert e.cache_share == Decimal(1000 * 100) / 4000
+    assert e.active_days == 2 and e.spend_per_active_day == Decimal("6")
+    assert e.output_per_input == Decimal(1200) / 4000
+    assert page.history[0] == (quarter.previous(), Decimal("20"))
+    html = response.content.decode()
+    assert "<svg" in html and "erin-main" in html and "Previous quarters" in html
+
+
+def test_person_page_queries_do_not_grow_with_keys_or_days(
+    simulated, engineer, manager, team, django_assert_max_num_queries
+):
+    user_budget(engineer, team, "100")
+    key = KeyFactory(account=simulated, owner_user=engineer, team=team)
+    rollup(key, day=MID_QUARTER.date())
+    client = login(manager)
+    with CaptureQueriesContext(connection) as few:
+        client.get(url(engineer))
+    for n in range(8):
+        key = KeyFactory(account=simulated, owner_user=engineer, team=team)
+        for d in range(20):
+            rollup(key, day=MID_QUARTER.date() - timedelta(days=d), model=f"m{n}")
+    with django_assert_max_num_queries(len(few)):
+        client.get(url(engineer))
