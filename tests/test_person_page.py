@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.template import Context, Template
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -121,3 +123,23 @@ def test_person_page_queries_do_not_grow_with_keys_or_days(
             rollup(key, day=MID_QUARTER.date() - timedelta(days=d), model=f"m{n}")
     with django_assert_max_num_queries(len(few)):
         client.get(url(engineer))
+
+
+def test_names_link_to_the_person_page_only_for_those_who_may_see_it(simulated, cast, team):
+    from tests.budget_factories import BudgetRequestFactory
+
+    engineer = cast["engineer"]
+    BudgetRequestFactory(budget=user_budget(engineer, team, "100"), requester=engineer)
+    link = f'href="{url(engineer)}"'
+    assert link in login(cast["manager"]).get(reverse("budgets:team", args=[team.pk])).content.decode()
+    assert link in login(cast["manager"]).get(reverse("allocator:approvals")).content.decode()
+    key = KeyFactory(account=simulated, owner_user=engineer, team=team)
+    assert link in login(cast["finance"]).get(reverse("allocator:key_detail", args=[key.pk])).content.decode()
+    colleague = UserFactory(full_name="Cleo Colleague")
+    MembershipFactory(user=colleague, team=team)
+    template = Template("{% load people_links %}{% person_link person %}")
+    for viewer, linked in [(engineer, False), (cast["manager"], True), (cast["outsider"], False), (colleague, True)]:
+        request = RequestFactory().get("/")
+        request.user = viewer
+        html = template.render(Context({"request": request, "person": colleague}))
+        assert ("<a href" in html) is linked and "Cleo Colleague" in html
