@@ -101,6 +101,7 @@ def test_keys_budgets_trend_and_efficiency_equal_the_rollups(simulated, engineer
     e = page.efficiency
     assert e.requests == 40 and e.cost_per_request == Decimal("8") / 40  # Anthropic's $4 has no request count
     assert e.cache_share == Decimal(1000 * 100) / 4000
+    assert e.small_tier_cost == Decimal("2") and e.small_tier_share == Decimal("2") * 100 / 12  # gpt-4o-mini only
     assert e.active_days == 2 and e.spend_per_active_day == Decimal("6")
     assert e.output_per_input == Decimal(1200) / 4000
     assert page.history[0] == (quarter.previous(), Decimal("20"))

@@ -14,14 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from allocator.money import ZERO
-
-try:  # TEMPORARY until the usage summary layer is merged
-    from allocator.usage.pricing import SMALL_TIER_RULE, model_tier
-except ImportError:
-    SMALL_TIER_RULE = "small-tier rule"
-
-    def model_tier(provider: str, model: str) -> str:
-        return "small" if "mini" in model else "large"
+from allocator.usage.pricing import SMALL_TIER_RULE, model_tiers
 
 
 @dataclass
@@ -61,6 +54,8 @@ def efficiency_of(rows: Iterable[dict]) -> Efficiency:
     """Figures from rollup rows grouped by (day, provider, model) with `cost`, `req` (requests) and `reported`
     (how many rows report requests), `request_cost` and the token sums `t_input_tokens`, `t_cached_input_tokens`,
     `t_output_tokens`."""
+    rows = list(rows)
+    tiers = model_tiers((row["provider"], row["model"]) for row in rows)
     figures, days = Efficiency(), set()
     for row in rows:
         figures.cost += row["cost"]
@@ -70,7 +65,7 @@ def efficiency_of(rows: Iterable[dict]) -> Efficiency:
         figures.input_tokens += row["t_input_tokens"] or 0
         figures.cached_input_tokens += row["t_cached_input_tokens"] or 0
         figures.output_tokens += row["t_output_tokens"] or 0
-        if model_tier(row["provider"], row["model"]) == "small":
+        if tiers[row["provider"], row["model"]] == "small":
             figures.small_tier_cost += row["cost"]
         if row["cost"] or row["t_input_tokens"] or row["t_output_tokens"]:
             days.add(row["day"])

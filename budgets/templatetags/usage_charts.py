@@ -1,4 +1,5 @@
-"""Usage panels other pages show: a key's usage (key page), a team's daily spend by model (team page)."""
+"""Usage panels other pages show: a key's usage (key page), a team's daily spend by model (team page), the
+finance overview's spend charts (by team, by provider, build vs run)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from allocator.models import DailyRollup, Key
 from allocator.money import ZERO, sum_money
 from allocator.quarters import Quarter
 from budgets.reports import charts
+from budgets.reports.finance_charts import finance_charts
 from budgets.reports.key_usage import key_usage
 
 register = template.Library()
@@ -45,3 +47,8 @@ def team_daily_by_model(team: Team, quarter: Quarter) -> charts.StackedChart:
 @register.inclusion_tag("budgets/reports/_team_usage.html")
 def team_usage_panel(team: Team, quarter: Quarter) -> dict[str, Any]:
     return {"chart": team_daily_by_model(team, quarter), "team": team, "quarter": quarter}
+
+
+@register.inclusion_tag("budgets/reports/_finance_charts.html")
+def finance_usage_panel(quarter: Quarter) -> dict[str, Any]:
+    return {"charts": finance_charts(quarter=quarter), "quarter": quarter}
