@@ -27,6 +27,8 @@ COMMON_PAGES = [
     "/budgets/bumps/new/",
     "/budgets/bumps/{bump}/",
     "/budgets/alerts/",
+    "/budgets/people/{person}/",
+    "/keys/team/",
     "/accounts/organisation/",
     "/accounts/notifications/",
 ]
@@ -45,7 +47,14 @@ def rows(engineer, manager, team, simulated, policy):
         spend(key, Decimal("9.75"), day=today - timedelta(days=days_ago))
     key_request = KeyRequestFactory(requester=engineer, team=team, account=simulated, purpose="Reranker evaluation")
     bump = BudgetRequestFactory(requester=engineer, team=team, budget=budget, reason="Eval run for the new ranker")
-    return {"key": key.pk, "key_request": key_request.pk, "team": team.pk, "budget": budget.pk, "bump": bump.pk}
+    return {
+        "key": key.pk,
+        "key_request": key_request.pk,
+        "team": team.pk,
+        "budget": budget.pk,
+        "bump": bump.pk,
+        "person": engineer.pk,
+    }
 
 
 
@@ -85,7 +94,19 @@ def test_main_pages_load_cleanly_in_a_browser(browser, live_server, cast, rows, 
 
 def test_budget_pages_fit_a_phone(browser, live_server, manager, rows):
     # Wide tables scroll inside their card; the page itself never scrolls sideways on a 390 px phone.
-    paths = [path.format(**rows) for path in ["/", "/keys/", "/budgets/", "/budgets/teams/{team}/", "/budgets/alerts/"]]
+    paths = [
+        path.format(**rows)
+        for path in [
+            "/",
+            "/keys/",
+            "/keys/{key}/",
+            "/keys/team/",
+            "/budgets/",
+            "/budgets/teams/{team}/",
+            "/budgets/people/{person}/",
+            "/budgets/alerts/",
+        ]
+    ]
     page = sign_in(browser, live_server, manager.email, width=390)
 
     assert _visit_all(page, live_server, paths) == []
@@ -123,3 +144,13 @@ def test_sync_status_tables_fit_their_cards_at_1280(browser, live_server, financ
         ".filter(t => t.scrollWidth > t.parentElement.clientWidth + 1).map(t => t.scrollWidth)"
     )
     assert overflowing == []
+
+
+def test_finance_spend_charts_fit_a_phone(browser, live_server, finance, rows):
+    from allocator.quarters import Quarter
+    from allocator.usage.summaries import summaries_rebuild
+
+    summaries_rebuild(quarter=Quarter.current())
+    page = sign_in(browser, live_server, finance.email, width=390)
+    assert _visit_all(page, live_server, ["/budgets/", "/budgets/people/{person}/".format(**rows)]) == []
+    assert page.evaluate("document.querySelectorAll('#person-trend svg rect').length") > 0
