@@ -126,3 +126,23 @@ def test_key_page_queries_do_not_grow_with_days_or_models(key, engineer):
     with CaptureQueriesContext(connection) as many:
         client.get(reverse("allocator:key_detail", args=[key.pk]))
     assert len(many) == len(few)
+
+
+def test_daily_billed_buckets_count_as_the_source_too(key, engineer):
+    day = MID_QUARTER.date()
+    rollup(key, day=day, model="gpt-4o", cost="5", requests=2)
+    UsageBucket.objects.create(
+        account=key.account,
+        key=key,
+        provider_key_id=key.provider_key_id,
+        model="gpt-4o",
+        bucket_start=datetime.combine(day, time(), tzinfo=UTC),
+        bucket_width="1d",
+        cost_usd=Decimal("5"),
+        cost_source=UsageBucket.CostSource.PROVIDER,
+    )
+    bucket(
+        key, day=day - timedelta(days=3), model="gpt-4o", cost="9", source=UsageBucket.CostSource.MANUAL
+    )  # no rollup
+    response = login(engineer).get(reverse("allocator:key_detail", args=[key.pk]))
+    assert response.context["usage"].models[0].sources == [("billed", Decimal("5"))]

@@ -1,22 +1,24 @@
 """A key's usage in a quarter: tokens, requests, cost and where the cost comes from, per model, and per day.
 
 Tokens and cost come from the key's daily rollups (the (key, day) index). The rollup does not say where a cost
-came from, so that is read from the key's usage buckets, restricted the way the bucket identity index is ordered:
-(account, bucket start in the quarter), then the key's provider ids (its current one and those it was rotated
-from), grouped per model and source: one small query for one key.
+came from, so that is read from the key's usage buckets. The bucket identity index is (account, bucket start,
+width, provider key id, ...): a range over the quarter's bucket starts would walk every key's buckets of the
+account (1.4 s for 4.4M buckets on PostgreSQL), so the read names the exact bucket starts of the days the key has
+usage (from its rollups: at most 92 x 24 hours) and the key's provider ids, and the index finds each bucket.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 
 from accounts.models import AuditEvent
 from allocator.models import DailyRollup, Key, UsageBucket
 from allocator.money import ZERO, sum_money
+from allocator.providers import provider_class
 from allocator.quarters import Quarter
 from budgets.reports import charts
 
@@ -71,12 +73,23 @@ def _provider_ids(key: Key) -> list[str]:
     return sorted({key.provider_key_id, *(i for i in old if i)})
 
 
-def _sources(key: Key, quarter: Quarter) -> dict[str, list[tuple[str, Decimal]]]:
+def _bucket_starts(key: Key, days: list[date], quarter: Quarter) -> Q:
+    """The buckets of these days: hourly and daily ones named one by one (so the identity index is used from its
+    first columns); a provider with finer buckets falls back to the quarter's range."""
+    width = provider_class(key.account.kind).usage_bucket_width
+    if width not in ("1h", "1d"):
+        return Q(bucket_start__gte=quarter.start_at, bucket_start__lt=quarter.end_at)
+    midnights = [datetime.combine(day, time(), tzinfo=UTC) for day in days]
+    hours = [m + timedelta(hours=h) for m in midnights for h in range(24)] if width == "1h" else []
+    # Billed cost can also arrive per day for a provider that reports usage per hour.
+    return Q(bucket_width="1d", bucket_start__in=midnights) | Q(bucket_width="1h", bucket_start__in=hours)
+
+
+def _sources(key: Key, days: list[date], quarter: Quarter) -> dict[str, list[tuple[str, Decimal]]]:
     rows = (
         UsageBucket.objects.filter(
+            _bucket_starts(key, days, quarter),
             account_id=key.account_id,
-            bucket_start__gte=quarter.start_at,
-            bucket_start__lt=quarter.end_at,
             provider_key_id__in=_provider_ids(key),
         )
         .values("model", "cost_source")
@@ -107,11 +120,13 @@ def key_usage(*, key: Key, quarter: Quarter) -> KeyUsage:
     models: dict[str, ModelUsage] = {}
     total = ModelUsage(model="All models")
     daily: dict[str, dict[date, Decimal]] = {}
+    days: set[date] = set()
     for row in rows:
+        days.add(row["day"])
         models.setdefault(row["model"], ModelUsage(model=row["model"])).add(row)
         total.add(row)
         daily.setdefault(row["model"], {})[row["day"]] = row["cost"]
-    sources = _sources(key, quarter) if models else {}
+    sources = _sources(key, sorted(days), quarter) if models else {}
     for usage in models.values():
         usage.sources = sources.get(usage.model, [])
     chart = charts.stacked(
