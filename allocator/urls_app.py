@@ -11,6 +11,7 @@ urlpatterns = [
     path("keys/all/", keys.key_admin_list, name="key_admin_list"),
     path("keys/team/", keys.key_team_list, name="key_team_list"),
     path("keys/<id:pk>/", keys.key_detail, name="key_detail"),
+    path("keys/<id:pk>/cost-sources/", keys.key_cost_sources_view, name="key_cost_sources"),
     path("keys/<id:pk>/reveal/", keys.key_reveal, name="key_reveal"),
     path("keys/<id:pk>/rotate/", keys.key_rotate, name="key_rotate"),
     path("keys/<id:pk>/revoke/", keys.key_revoke, name="key_revoke"),

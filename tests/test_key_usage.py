@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
@@ -58,6 +59,21 @@ def bucket(key, *, day, model, cost, source, provider_key_id=None) -> UsageBucke
     )
 
 
+def sources(user, key) -> list:
+    response = login(user).get(reverse("allocator:key_cost_sources", args=[key.pk]), headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html
+    rows, model = [], None
+    for name, words, cost in re.findall(
+        r'<td class="mono small">([^<]*)</td><td>([^<]*)</td><td class="num">\$([\d.,]+)', html
+    ):
+        if name:
+            model = name
+            rows.append((model, []))
+        rows[-1][1].append((words, Decimal(cost.replace(",", ""))))
+    return rows
+
+
 @pytest.fixture
 def key(simulated, engineer, team):
     return KeyFactory(account=simulated, owner_user=engineer, team=team, name="search-bot")
@@ -79,15 +95,19 @@ def test_usage_per_model_equals_the_rollups_and_names_the_source(key, engineer):
     assert [m.model for m in usage.models] == ["gpt-4o", "claude-haiku"]
     gpt = by_model["gpt-4o"]
     assert (gpt.input_tokens, gpt.cached_input_tokens, gpt.output_tokens, gpt.requests) == (1500, 500, 250, 15)
-    assert gpt.cost_usd == Decimal("4.5") and gpt.sources == [("billed", Decimal("4.5"))]
+    assert gpt.cost_usd == Decimal("4.5")
     haiku = by_model["claude-haiku"]
     assert haiku.requests is None and haiku.cache_write_tokens == 120
-    assert haiku.sources == [("estimated", Decimal("0.25"))]
+    assert sources(engineer, key) == [
+        ("gpt-4o", [("billed", Decimal("4.5"))]),
+        ("claude-haiku", [("estimated", Decimal("0.25"))]),
+    ]
     quarter = Quarter.current()
     direct = sum(r.cost_usd for r in DailyRollup.objects.filter(key=key, day__gte=quarter.start, day__lt=quarter.end))
     assert usage.total.cost_usd == direct == usage.chart.total == Decimal("4.75")
     html = response.content.decode()
-    assert "<svg" in html and "<title>" in html and "billed" in html and "n/a" in html
+    assert "<svg" in html and "<title>" in html and "n/a" in html
+    assert reverse("allocator:key_cost_sources", args=[key.pk]) in html  # loaded after the page
     assert "gpt-4o: $3.00 (of $3.25)" in html  # the value on hover
 
 
@@ -104,28 +124,33 @@ def test_usage_of_a_rotated_keys_old_id_keeps_its_source(key, engineer):
         source=UsageBucket.CostSource.RECONCILED,
         provider_key_id="sk-old",
     )
-    response = login(engineer).get(reverse("allocator:key_detail", args=[key.pk]))
-    assert response.context["usage"].models[0].sources == [("reconciled", Decimal("2"))]
+    assert sources(engineer, key) == [("gpt-4o", [("reconciled", Decimal("2"))])]
 
 
-def test_a_key_without_usage_says_so(key, engineer):
+def test_a_key_without_usage_says_so(key, engineer, outsider):
     response = login(engineer).get(reverse("allocator:key_detail", args=[key.pk]))
     assert "No usage in" in response.content.decode()
+    page = login(engineer).get(reverse("allocator:key_cost_sources", args=[key.pk]))  # without htmx: a whole page
+    assert "<html" in page.content.decode() and "Not recorded" in page.content.decode()
+    assert login(outsider).get(reverse("allocator:key_cost_sources", args=[key.pk])).status_code == 404
 
 
-def test_key_page_queries_do_not_grow_with_days_or_models(key, engineer):
+def test_key_page_queries_do_not_grow_with_days_or_models(key, engineer, django_assert_max_num_queries):
     client = login(engineer)
     rollup(key, day=MID_QUARTER.date(), model="m0", cost="1", requests=1)
     with CaptureQueriesContext(connection) as few:
         client.get(reverse("allocator:key_detail", args=[key.pk]))
+    with CaptureQueriesContext(connection) as few_sources:
+        client.get(reverse("allocator:key_cost_sources", args=[key.pk]))
     for d in range(30):
         for m in range(6):
             day = MID_QUARTER.date() - timedelta(days=d)
             rollup(key, day=day, model=f"m{m}", cost="1", requests=1)
             bucket(key, day=day, model=f"m{m}", cost="1", source=UsageBucket.CostSource.PRICE_TABLE)
-    with CaptureQueriesContext(connection) as many:
+    with django_assert_max_num_queries(len(few)):
         client.get(reverse("allocator:key_detail", args=[key.pk]))
-    assert len(many) == len(few)
+    with django_assert_max_num_queries(len(few_sources)):
+        client.get(reverse("allocator:key_cost_sources", args=[key.pk]))
 
 
 def test_daily_billed_buckets_count_as_the_source_too(key, engineer):
@@ -144,5 +169,4 @@ def test_daily_billed_buckets_count_as_the_source_too(key, engineer):
     bucket(
         key, day=day - timedelta(days=3), model="gpt-4o", cost="9", source=UsageBucket.CostSource.MANUAL
     )  # no rollup
-    response = login(engineer).get(reverse("allocator:key_detail", args=[key.pk]))
-    assert response.context["usage"].models[0].sources == [("billed", Decimal("5"))]
+    assert sources(engineer, key) == [("gpt-4o", [("billed", Decimal("5"))])]

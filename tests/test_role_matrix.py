@@ -35,6 +35,7 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "allocator:key_admin_list": (None, (302, 403, 403, 403, 200, 403)),
     "allocator:key_team_list": (None, (302, 403, 200, 200, 200, 403)),
     "allocator:key_detail": ("key", (302, 200, 200, 200, 200, 404)),
+    "allocator:key_cost_sources": ("key", (302, 200, 200, 200, 200, 404)),
     "allocator:key_reveal": ("key", (302, 200, 200, 200, 200, 404)),
     "allocator:key_rotate": ("key", (302, 200, 200, 403, 200, 404)),
     "allocator:key_revoke": ("key", (302, 200, 200, 403, 200, 404)),

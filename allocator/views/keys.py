@@ -29,6 +29,7 @@ from allocator.providers import provider_class
 from allocator.providers.base import ProviderError
 from allocator.quarters import Quarter
 from allocator.usage.models import DailyRollup
+from budgets.reports.key_usage import key_cost_sources
 from budgets.reports.team_keys import DEFAULT_SORT, budget_states, team_keys, visible_teams
 from budgets.spend import KEY_SCOPE, spend_of_scope, with_quarter_spend
 
@@ -204,6 +205,19 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
             # Suspended because the key's own allowance is spent (not a budget): a bump of the allowance helps.
             "allowance_spent": enforcement is not None and enforcement.scope_key == f"{KEY_SCOPE}:{key.pk}",
         },
+    )
+
+
+@login_required
+def key_cost_sources_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Where the key's cost this quarter comes from, per model; the key page loads it after itself (htmx)."""
+    key = _get_key_for_user(request, pk)
+    quarter = Quarter.current()
+    template = "budgets/reports/key_sources.html"
+    if request.htmx:
+        template += "#sources"
+    return render(
+        request, template, {"key": key, "quarter": quarter, "sources": key_cost_sources(key=key, quarter=quarter)}
     )
 
 

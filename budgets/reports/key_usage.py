@@ -9,7 +9,7 @@ usage (from its rollups: at most 92 x 24 hours) and the key's provider ids, and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -47,7 +47,6 @@ class ModelUsage:
     output_tokens: int = 0
     requests: int | None = None  # None: the provider reports no request counts ("n/a", never 0)
     cost_usd: Decimal = ZERO
-    sources: list[tuple[str, Decimal]] = field(default_factory=list)  # (words, cost), largest first
 
     def add(self, row: dict) -> None:
         for name in TOKEN_FIELDS:
@@ -105,7 +104,7 @@ def _sources(key: Key, days: list[date], quarter: Quarter) -> dict[str, list[tup
 
 
 def key_usage(*, key: Key, quarter: Quarter) -> KeyUsage:
-    """The key's quarter per model and per day (three queries, whatever the number of days or models)."""
+    """The key's quarter per model and per day (one query, whatever the number of days or models)."""
     rows = (
         DailyRollup.objects.filter(key_id=key.pk, day__gte=quarter.start, day__lt=quarter.end)
         .values("day", "model")
@@ -120,15 +119,10 @@ def key_usage(*, key: Key, quarter: Quarter) -> KeyUsage:
     models: dict[str, ModelUsage] = {}
     total = ModelUsage(model="All models")
     daily: dict[str, dict[date, Decimal]] = {}
-    days: set[date] = set()
     for row in rows:
-        days.add(row["day"])
         models.setdefault(row["model"], ModelUsage(model=row["model"])).add(row)
         total.add(row)
         daily.setdefault(row["model"], {})[row["day"]] = row["cost"]
-    sources = _sources(key, sorted(days), quarter) if models else {}
-    for usage in models.values():
-        usage.sources = sources.get(usage.model, [])
     chart = charts.stacked(
         title=f"Daily spend of {key.name} in {quarter}, by model",
         series=daily,
@@ -136,3 +130,17 @@ def key_usage(*, key: Key, quarter: Quarter) -> KeyUsage:
     )
     ordered = sorted(models.values(), key=lambda m: (-m.cost_usd, m.model))
     return KeyUsage(quarter=quarter, models=ordered, total=total, chart=chart)
+
+
+def key_cost_sources(*, key: Key, quarter: Quarter) -> list[tuple[str, list[tuple[str, Decimal]]]]:
+    """Where each model's cost in the quarter comes from: [(model, [(words, cost), ...]), ...] (three queries).
+
+    Read apart from the page (it is loaded after it) because it reads usage buckets, not rollups."""
+    days = sorted(
+        DailyRollup.objects.filter(key_id=key.pk, day__gte=quarter.start, day__lt=quarter.end)
+        .values_list("day", flat=True)
+        .distinct()
+        .order_by()
+    )
+    sources = _sources(key, days, quarter) if days else {}
+    return sorted(sources.items(), key=lambda item: (-sum(cost for _, cost in item[1]), item[0]))
