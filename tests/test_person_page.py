@@ -144,3 +144,16 @@ def test_names_link_to_the_person_page_only_for_those_who_may_see_it(simulated, 
         request.user = viewer
         html = template.render(Context({"request": request, "person": colleague}))
         assert ("<a href" in html) is linked and "Cleo Colleague" in html
+
+
+@pytest.mark.parametrize("quarter", ["FY2026-Q9", "nonsense", "FY99999-Q1"])
+def test_a_bad_quarter_answers_400(cast, quarter):
+    assert login(cast["manager"]).get(url(cast["engineer"]), {"quarter": quarter}).status_code == 400
+
+
+def test_another_quarter_shows_its_own_spend(simulated, engineer, team):
+    key = KeyFactory(account=simulated, owner_user=engineer, team=team)
+    previous = Quarter.current().previous()
+    rollup(key, day=previous.start, cost="7")
+    response = login(engineer).get(url(engineer), {"quarter": previous.name})
+    assert response.status_code == 200 and response.context["page"].spend == Decimal("7")
