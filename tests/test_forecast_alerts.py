@@ -120,3 +120,57 @@ def test_growth_is_alerted_a_week_or_more_before_the_crossing(policy, engineer, 
             first_alert = day
         day += timedelta(days=1)
     assert first_alert is not None and (date(2026, 12, 14) - first_alert).days >= 7
+
+
+def test_the_budget_page_shows_both_lines_the_band_and_the_method(policy, engineer, team, my_key):
+    from budgets.management.commands.forecast_accuracy import series_of
+
+    daily = series_of("doubling every 14 days")
+    with _at_noon(date(2026, 11, 14)):
+        budget = user_budget(engineer, team, "60000")
+        for d, value in daily.items():
+            if d < date(2026, 11, 14):
+                spend(my_key, value, day=d)
+        html = login(engineer).get(reverse("budgets:detail", args=[budget.pk])).content.decode()
+    assert "if the trend continues" in html and "$57,145 at this week's rate" in html
+    assert "80&nbsp;% range" in html
+    assert "spend grew about 4" in html and "% a week, and the trend line follows" in html
+    assert "If the trend continues</span>" in html  # the chart's legend: the trend line is drawn
+    assert 'fill-opacity=".14"' in html  # the band
+
+
+def test_a_new_scope_says_there_is_not_enough_history(policy, engineer, team, my_key):
+    with _at_noon(date(2026, 11, 18)):
+        budget = user_budget(engineer, team, "500")
+        _daily(my_key, "40", date(2026, 11, 15), date(2026, 11, 17))
+        html = login(engineer).get(reverse("budgets:detail", args=[budget.pk])).content.decode()
+    assert "Not enough history yet for a forecast: Only 3 days of spend so far" in html
+    assert "On track to run out" not in html
+
+
+def test_budget_pages_read_a_fixed_number_of_queries(
+    policy, simulated, finance, engineer, team, cost_center, django_assert_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.budget_factories import team_budget
+    from tests.factories import MembershipFactory, TeamFactory, UserFactory
+
+    def grow(n: int) -> None:
+        for _ in range(n):
+            other = TeamFactory(cost_center=cost_center)
+            team_budget(other, "1000")
+            person = UserFactory()
+            MembershipFactory(user=person, team=other)
+            _daily(simulated_key(simulated, team=other, owner_user=person), "7", date(2026, 10, 5), date(2026, 11, 17))
+
+    with _at_noon(date(2026, 11, 18)):
+        grow(2)
+        client = login(finance)
+        with CaptureQueriesContext(connection) as few:
+            client.get(reverse("budgets:overview"))
+        grow(6)
+        with CaptureQueriesContext(connection) as many:
+            client.get(reverse("budgets:overview"))
+    assert len(many) == len(few)
