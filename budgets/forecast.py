@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db.models import Q
 
 from allocator.models import DailyRollup
-from allocator.money import ZERO, clamp, sum_money, to_cents
+from allocator.money import ZERO, sum_money
 from allocator.quarters import Quarter
 from budgets import projection
 from budgets.spend import KEY_SCOPE, SCOPE_COLUMNS
@@ -89,27 +89,11 @@ def percent_of(spend: Decimal, amount: Decimal) -> Decimal:
     return spend * HUNDRED / amount
 
 
-def _money(value: float) -> Decimal:
-    return to_cents(clamp(Decimal(repr(value))))
-
-
 @dataclass
-class Forecast:
-    spend: Decimal
-    amount: Decimal | None
-    projected: Decimal  # quarter-end spend if the trend continues (= spend when nothing is projected)
-    run_out: date | None  # first day the trend line reaches the budget (today if already spent)
-    daily_rate: Decimal = ZERO  # spend per day now
-    projected_flat: Decimal | None = None  # quarter-end spend at this week's rate
-    run_out_flat: date | None = None
-    low: Decimal | None = None  # the 80 % band at quarter end
-    high: Decimal | None = None
-    run_out_earliest: date | None = None  # the band's edge: the first day the band's top reaches the budget
-    enough_history: bool = False
-    history_days: int = 0
-    weekly_change: float = 0.0  # the trend line's growth per week (0.05 = 5 %)
+class Forecast(projection.SpendProjection):
+    """A scope's projection to the quarter's end, with what the pages and alerts read from it."""
+
     live: bool = True  # the quarter is running (a closed or future quarter projects nothing)
-    lines: projection.Lines | None = None  # per-day lines from today, for the chart
 
     @property
     def percent(self) -> Decimal | None:
@@ -143,26 +127,8 @@ class Forecast:
         )
 
     @property
-    def trend_percent(self) -> int:
-        return round(self.weekly_change * 100)
-
-    @property
     def method(self) -> str:
-        """This forecast's basis in plain words."""
-        if not self.live:
-            return "The quarter is not running: nothing is projected."
-        if not self.enough_history:
-            days = f"{self.history_days} day{'s' if self.history_days != 1 else ''}"
-            return f"Only {days} of spend so far: a forecast needs a full week."
-        weeks = min(self.history_days // 7, projection.TREND_MAX_WEEKS)
-        basis = f"Based on the last {weeks} week{'s' if weeks != 1 else ''}: about ${self.daily_rate:,.2f} a day now"
-        if self.weekly_change:
-            direction = "grew" if self.weekly_change > 0 else "fell"
-            change = f"{abs(self.trend_percent)}\u00a0%"
-            return f"{basis}; spend {direction} about {change} a week, and the trend line follows."
-        if weeks < projection.TREND_MIN_WEEKS:
-            return f"{basis}; a trend needs four weeks, so both lines hold this week's rate."
-        return f"{basis}; no clear trend, so both lines hold this week's rate."
+        return super().method if self.live else "The quarter is not running: nothing is projected."
 
     @property
     def status(self) -> str:
@@ -189,37 +155,10 @@ def forecast(
 
     `spend` is the quarter's spend so far (today's part included), `series` the complete days before today
     (None: the quarter is not running), `elapsed` the part of today that is over (0..1)."""
-    spent_now = amount is not None and spend >= amount
     if series is None or not quarter.contains(today):
-        return Forecast(spend=spend, amount=amount, projected=spend, run_out=today if spent_now else None, live=False)
-    fit = projection.fit(projection.dense_history(series, today=today), today=today)
-    if not fit.enough:
-        return Forecast(
-            spend=spend, amount=amount, projected=spend, run_out=today if spent_now else None, history_days=fit.days
-        )
-    lines = projection.project(fit, today=today, end=quarter.end, elapsed=elapsed)
-    base = float(spend)
-    trend, flat, high = (lines.cumulative(line, base=base) for line in (lines.trend, lines.flat, lines.high))
-    low = lines.cumulative(lines.low, base=base)
-
-    def run_out(cumulative: list[float]) -> date | None:
-        if amount is None:
-            return None
-        return today if spent_now else projection.crossing_day(cumulative, start=today, level=float(amount))
-
-    return Forecast(
-        spend=spend,
-        amount=amount,
-        projected=_money(trend[-1]),
-        run_out=run_out(trend),
-        daily_rate=_money(fit.level),
-        projected_flat=_money(flat[-1]),
-        run_out_flat=run_out(flat),
-        low=_money(low[-1]),
-        high=_money(high[-1]),
-        run_out_earliest=run_out(high),
-        enough_history=True,
-        history_days=fit.days,
-        weekly_change=fit.weekly_change if fit.slope else 0.0,
-        lines=lines,
+        reached = amount is not None and spend >= amount
+        return Forecast(spend=spend, amount=amount, projected=spend, run_out=today if reached else None, live=False)
+    result = projection.project_spend(
+        series=series, spend=spend, today=today, end=quarter.end, elapsed=elapsed, amount=amount
     )
+    return Forecast(**{f.name: getattr(result, f.name) for f in fields(result)})

@@ -18,17 +18,20 @@ demand. The method, in plain words:
 
 `project()` turns a fit into day-by-day lines from today to an end date; `crossing_day()` answers "when does this
 line reach X" for a cumulative total (a budget's run-out) or a daily value (demand against a capacity limit), and
-`series_crossing()` does both steps for a plain daily series.
+`series_crossing()` does both steps for a plain daily series. `project_spend()` is the budget case: spend so far,
+both quarter-end totals, both run-out dates, the band and the method in plain words.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from statistics import median
+
+from allocator.money import ZERO, clamp, to_cents
 
 MIN_DAYS = 7  # one complete week before anything is projected
 TREND_MIN_WEEKS, TREND_MAX_WEEKS = 4, 6
@@ -73,7 +76,15 @@ class Fit:
         return self.level * growth * self.pattern[weekday]
 
 
-NO_FIT = Fit(days=0, level=0.0, pattern=(1.0,) * 7, slope=0.0, trend_weeks=0, spread=0.0, slope_spread=0.0)
+NO_FIT = Fit(
+    days=0,
+    level=0.0,
+    pattern=(1.0,) * 7,
+    slope=0.0,
+    trend_weeks=0,
+    spread=MIN_SPREAD,
+    slope_spread=UNKNOWN_SLOPE_SPREAD,
+)
 
 
 def dense_history(series: Mapping[date, Decimal | float] | Iterable[tuple[date, Decimal | float]], *, today: date):
@@ -176,8 +187,7 @@ def fit(history: Sequence[float], *, today: date) -> Fit:
     history = list(history)[-LOOKBACK_DAYS:]
     n = len(history)
     if n < MIN_DAYS:
-        return Fit(days=n, level=median(history) if history else 0.0, pattern=(1.0,) * 7, slope=0.0,
-                   trend_weeks=0, spread=MIN_SPREAD, slope_spread=UNKNOWN_SLOPE_SPREAD)  # fmt: skip
+        return replace(NO_FIT, days=n, level=median(history) if history else 0.0)
     weeks = min(n // 7, TREND_MAX_WEEKS)
     first_weekday = (today - timedelta(days=n)).weekday()
     slope = 0.0
@@ -267,3 +277,89 @@ def series_crossing(
         return None
     lines = project(f, today=today, end=end)
     return crossing_day(lines.trend if trend else lines.flat, start=today, level=level)
+
+
+def _money(value: float) -> Decimal:
+    return to_cents(clamp(Decimal(repr(value))))
+
+
+@dataclass
+class SpendProjection:
+    """Spend projected to an end date: both lines' totals and run-out dates, the band, the method in words."""
+
+    spend: Decimal
+    amount: Decimal | None
+    projected: Decimal  # total at the end if the trend continues (= spend when nothing is projected)
+    run_out: date | None  # first day the trend line reaches the amount (today if already reached)
+    daily_rate: Decimal = ZERO  # spend per day now
+    projected_flat: Decimal | None = None  # total at the end at this week's rate
+    run_out_flat: date | None = None
+    low: Decimal | None = None  # the 80 % band at the end
+    high: Decimal | None = None
+    run_out_earliest: date | None = None  # the first day the band's top reaches the amount
+    enough_history: bool = False
+    history_days: int = 0
+    weekly_change: float = 0.0  # the trend line's growth per week (0.05 = 5 %)
+    lines: Lines | None = None  # per-day lines from today, for charts
+
+    @property
+    def trend_percent(self) -> int:
+        return round(self.weekly_change * 100)
+
+    @property
+    def method(self) -> str:
+        """This projection's basis in plain words."""
+        if not self.enough_history:
+            days = f"{self.history_days} day{'s' if self.history_days != 1 else ''}"
+            return f"Only {days} of spend so far: a forecast needs a full week."
+        weeks = min(self.history_days // 7, TREND_MAX_WEEKS)
+        basis = f"Based on the last {weeks} week{'s' if weeks != 1 else ''}: about ${self.daily_rate:,.2f} a day now"
+        if self.weekly_change:
+            direction = "grew" if self.weekly_change > 0 else "fell"
+            change = f"{abs(self.trend_percent)}\u00a0%"
+            return f"{basis}; spend {direction} about {change} a week, and the trend line follows."
+        if weeks < TREND_MIN_WEEKS:
+            return f"{basis}; a trend needs four weeks, so both lines hold this week's rate."
+        return f"{basis}; no clear trend, so both lines hold this week's rate."
+
+
+def project_spend(
+    *,
+    series: Mapping[date, Decimal | float] | Iterable[tuple[date, Decimal | float]],
+    spend: Decimal,
+    today: date,
+    end: date,
+    elapsed: float = 0.0,
+    amount: Decimal | None = None,
+) -> SpendProjection:
+    """Project spend from `spend` so far (today's part included) to `end` (exclusive) from the daily series of
+    the days before today; `elapsed` is the part of today that is over (0..1)."""
+    reached = amount is not None and spend >= amount
+    f = fit(dense_history(series, today=today), today=today)
+    if not f.enough or end <= today:
+        return SpendProjection(spend, amount, spend, today if reached else None, history_days=f.days)
+    lines = project(f, today=today, end=end, elapsed=elapsed)
+    each = (lines.trend, lines.flat, lines.low, lines.high)
+    trend, flat, low, high = (lines.cumulative(line, base=float(spend)) for line in each)
+
+    def run_out(cumulative: list[float]) -> date | None:
+        if amount is None:
+            return None
+        return today if reached else crossing_day(cumulative, start=today, level=float(amount))
+
+    return SpendProjection(
+        spend=spend,
+        amount=amount,
+        projected=_money(trend[-1]),
+        run_out=run_out(trend),
+        daily_rate=_money(f.level),
+        projected_flat=_money(flat[-1]),
+        run_out_flat=run_out(flat),
+        low=_money(low[-1]),
+        high=_money(high[-1]),
+        run_out_earliest=run_out(high),
+        enough_history=True,
+        history_days=f.days,
+        weekly_change=f.weekly_change if f.slope else 0.0,
+        lines=lines,
+    )

@@ -148,9 +148,7 @@ def test_a_new_scope_says_there_is_not_enough_history(policy, engineer, team, my
     assert "On track to run out" not in html
 
 
-def test_budget_pages_read_a_fixed_number_of_queries(
-    policy, simulated, finance, engineer, team, cost_center, django_assert_num_queries
-):
+def test_budget_pages_read_a_fixed_number_of_queries(policy, simulated, finance, cost_center):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 

@@ -76,10 +76,8 @@ def test_the_forecast_says_when_there_is_not_enough_history():
 
     today = date(2026, 11, 18)
     quarter = Quarter.containing(today)
-    fc = forecast(
-        spend=Decimal("150"), amount=Decimal("200"), series={today - timedelta(days=1): Decimal("150")},
-        today=today, quarter=quarter,
-    )  # fmt: skip
+    history = {today - timedelta(days=1): Decimal("150")}
+    fc = forecast(spend=Decimal("150"), amount=Decimal("200"), series=history, today=today, quarter=quarter)
     assert not fc.projecting and fc.run_out is None and fc.projected == Decimal("150")
     assert fc.method == "Only 1 day of spend so far: a forecast needs a full week."
 
@@ -125,6 +123,17 @@ def test_scaling_a_series_scales_the_forecast(values, factor):
     plain, scaled = _lines(values), _lines([v * factor for v in values])
     for a, b in zip(plain.trend + plain.low + plain.high, scaled.trend + scaled.low + scaled.high, strict=True):
         assert b == pytest.approx(a * factor, rel=1e-6, abs=1e-9)
+
+
+def test_project_spend_takes_pairs_and_gives_both_run_out_dates():
+    today = date(2026, 11, 18)
+    pairs = [(today - timedelta(days=n), Decimal("10") * Decimal("1.05") ** (42 - n)) for n in range(1, 43)]
+    result = projection.project_spend(
+        series=pairs, spend=Decimal("500"), today=today, end=date(2027, 1, 1), amount=Decimal("1500")
+    )
+    assert result.enough_history and result.weekly_change > 0.03
+    assert result.run_out is not None and result.run_out_flat is not None and result.run_out < result.run_out_flat
+    assert result.low <= result.projected_flat <= result.projected <= result.high
 
 
 def test_the_run_out_is_the_first_day_the_running_total_reaches_the_budget():
