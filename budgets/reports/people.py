@@ -8,7 +8,7 @@ keys, days or models.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +20,7 @@ from accounts.models import Membership, User
 from allocator.models import DailyRollup, Key
 from allocator.money import MONEY, ZERO, sum_money
 from allocator.quarters import Quarter
-from budgets.forecast import FORECAST_METHOD, LOOKBACK_DAYS, NO_BURN, BurnRate, _rate, forecast
+from budgets.forecast import FORECAST_METHOD, daily_series, forecast
 from budgets.models import Budget, Scope
 from budgets.reports import charts
 from budgets.reports.usage_figures import Efficiency, efficiency_of
@@ -64,48 +64,36 @@ def _person_budgets(person: User, quarter: Quarter, team_ids: list[int], keys: l
     )
 
 
-def _scope_daily(budgets: list[Budget], start: date, end: date) -> dict[str, dict[date, Decimal]]:
-    """Spend per day in [start, end) of each budget's scope, in one query (one conditional sum per scope)."""
+def _scope_spend(budgets: list[Budget], quarter: Quarter) -> dict[str, Decimal]:
+    """Quarter spend of each budget's scope, in one query (one conditional sum per scope)."""
     if not budgets:
         return {}
     filters = {b.scope_key: Q(**{SCOPE_COLUMNS[b.scope]: b.scope_id}) for b in budgets}
-    sums = {f"s{i}": Sum(Case(When(q, then="cost_usd"), output_field=MONEY)) for i, q in enumerate(filters.values())}
     either = Q()
     for q in filters.values():
         either |= q
-    rows = DailyRollup.objects.filter(either, day__gte=start, day__lt=end).values("day").annotate(**sums).order_by()
-    daily: dict[str, dict[date, Decimal]] = {key: {} for key in filters}
-    for row in rows:
-        for i, key in enumerate(filters):
-            if row[f"s{i}"]:
-                daily[key][row["day"]] = row[f"s{i}"]
-    return daily
-
-
-def _rate_from_daily(daily: dict[date, Decimal], today: date) -> BurnRate:
-    """The weekday burn rate (budgets.forecast's rule) from one scope's daily spend."""
-    start = today - timedelta(days=LOOKBACK_DAYS)
-    recent = {d: v for d, v in daily.items() if start <= d < today}
-    if not recent:
-        return NO_BURN
-    totals = [ZERO] * 7
-    for day, value in recent.items():
-        totals[day.isoweekday() - 1] += value
-    return _rate(totals, max(start, min(recent)), today)
+    sums = {f"s{i}": Sum(Case(When(q, then="cost_usd"), output_field=MONEY)) for i, q in enumerate(filters.values())}
+    totals = DailyRollup.objects.filter(either, day__gte=quarter.start, day__lt=quarter.end).aggregate(**sums)
+    return {key: totals[f"s{i}"] or ZERO for i, key in enumerate(filters)}
 
 
 def _budget_rows(budgets: list[Budget], quarter: Quarter) -> list[Row]:
-    today = timezone.now().date()
+    """Each budget with its spend and forecast (budgets.forecast, from the scope's recent daily spend)."""
+    now = timezone.now()
+    today = now.date()
     live = quarter.contains(today)
-    start = min(quarter.start, today - timedelta(days=LOOKBACK_DAYS)) if live else quarter.start
-    daily = _scope_daily(budgets, start, quarter.end)
+    elapsed = (now.hour * 3600 + now.minute * 60 + now.second) / 86400
+    spend = _scope_spend(budgets, quarter)
+    series = daily_series(today=today, scope_keys=[b.scope_key for b in budgets]) if live and budgets else {}
     rows = []
     for budget in budgets:
-        series = daily.get(budget.scope_key, {})
-        spend = sum((v for d, v in series.items() if d >= quarter.start), ZERO)
-        rate = _rate_from_daily(series, today) if live else NO_BURN
         fc = forecast(
-            spend=spend, amount=budget.amount_usd, rate=rate, today=today if live else quarter.last_day, quarter=quarter
+            spend=spend.get(budget.scope_key, ZERO),
+            amount=budget.amount_usd,
+            series=series.get(budget.scope_key, {}) if live else None,
+            today=today if live else quarter.last_day,
+            quarter=quarter,
+            elapsed=elapsed,
         )
         rows.append(Row(budget.scope, budget.scope_object, budget, fc))
     order = {Scope.USER: 0, Scope.PROJECT: 1, Scope.TEAM: 2, Scope.COST_CENTER: 3}
