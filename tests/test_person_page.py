@@ -170,3 +170,9 @@ def test_budget_forecasts_agree_with_the_budget_pages(simulated, engineer, manag
     expected = Numbers(Quarter.current()).forecast(budget.scope_key, budget.amount_usd)
     assert row.fc.projected > row.fc.spend
     assert (row.fc.spend, row.fc.projected, row.fc.run_out) == (expected.spend, expected.projected, expected.run_out)
+
+
+def test_everyone_finds_their_own_page_in_the_navigation(cast):
+    for role in ("engineer", "manager", "finance"):
+        html = login(cast[role]).get(reverse("home")).content.decode()
+        assert f'href="{url(cast[role])}"' in html and "My usage" in html
