@@ -91,3 +91,8 @@ def test_queries_do_not_grow_with_keys(simulated, cast, team, django_assert_max_
     with django_assert_max_num_queries(len(few)):
         response = client.get(URL)
     assert len(response.context["page"]) == 50
+
+
+def test_team_keys_is_in_the_menu_of_managers_and_finance_only(cast):
+    for role, shown in [("engineer", False), ("manager", True), ("finance", True), ("outsider", False)]:
+        assert (f'href="{URL}"' in login(cast[role]).get(reverse("home")).content.decode()) is shown, role
