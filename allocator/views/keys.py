@@ -30,7 +30,7 @@ from allocator.providers.base import ProviderError
 from allocator.quarters import Quarter
 from allocator.usage.models import DailyRollup
 from budgets.reports.key_usage import key_cost_sources
-from budgets.reports.team_keys import DEFAULT_SORT, budget_states, team_keys, visible_teams
+from budgets.reports.team_keys import DEFAULT_SORT, budget_states, team_key_page, visible_teams
 from budgets.spend import KEY_SCOPE, spend_of_scope, with_quarter_spend
 
 
@@ -128,9 +128,7 @@ def key_team_list(request: HttpRequest) -> HttpResponse:
         raise BadRequest(f"“{status}” is not a key status: pick one from the list.")
     sort = request.GET.get("sort", DEFAULT_SORT)
     quarter = Quarter.current()
-    page = Paginator(team_keys(team_ids=team_ids, status=status, sort=sort, quarter=quarter), 50).get_page(
-        request.GET.get("page")
-    )
+    page = team_key_page(team_ids=team_ids, status=status, sort=sort, quarter=quarter, page=request.GET.get("page"))
     states = budget_states(list(page), quarter)
     for key in page:
         key.budget_state = states.get(key.pk)
