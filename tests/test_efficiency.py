@@ -98,3 +98,26 @@ def test_query_count_does_not_grow_with_people(manager, team, simulated, people,
     rebuild(q)
     with django_assert_max_num_queries(len(few.captured_queries)):
         client.get(URL)
+
+
+def test_small_tier_share_follows_the_price_table(finance, team, simulated):
+    from allocator.usage.pricing import model_tier
+
+    q = Quarter.current()
+    _, key = member_with_key(team, simulated, name="Tia Tiered")
+    use(key, "3.00", day=q.start, model="gpt-4o-mini", requests=3)
+    use(key, "1.00", day=q.start, model="gpt-4o", requests=1)
+    rebuild(q)
+    tiers = {m: model_tier(simulated.kind, m) for m in ("gpt-4o-mini", "gpt-4o")}
+    small = sum(Decimal(c) for m, c in (("gpt-4o-mini", "3.00"), ("gpt-4o", "1.00")) if tiers[m] == "small")
+    response = login(finance).get(URL, {"team": team.pk})
+    assert _person(response, "Tia Tiered").small_share == small / Decimal("4.00")
+    assert tiers == {"gpt-4o-mini": "small", "gpt-4o": "large"}
+
+
+def test_a_manager_sees_who_does_not_use_tokens(manager, people, team):
+    from tests.factories import MembershipFactory, UserFactory
+
+    MembershipFactory(user=UserFactory(full_name="Nel Nonuser"), team=team)
+    html = login(manager).get(URL).content.decode()
+    assert "Not using tokens at all" in html and "Nel Nonuser" in html

@@ -18,6 +18,7 @@ from accounts.models import Project, Team, User
 from allocator.money import ZERO
 from allocator.providers import kind_choices
 from allocator.quarters import Quarter
+from allocator.usage.models import UsageSummary
 from allocator.usage.summaries import usage_totals
 
 # tab (as in ?tab=) -> (summary kind, heading)
@@ -75,13 +76,19 @@ def percent_change(now: Decimal, before: Decimal | None) -> Decimal | None:
     return ((now - before) * 100 / before).quantize(Decimal("1"))
 
 
-def same_day_through(quarter: Quarter, *, today: date | None = None) -> date | None:
-    """The previous quarter's "same day" cut-off for `quarter` if it is the current one (else None): its days
-    before prev.start + (today - quarter.start), as the summaries store it."""
-    today = today or timezone.now().date()
-    if not quarter.contains(today):
+def same_day_through(quarter: Quarter) -> date | None:
+    """The previous quarter's "same day" cut-off when `quarter` is the current one (None otherwise): its days
+    before this date are compared with this quarter so far. The summaries store one cut-off, set when they were
+    last rebuilt (every sync), so that stored date is the one used: one query."""
+    if quarter != Quarter.current():
         return None
-    return quarter.previous().start + (today - quarter.start)
+    previous = quarter.previous()
+    stored = (
+        UsageSummary.objects.filter(quarter_start=previous.start, through__isnull=False)
+        .values_list("through", flat=True)
+        .first()
+    )
+    return stored or min(previous.start + (timezone.now().date() - quarter.start), previous.end)
 
 
 def _names(kind: str, refs: list[str]) -> dict[str, tuple[str, int | None]]:

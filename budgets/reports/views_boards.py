@@ -141,13 +141,24 @@ def efficiency(request: HttpRequest) -> HttpResponse:
         refs = None if scope.all_teams else [str(pk) for pk in sorted(scope.team_ids)]
         team_rows = board_rows(quarter=filters.quarter, kind="team", cost_center_id=_cc(filters), refs=refs)
         context["teams"], context["team_medians"] = people_efficiency(team_rows)
-        team = filters.team or (filters.teams[0] if filters.teams else None)
+        team = filters.team if filters.team_given or not scope.all_teams else None  # finance: pick from the teams
         if team:
             rows = board_rows(quarter=filters.quarter, kind="user", team_id=team.pk)
             people, med = people_efficiency(rows)
             for person in people:
                 person.url = person_url(int(person.ref))  # type: ignore[attr-defined]
-            context |= {"team": team, "people": people, "medians": med, "best": most_efficient(people)}
+            team_members = team_adoption(teams=[team], today=timezone.now().date())[0]
+            idle = team_members.idle
+            for member in idle:
+                member.url = person_url(member.user.pk)  # type: ignore[attr-defined]
+            context |= {
+                "team": team,
+                "people": people,
+                "medians": med,
+                "best": most_efficient(people),
+                "idle": idle,
+                "members": len(team_members.members),
+            }
     hidden = scope.own_team_ids - (frozenset(t.pk for t in filters.teams) if scope.sees_boards else frozenset())
     context["positions"] = positions(user=request.user, team_ids=hidden, quarter=filters.quarter)
     return render(request, "budgets/efficiency.html", context)
@@ -157,8 +168,10 @@ def efficiency(request: HttpRequest) -> HttpResponse:
 def adoption(request: HttpRequest) -> HttpResponse:
     filters = board_filters(request)
     scope = filters.scope
-    if scope.all_teams:
-        teams = [t for t in filters.teams if not filters.cost_center or t.cost_center_id == filters.cost_center.pk]
+    if filters.team and filters.team_given:
+        teams = [filters.team]
+    elif filters.cost_center:
+        teams = [t for t in filters.teams if t.cost_center_id == filters.cost_center.pk]
     else:
         teams = filters.teams
     named = {t.pk for t in teams}

@@ -44,6 +44,7 @@ class BoardFilters:
     cost_center: CostCenter | None
     teams: list[Team]  # the teams this person may pick
     cost_centers: list[CostCenter]  # the cost centers they may pick (finance-wide viewers only)
+    team_given: bool = False  # ?team= chose the team (else it is the default one, or none)
 
     @property
     def base_query(self) -> str:
@@ -85,7 +86,7 @@ def board_filters(request: HttpRequest) -> BoardFilters:
             cost_center = next((c for c in cost_centers if c.pk == cost_center_id), None)
             if cost_center is None:
                 raise Http404
-    return BoardFilters(scope, quarter, team, cost_center, teams, cost_centers)
+    return BoardFilters(scope, quarter, team, cost_center, teams, cost_centers, team_given=team_id is not None)
 
 
 @dataclass
