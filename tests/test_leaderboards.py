@@ -208,3 +208,10 @@ def test_query_count_does_not_grow_with_people(request, role, team, simulated, d
     _people(team, simulated, 40, q)
     with django_assert_max_num_queries(len(few.captured_queries)):
         client.get(URL)
+
+
+def test_keys_tab_links_each_key_to_its_page(finance, board, engineer):
+    rows = _rows(login(finance).get(URL, {"tab": "keys"}))
+    erin = next(r for r in rows if r.name.endswith("(Erin Engineer)"))
+    assert erin.cost == direct_cost(board["q"], owner_user_id=engineer.pk)
+    assert erin.url == reverse("allocator:key_detail", args=[erin.pk])

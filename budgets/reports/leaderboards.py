@@ -1,4 +1,4 @@
-"""Leaderboards: people, projects, teams, models and providers ranked by cost, tokens or requests for a quarter,
+"""Leaderboards: people, projects, teams, models, providers and keys ranked by cost, tokens or requests for a quarter,
 with the change against the previous quarter (in full, and up to the same day of it).
 
 Everything is read from the usage summaries (allocator.usage.summaries.usage_totals): three grouped queries
@@ -15,6 +15,7 @@ from typing import Any
 from django.utils import timezone
 
 from accounts.models import Project, Team, User
+from allocator.models import Key
 from allocator.money import ZERO
 from allocator.providers import kind_choices
 from allocator.quarters import Quarter
@@ -28,6 +29,7 @@ TABS: dict[str, tuple[str, str]] = {
     "teams": ("team", "Teams"),
     "models": ("model", "Models"),
     "providers": ("provider", "Providers"),
+    "keys": ("key", "Keys"),
 }
 DEFAULT_TAB = "people"
 # sort (as in ?sort=) -> heading; every sort is largest first except the name
@@ -100,6 +102,9 @@ def _names(kind: str, refs: list[str]) -> dict[str, tuple[str, int | None]]:
         return {str(p.pk): (p.name, p.team_id) for p in Project.objects.filter(pk__in=ids).only("name", "team_id")}
     if kind == "team":
         return {str(t.pk): (t.name, t.pk) for t in Team.objects.filter(pk__in=ids).only("name")}
+    if kind == "key":
+        keys = Key.objects.filter(pk__in=ids).select_related("owner_user", "owner_project")
+        return {str(k.pk): (f"{k.name} ({k.owner_user or k.owner_project})", k.team_id) for k in keys}
     if kind == "provider":
         labels = dict(kind_choices())
         return {r: (labels.get(r, r), None) for r in refs}

@@ -54,6 +54,8 @@ def _row_url(tab: str, row: BoardRow, access: Access, filters: BoardFilters) -> 
         if access.sees_everything or row.pk in access.managed_team_ids:
             return reverse("budgets:team", args=[row.pk])
         return f"{reverse('budgets:leaderboard')}?quarter={filters.quarter}&team={row.pk}"
+    if tab == "keys" and row.pk:
+        return reverse("allocator:key_detail", args=[row.pk])
     if tab == "projects" and filters.scope.sees_team(row.team_id):
         return f"{reverse('budgets:leaderboard')}?quarter={filters.quarter}&team={row.team_id}"
     return ""
