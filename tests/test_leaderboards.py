@@ -136,8 +136,9 @@ def test_engineer_sees_own_position_and_no_other_names(engineer, board):
     for name in ("Sam Spender", "Maya Manager", "Gus Growth"):
         assert name not in html
     assert "page" not in response.context
-    # Erin is second of the three Search members by spend: top 67 %; cache share 400 / 1100 = 36 %.
-    assert "top 67&nbsp;%" in html
+    # Erin is second of the three Search members by spend: "bottom 67 %" (not "top 67 %"); cache share
+    # 400 / 1100 = 36 %.
+    assert "bottom 67\u00a0%" in html
     assert "36\u00a0%" in html
 
 
@@ -215,3 +216,10 @@ def test_keys_tab_links_each_key_to_its_page(finance, board, engineer):
     erin = next(r for r in rows if r.name.endswith("(Erin Engineer)"))
     assert erin.cost == direct_cost(board["q"], owner_user_id=engineer.pk)
     assert erin.url == reverse("allocator:key_detail", args=[erin.pk])
+
+
+def test_the_top_spender_is_told_they_are_in_the_top(board, team):
+    sam = login(board["sam"]).get(URL).content.decode()
+    assert "top 34\u00a0%" in sam  # first of three
+    home = login(board["sam"]).get(reverse("home")).content.decode()
+    assert "top 34\u00a0%" in home and "Gus Growth" not in home

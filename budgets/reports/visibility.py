@@ -101,10 +101,20 @@ class Position:
 
     @property
     def top_percent(self) -> int | None:
-        """ "In the top N %" of the team by spend (members without usage rank below everyone who has some)."""
+        """The N of "in the top N %" of the team by spend (members without usage rank below everyone else)."""
         if self.rank is None or not self.members:
             return None
         return max(1, math.ceil(self.rank * 100 / self.members))
+
+    @property
+    def standing(self) -> str:
+        """ "top 20 %" in the upper half of the team by spend, "bottom 30 %" in the lower half."""
+        top = self.top_percent
+        if top is None or self.rank is None:
+            return ""
+        if top <= 50:
+            return f"top {top}\u00a0%"
+        return f"bottom {max(1, math.ceil((self.members - self.rank + 1) * 100 / self.members))}\u00a0%"
 
 
 def positions(*, user: User, team_ids: frozenset[int], quarter: Quarter) -> list[Position]:
