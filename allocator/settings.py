@@ -229,7 +229,7 @@ REST_FRAMEWORK = {
         "allocator.api.auth.BearerTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
-        "rest_framework.permissions.IsAuthenticated",
+        "allocator.api.auth.SignedIn",
         "allocator.api.auth.ReadOnlyTokensOnlyRead",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

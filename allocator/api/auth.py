@@ -31,6 +31,10 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("That is not an Allocator token.") from error
         token = api_token_authenticate(raw)
         if token is None:
+            # Guessing tokens counts against the caller's anonymous rate.
+            throttle = FailedTokenThrottle()
+            if not throttle.allow_request(request, None):
+                raise exceptions.Throttled(throttle.wait())
             raise exceptions.AuthenticationFailed("The token is unknown, expired or revoked.")
         return token.user, token
 
@@ -41,6 +45,17 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {"type": "http", "scheme": "bearer", "description": "A personal token from /accounts/tokens/."}
+
+
+class SignedIn(permissions.BasePermission):
+    """IsAuthenticated, except that an anonymous caller over the anonymous rate hears 429 rather than 403 (DRF
+    checks permissions before throttles)."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        if request.user and request.user.is_authenticated:
+            return True
+        view.check_throttles(request)
+        return False
 
 
 class ReadOnlyTokensOnlyRead(permissions.BasePermission):
@@ -60,7 +75,7 @@ class FinanceOrAdmin(permissions.BasePermission):
         return Access.for_request(request).sees_everything
 
 
-FINANCE_ONLY = [permissions.IsAuthenticated, ReadOnlyTokensOnlyRead, FinanceOrAdmin]
+FINANCE_ONLY = [SignedIn, ReadOnlyTokensOnlyRead, FinanceOrAdmin]
 
 
 class _Rate(throttling.SimpleRateThrottle):
@@ -76,6 +91,13 @@ class AnonThrottle(_Rate):
     def get_cache_key(self, request: Any, view: Any) -> str | None:
         if request.user and request.user.is_authenticated:
             return None
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class FailedTokenThrottle(AnonThrottle):
+    """Counted while authenticating, so it cannot ask who the user is."""
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
