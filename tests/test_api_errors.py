@@ -74,3 +74,12 @@ def test_a_crash_outside_the_views_answers_json_under_api_and_html_elsewhere(db)
     assert api.status_code == 500 and api["Content-Type"] == "application/json"
     page = urls.server_error(RequestFactory().get("/keys/"))
     assert page.status_code == 500 and page["Content-Type"].startswith("text/html")
+
+
+def test_posts_to_unknown_api_paths_answer_json_404_not_the_csrf_page(db):
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).post("/api/v1/alerts/-5/retry/")
+    _assert_error_shape(response, 404, "not_found")
+    moved = Client(enforce_csrf_checks=True).post("/api/key-requests/")
+    assert "/api/v1/" in _assert_error_shape(moved, 404, "not_found")["message"]

@@ -109,10 +109,8 @@ def test_api_role_matrix(name, cast, simulated, team, client):
         url = reverse(name, args=[objects[arg].pk] if arg else [])
         caller = client if role == "anonymous" else script(cast[role])
         data = body(objects) if callable(body) else body
-        if method == "get":
-            response = caller.get(url)
-        else:
-            response = caller.post(url, data or {}, content_type="application/json")
+        send = caller.get if method == "get" else caller.post
+        response = send(url) if method == "get" else send(url, data or {}, content_type="application/json")
         assert response.status_code == status, f"{method.upper()} {name} as {role}: {response.status_code} " \
                                                f"{response.content[:300]!r}, expected {status}"
 

@@ -139,7 +139,8 @@ def objects(cast, simulated, team):
     budget = team_budget(team, "1000")
     bump = BudgetRequestFactory(budget=user_budget(cast["engineer"], team, "100"), requester=cast["engineer"])
     alert = AlertFactory(scope_key=budget.scope_key, team=team, budget=budget)
-    token, _ = api_token_create(user=cast["engineer"], name="ci", read_only=True, expires_on=date.today() + timedelta(days=30))
+    expires_on = date.today() + timedelta(days=30)
+    token, _ = api_token_create(user=cast["engineer"], name="ci", read_only=True, expires_on=expires_on)
     return {
         "token": token,
         "key": key,

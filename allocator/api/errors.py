@@ -119,7 +119,7 @@ _DESCRIPTIONS = {
     400: "Invalid input: malformed JSON, unknown fields, wrong types or values (`fields` says which).",
     401: "Not signed in, or the token is unknown, expired or revoked.",
     403: "Not signed in, not allowed, or a read-only token on a write.",
-    404: "No such object, or one this person may not see.",
+    404: "No such object, one this person may not see, or a page past the end of a list.",
     409: "The object is not in a state that allows this (decided already, claimed, over budget).",
     429: "Too many requests; `Retry-After` says how many seconds to wait.",
     502: "The provider refused or failed; nothing was changed.",
@@ -127,6 +127,7 @@ _DESCRIPTIONS = {
 
 
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
-    """Schema entries for the error statuses an operation answers (403 and 429 everywhere)."""
-    wanted = sorted({403, 429, *codes})
+    """Schema entries for the error statuses an operation answers (403, 404 and 429 everywhere: a list answers
+    404 for a page past its end)."""
+    wanted = sorted({403, 404, 429, *codes})
     return {code: OpenApiResponse(ErrorSerializer, description=_DESCRIPTIONS[code]) for code in wanted}
