@@ -83,6 +83,8 @@ def test_budgets_read_as_on_the_budget_page_and_set_and_split_follow_the_same_ru
     set_by_finance = script(finance).post(reverse("api:budget_list"), team_set, content_type=JSON)
     assert set_by_finance.status_code == 200 and set_by_finance.json()["hard"] is False
     assert Budget.objects.get(pk=budget.pk).amount_usd == Decimal("2000")
+    two = script(finance).post(reverse("api:budget_list"), {**team_set, "project": project.slug}, content_type=JSON)
+    assert two.status_code == 400 and "exactly one" in two.json()["error"]["message"]
 
 
 @time_machine.travel(MID_QUARTER, tick=False)

@@ -54,6 +54,14 @@ class BudgetSetSerializer(_Scopes):
 
     cost_center = serializers.SlugRelatedField(slug_field="code", queryset=CostCenter.objects.all(), required=False)
 
+    def validate(self, data: dict) -> dict:
+        given = [name for name in ("cost_center", "team", "project", "user") if data.get(name) is not None]
+        if given not in (["cost_center"], ["team"], ["project"], ["user"], ["team", "user"]):
+            raise serializers.ValidationError(
+                "Give exactly one of cost_center, team, project or user (a person's budget with its team)."
+            )
+        return data
+
 
 class BudgetSplitSerializer(_Scopes):
     team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
