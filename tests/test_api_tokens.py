@@ -124,3 +124,16 @@ def test_guessing_tokens_is_throttled_like_anonymous_calls(db, settings):
     guesser = script(token="alloc_" + "x" * 43)
     statuses = [guesser.get(reverse("api:key_list")).status_code for _ in range(3)]
     assert statuses == [403, 403, 429]
+
+
+def test_a_deactivated_owners_token_stops_working(engineer):
+    raw = token_for(engineer)
+    engineer.is_active = False
+    engineer.save(update_fields=["is_active"])
+    assert script(token=raw).get(reverse("api:key_list")).status_code == 403
+
+
+def test_old_unversioned_api_paths_are_gone_and_say_where_the_api_is(engineer):
+    for path in ["/api/keys/", "/api/key-requests/", "/api/schema/", "/api/docs/"]:
+        response = script(engineer).get(path)
+        assert response.status_code == 404 and "/api/v1/" in response.json()["error"]["message"]
