@@ -294,6 +294,7 @@ class Alert(models.Model):
         RUNAWAY = "runaway", "Runaway spend"
         SUSPENSION = "suspension", "Suspension"
         APPROVAL = "approval", "Waiting for approval"
+        EVENT = "event", "Event (webhooks only)"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -396,3 +397,6 @@ class BudgetPolicy(OneRowSettings):
             if 0 < percent <= MAX_THRESHOLD:
                 values.add(percent)
         return sorted(values) or default_thresholds()
+
+
+from budgets.webhooks import WebhookDestination  # noqa: E402, F401
