@@ -21,6 +21,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         items.append(("Approvals", reverse("allocator:approvals"), "approvals"))
     if access.is_manager or access.sees_everything:
         items.append(("Budgets", reverse("budgets:overview"), "budgets"))
+    if access.sees_chargeback:
+        items.append(("Chargeback", reverse("budgets:chargeback"), "chargeback"))
     items.append(("Organisation", reverse("accounts:organisation"), "org"))
     admin_items: list[tuple[str, str, str]] = []
     if access.sees_everything:

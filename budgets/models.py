@@ -389,3 +389,6 @@ class BudgetPolicy(OneRowSettings):
             if 0 < percent <= MAX_THRESHOLD:
                 values.add(percent)
         return sorted(values) or default_thresholds()
+
+
+from budgets.reports.models import FrozenLine, QuarterClose, StripeCustomer, StripeInvoice  # noqa: E402, F401
