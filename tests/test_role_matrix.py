@@ -7,6 +7,8 @@ the team, its budget, the engineer's budget request and an alert about the team.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
@@ -74,6 +76,12 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "budgets:alert_retry": ("alert", (302, 405, 405, 405, 405, 405)),
     "budgets:slack_settings": (None, (302, 403, 403, 403, 200, 403)),
     "budgets:slack_interactions": (None, (405, 405, 405, 405, 405, 405)),
+    "budgets:chargeback": (None, (302, 403, 200, 200, 200, 403)),
+    "budgets:chargeback_export": ("format", (302, 403, 200, 200, 200, 403)),
+    "budgets:chargeback_close": (None, (302, 403, 403, 200, 200, 403)),
+    "budgets:chargeback_customers": (None, (302, 405, 405, 405, 405, 405)),
+    "budgets:chargeback_invoice": (None, (302, 405, 405, 405, 405, 405)),
+    "budgets:stripe_webhook": (None, (405, 405, 405, 405, 405, 405)),
     "api:key_list": (None, (403, 200, 200, 200, 200, 200)),
     "api:key_request_list": (None, (403, 200, 200, 200, 200, 200)),
     "api:key_request_approve": ("request", (403, 405, 405, 405, 405, 405)),
@@ -115,6 +123,7 @@ def objects(cast, simulated, team):
         "budget": budget,
         "bump": bump,
         "alert": alert,
+        "format": SimpleNamespace(pk="csv"),  # the export's format, in place of an object id
     }
 
 

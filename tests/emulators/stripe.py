@@ -43,7 +43,7 @@ class LocalStripe:
         raise RuntimeError("localstripe did not answer within 20 s")
 
     def reset(self) -> None:
-        httpx.post(f"{self.url}/_test/reset", timeout=5).raise_for_status()
+        httpx.post(f"{self.url}/_test/reset", auth=(API_KEY, ""), timeout=5).raise_for_status()
 
     def get(self, path: str, **params) -> dict:
         response = httpx.get(f"{self.url}{path}", params=params, auth=(API_KEY, ""), timeout=5)
