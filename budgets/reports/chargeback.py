@@ -156,14 +156,6 @@ def key_sources(*, quarter: Quarter) -> dict[tuple[int, int | None], str]:
     return sources
 
 
-def _kind(row: dict) -> str:
-    if row["key_id"] is None:
-        return Kind.UNATTRIBUTED
-    if row["owner_project_id"] is not None:
-        return Kind.RUN if row["owner_project__kind"] == Kind.RUN else Kind.BUILD
-    return Kind.BUILD  # personal keys (and a key whose owner is gone) count as build
-
-
 def live_lines(*, quarter: Quarter, team_ids: Iterable[int] | None = None) -> Iterator[Line]:
     """The quarter's lines from the rollups as they are now (two queries; streamed). `team_ids` narrows to those
     teams (a manager's view; unattributed usage then drops out)."""
@@ -171,44 +163,35 @@ def live_lines(*, quarter: Quarter, team_ids: Iterable[int] | None = None) -> It
     rows = DailyRollup.objects.filter(day__gte=quarter.start, day__lt=quarter.end)
     if team_ids is not None:
         rows = rows.filter(team_id__in=list(team_ids))
+    sums = [f"sum_{name}" for name in (*TOKEN_FIELDS, "requests")] + ["sum_cost"]
     rows = (
         rows.values(*_GROUP)
         .annotate(
-            **{f"sum_{name}": Sum(name) for name in TOKEN_FIELDS},
-            sum_requests=Sum("requests"),
+            **{f"sum_{name}": Sum(name) for name in (*TOKEN_FIELDS, "requests")},
             sum_cost=sum_money("cost_usd"),
         )
         .order_by(*_ordering())
+        .values_list(*_GROUP, *sums)
     )
     name = quarter.name
-    for row in rows.iterator(chunk_size=5000):
+    usage, unknown, build, run, unattributed = Category.USAGE, Source.UNKNOWN, Kind.BUILD, Kind.RUN, Kind.UNATTRIBUTED
+    for (
+        account_id, account_name, provider, key_id, key_name, model, cc_id, cc_code, cc_name, team_id, team_name,
+        project_id, project_name, project_kind, user_id, _full_name, email, tokens_in, cached, cache_write,
+        tokens_out, requests, cost,
+    ) in rows.iterator(chunk_size=5000):  # fmt: skip
+        if key_id is None:
+            kind = unattributed
+        elif project_id is not None:
+            kind = run if project_kind == run else build
+        else:
+            kind = build  # personal keys (and a key whose owner is gone) count as build
         yield Line(
-            name,
-            Category.USAGE,
-            row["account_id"],
-            row["account__name"] or "",
-            row["provider"],
-            row["key_id"],
-            row["key__name"] or "",
-            row["model"],
-            row["cost_center_id"],
-            row["cost_center__code"] or "",
-            row["cost_center__name"] or "",
-            row["team_id"],
-            row["team__name"] or "",
-            row["owner_project_id"],
-            row["owner_project__name"] or "",
-            row["owner_user_id"],
-            row["owner_user__email"] or "",
-            _kind(row),
-            sources.get((row["account_id"], row["key_id"]), Source.UNKNOWN),
-            row["sum_input_tokens"] or 0,
-            row["sum_cached_input_tokens"] or 0,
-            row["sum_cache_write_tokens"] or 0,
-            row["sum_output_tokens"] or 0,
-            row["sum_requests"],
-            row["sum_cost"],
-        )
+            name, usage, account_id, account_name or "", provider, key_id, key_name or "", model,
+            cc_id, cc_code or "", cc_name or "", team_id, team_name or "", project_id, project_name or "",
+            user_id, email or "", kind, sources.get((account_id, key_id), unknown),
+            tokens_in or 0, cached or 0, cache_write or 0, tokens_out or 0, requests, cost,
+        )  # fmt: skip
 
 
 def line_from_frozen(frozen: FrozenLine) -> Line:

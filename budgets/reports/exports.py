@@ -17,6 +17,8 @@ from accounts.audit import FORMULA_STARTS
 from budgets.reports.chargeback import Line
 from budgets.reports.models import Source
 
+_FORMULA_FIRST = frozenset(FORMULA_STARTS)  # each is one character: a set lookup is the fast test
+
 CHARGEBACK_COLUMNS = [
     "quarter",
     "usage_quarter",
@@ -53,7 +55,7 @@ class Echo:
 
 def text(value: str) -> str:
     """A text cell a spreadsheet will not run as a formula."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+    return "'" + value if value and value[0] in _FORMULA_FIRST else value
 
 
 def money(value: Decimal) -> str:

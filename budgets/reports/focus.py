@@ -83,13 +83,37 @@ def iso_utc(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _provider_name(kind: str, cache: dict[str, str]) -> str:
-    if kind not in cache:
-        try:
-            cache[kind] = provider_class(kind).display_name or kind
-        except (KeyError, LookupError):
-            cache[kind] = kind
-    return cache[kind]
+class _Cells:
+    """Cells that repeat across rows, worked out once per export: periods, provider names, tags."""
+
+    def __init__(self, billing: Quarter) -> None:
+        self.billing = billing
+        self.billing_period = (iso_utc(billing.start_at), iso_utc(billing.end_at))
+        self._periods: dict[str, tuple[str, str]] = {billing.name: self.billing_period}
+        self._providers: dict[str, str] = {}
+        self._tags: dict[tuple, str] = {}
+
+    def period(self, name: str) -> tuple[str, str]:
+        if name not in self._periods:
+            quarter = Quarter.parse(name)
+            self._periods[name] = (iso_utc(quarter.start_at), iso_utc(quarter.end_at))
+        return self._periods[name]
+
+    def provider(self, kind: str) -> str:
+        if kind not in self._providers:
+            try:
+                self._providers[kind] = provider_class(kind).display_name or kind
+            except (KeyError, LookupError):
+                self._providers[kind] = kind
+        return self._providers[kind]
+
+    def tags(self, line: Line) -> str:
+        key = (line.cost_center_code, line.team_name, line.project_name, line.user_name, line.kind)
+        if (found := self._tags.get(key)) is None:
+            if len(self._tags) > 50_000:
+                self._tags.clear()
+            found = self._tags[key] = _tags(line)
+        return found
 
 
 def _tags(line: Line) -> str:
@@ -108,23 +132,25 @@ def _description(line: Line) -> str:
     return f"{prefix}{what} ({who})"
 
 
-def focus_row(line: Line, *, billing: Quarter, names: dict[str, str]) -> list:
-    provider = _provider_name(line.provider, names)
-    charge = Quarter.parse(line.for_quarter) if line.for_quarter != billing.name else billing
+def focus_row(line: Line, cells: _Cells) -> list:
+    provider = cells.provider(line.provider)
+    billing_start, billing_end = cells.billing_period
+    charge_start, charge_end = cells.period(line.for_quarter)
     cost = money(line.cost_usd)
     tokens = line.tokens
+    adjustment = line.is_adjustment
     return [
         cost,
         f"{line.provider}:{line.account_id}" if line.account_id is not None else line.provider,
         text(line.account_name or provider),
         CURRENCY,
-        iso_utc(billing.start_at),
-        iso_utc(billing.end_at),
-        "Adjustment" if line.is_adjustment else "Usage",
-        "Correction" if line.is_adjustment else "",
+        billing_start,
+        billing_end,
+        "Adjustment" if adjustment else "Usage",
+        "Correction" if adjustment else "",
         text(_description(line)),
-        iso_utc(charge.start_at),
-        iso_utc(charge.end_at),
+        charge_start,
+        charge_end,
         cost,
         cost,
         provider,
@@ -144,7 +170,7 @@ def focus_row(line: Line, *, billing: Quarter, names: dict[str, str]) -> list:
         text(line.key_name),
         "API key" if line.key_id is not None else "",
         text(line.model),
-        _tags(line),
+        cells.tags(line),
         text(line.cost_center_code),
         text(line.team_name),
         text(line.project_name),
@@ -163,10 +189,10 @@ def focus_row(line: Line, *, billing: Quarter, names: dict[str, str]) -> list:
 def focus_csv(lines: Iterable[Line], *, quarter: Quarter) -> Iterator[str]:
     """The lines as a FOCUS 1.3 CSV, header first (null values are empty cells, as FOCUS CSVs carry them)."""
     writer = csv.writer(Echo())
-    names: dict[str, str] = {}
+    cells = _Cells(quarter)
     rows: list[str] = [writer.writerow(COLUMNS)]
     for line in lines:
-        rows.append(writer.writerow(focus_row(line, billing=quarter, names=names)))
+        rows.append(writer.writerow(focus_row(line, cells)))
         if len(rows) >= CHUNK_ROWS:
             yield "".join(rows)
             rows.clear()
