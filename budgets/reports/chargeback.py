@@ -24,7 +24,8 @@ from decimal import Decimal
 
 from django.db.models import Count, F, Sum
 
-from allocator.models import DailyRollup, ProviderAccount, UsageBucket
+from accounts.models import CostCenter, Project, Team, User
+from allocator.models import DailyRollup, Key, ProviderAccount, UsageBucket
 from allocator.money import ZERO, sum_money
 from allocator.quarters import Quarter
 from budgets.reports.models import Category, FrozenLine, Kind, QuarterClose, Source
@@ -105,35 +106,40 @@ LINE_FIELDS = tuple(f.name for f in fields(Line))
 
 _GROUP = (
     "account_id",
-    "account__name",
     "provider",
     "key_id",
-    "key__name",
     "model",
     "cost_center_id",
-    "cost_center__code",
-    "cost_center__name",
     "team_id",
-    "team__name",
     "owner_project_id",
-    "owner_project__name",
-    "owner_project__kind",
     "owner_user_id",
-    "owner_user__full_name",
-    "owner_user__email",
 )
 
 
 def _ordering() -> list:
+    # By ids, not names: the big grouped query then needs no joins (names are looked up afterwards, _Names).
     return [
-        F("cost_center__code").asc(nulls_last=True),
-        F("team__name").asc(nulls_last=True),
-        F("owner_project__name").asc(nulls_last=True),
-        F("owner_user__email").asc(nulls_last=True),
+        F("cost_center_id").asc(nulls_last=True),
+        F("team_id").asc(nulls_last=True),
+        F("owner_project_id").asc(nulls_last=True),
+        F("owner_user_id").asc(nulls_last=True),
         "key_id",
         "model",
         "account_id",
     ]
+
+
+class _Names:
+    """Names of everything a line refers to, read once per export (six small queries, none per line)."""
+
+    def __init__(self) -> None:
+        self.accounts = dict(ProviderAccount.objects.values_list("pk", "name"))
+        centers = CostCenter.objects.values_list("pk", "code", "name")
+        self.cost_centers = {pk: (code, name) for pk, code, name in centers}
+        self.teams = dict(Team.objects.values_list("pk", "name"))
+        self.projects = {pk: (name, kind) for pk, name, kind in Project.objects.values_list("pk", "name", "kind")}
+        self.users = dict(User.objects.values_list("pk", "email"))
+        self.keys = dict(Key.objects.values_list("pk", "name"))
 
 
 def key_sources(*, quarter: Quarter) -> dict[tuple[int, int | None], str]:
@@ -149,7 +155,7 @@ def key_sources(*, quarter: Quarter) -> dict[tuple[int, int | None], str]:
     )
     sources: dict[tuple[int, int | None], str] = {}
     for account_id, key_id, cost_source, _ in rows:
-        source = _SOURCE_OF.get(cost_source, Source.ESTIMATED)
+        source = _SOURCE_OF.get(cost_source, Source.ESTIMATED).value
         known = sources.get((account_id, key_id))
         if known is None or _STRENGTH[source] < _STRENGTH[known]:
             sources[(account_id, key_id)] = source
@@ -173,13 +179,18 @@ def live_lines(*, quarter: Quarter, team_ids: Iterable[int] | None = None) -> It
         .order_by(*_ordering())
         .values_list(*_GROUP, *sums)
     )
+    names = _Names()
     name = quarter.name
-    usage, unknown, build, run, unattributed = Category.USAGE, Source.UNKNOWN, Kind.BUILD, Kind.RUN, Kind.UNATTRIBUTED
+    # Plain strings, not the choices enums: every cell written per line is then a str the csv module takes as is.
+    usage, unknown = Category.USAGE.value, Source.UNKNOWN.value
+    build, run, unattributed = Kind.BUILD.value, Kind.RUN.value, Kind.UNATTRIBUTED.value
+    no_cc, no_project = ("", ""), ("", None)
     for (
-        account_id, account_name, provider, key_id, key_name, model, cc_id, cc_code, cc_name, team_id, team_name,
-        project_id, project_name, project_kind, user_id, _full_name, email, tokens_in, cached, cache_write,
-        tokens_out, requests, cost,
+        account_id, provider, key_id, model, cc_id, team_id, project_id, user_id,
+        tokens_in, cached, cache_write, tokens_out, requests, cost,
     ) in rows.iterator(chunk_size=5000):  # fmt: skip
+        cc_code, cc_name = names.cost_centers.get(cc_id, no_cc)
+        project_name, project_kind = names.projects.get(project_id, no_project)
         if key_id is None:
             kind = unattributed
         elif project_id is not None:
@@ -187,9 +198,10 @@ def live_lines(*, quarter: Quarter, team_ids: Iterable[int] | None = None) -> It
         else:
             kind = build  # personal keys (and a key whose owner is gone) count as build
         yield Line(
-            name, usage, account_id, account_name or "", provider, key_id, key_name or "", model,
-            cc_id, cc_code or "", cc_name or "", team_id, team_name or "", project_id, project_name or "",
-            user_id, email or "", kind, sources.get((account_id, key_id), unknown),
+            name, usage, account_id, names.accounts.get(account_id, ""), provider, key_id,
+            names.keys.get(key_id, ""), model, cc_id, cc_code, cc_name, team_id, names.teams.get(team_id, ""),
+            project_id, project_name, user_id, names.users.get(user_id, ""), kind,
+            sources.get((account_id, key_id), unknown),
             tokens_in or 0, cached or 0, cache_write or 0, tokens_out or 0, requests, cost,
         )  # fmt: skip
 

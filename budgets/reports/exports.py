@@ -62,8 +62,11 @@ def money(value: Decimal) -> str:
     return f"{value:.6f}"
 
 
+_SOURCES = frozenset(Source.values)
+
+
 def source_label(source: str) -> str:
-    return source if source in Source.values else Source.UNKNOWN
+    return source if source in _SOURCES else Source.UNKNOWN.value
 
 
 def chargeback_csv(lines: Iterable[Line], *, quarter: str) -> Iterator[str]:
