@@ -104,15 +104,16 @@ class Line:
 
 LINE_FIELDS = tuple(f.name for f in fields(Line))
 
+# Grouped in the order the lines are sorted, so PostgreSQL can sort once and aggregate as it goes.
 _GROUP = (
-    "account_id",
-    "provider",
-    "key_id",
-    "model",
     "cost_center_id",
     "team_id",
     "owner_project_id",
     "owner_user_id",
+    "key_id",
+    "model",
+    "account_id",
+    "provider",
 )
 
 
@@ -126,6 +127,7 @@ def _ordering() -> list:
         "key_id",
         "model",
         "account_id",
+        "provider",
     ]
 
 
@@ -186,7 +188,7 @@ def live_lines(*, quarter: Quarter, team_ids: Iterable[int] | None = None) -> It
     build, run, unattributed = Kind.BUILD.value, Kind.RUN.value, Kind.UNATTRIBUTED.value
     no_cc, no_project = ("", ""), ("", None)
     for (
-        account_id, provider, key_id, model, cc_id, team_id, project_id, user_id,
+        cc_id, team_id, project_id, user_id, key_id, model, account_id, provider,
         tokens_in, cached, cache_write, tokens_out, requests, cost,
     ) in rows.iterator(chunk_size=5000):  # fmt: skip
         cc_code, cc_name = names.cost_centers.get(cc_id, no_cc)
