@@ -40,6 +40,9 @@ _SOURCE_OF = {
     UsageBucket.CostSource.MANUAL: Source.ESTIMATED,
     UsageBucket.CostSource.UNKNOWN: Source.ESTIMATED,
 }
+# How far back an open quarter looks for late usage of closed quarters: rollups of a quarter change through a
+# sync's overlap (days), OpenRouter's 30-day window, re-pricing (this and last quarter) or a manual re-sync.
+ADJUSTED_QUARTERS = 4
 _STRENGTH = {Source.UNKNOWN: 0, Source.ESTIMATED: 1, Source.RECONCILED: 2, Source.BILLED: 3}
 
 
@@ -281,12 +284,13 @@ def closed_quarters() -> dict[str, QuarterClose]:
 
 
 def adjusted_quarters(quarter: Quarter, closed: dict[str, QuarterClose]) -> list[Quarter]:
-    """The closed quarters whose late usage lands in `quarter` (the closed run just before it), oldest first."""
+    """The closed quarters whose late usage lands in `quarter` (the closed run just before it), oldest first; at
+    most ADJUSTED_QUARTERS of them, so the page's work does not grow with the years of history."""
     if quarter.name in closed:
         return []
     found: list[Quarter] = []
     previous = quarter.previous()
-    while previous.name in closed:
+    while previous.name in closed and len(found) < ADJUSTED_QUARTERS:
         found.append(previous)
         previous = previous.previous()
     return list(reversed(found))

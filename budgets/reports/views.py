@@ -121,10 +121,10 @@ def chargeback_customers(request: HttpRequest) -> HttpResponse:
             stripe_invoices.stripe_customer_create(cost_center=cost_center, by=request.user)
             messages.success(request, f"Created a Stripe customer for {cost_center}.")
         else:
+            current = {m.cost_center_id: m.customer_id for m in StripeCustomer.objects.all()}
             for cost_center in CostCenter.objects.all():
                 typed = request.POST.get(f"customer_{cost_center.pk}")
-                current = StripeCustomer.objects.filter(cost_center=cost_center).first()
-                if typed is not None and typed.strip() != (current.customer_id if current else ""):
+                if typed is not None and typed.strip() != current.get(cost_center.pk, ""):
                     stripe_invoices.stripe_customer_set(cost_center=cost_center, customer_id=typed, by=request.user)
             messages.success(request, "Stripe customers saved.")
     except ValidationError as error:
