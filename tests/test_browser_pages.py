@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from allocator.quarters import Quarter
 from tests.browser_support import BROWSER_MARKS, sign_in
 from tests.budget_factories import BudgetRequestFactory, simulated_key, spend, team_budget, user_budget
 from tests.factories import KeyRequestFactory
@@ -29,10 +30,11 @@ COMMON_PAGES = [
     "/budgets/alerts/",
     "/budgets/people/{person}/",
     "/keys/team/",
+    "/budgets/chargeback/",
     "/accounts/organisation/",
     "/accounts/notifications/",
 ]
-FINANCE_PAGES = ["/sync/", "/accounts/audit/"]
+FINANCE_PAGES = ["/sync/", "/accounts/audit/", "/budgets/chargeback/close/?quarter={previous_quarter}"]
 
 
 
@@ -54,6 +56,7 @@ def rows(engineer, manager, team, simulated, policy):
         "budget": budget.pk,
         "bump": bump.pk,
         "person": engineer.pk,
+        "previous_quarter": Quarter.current().previous().name,
     }
 
 
