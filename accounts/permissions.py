@@ -169,11 +169,13 @@ class Access:
     def can_view_person(self, person: Any) -> bool:
         """A person's page (their keys, budgets, spend and efficiency): themself, a manager of one of their teams,
         finance and admins."""
-        if not self.is_authenticated or person is None:
+        return person is not None and self.can_view_person_id(person.pk)
+
+    def can_view_person_id(self, pk: int) -> bool:
+        """can_view_person by id (boards link names without loading every person)."""
+        if not self.is_authenticated:
             return False
-        if self.sees_everything or person.pk == self.user.pk:
-            return True
-        return person.pk in self.managed_member_ids
+        return self.sees_everything or pk == self.user.pk or pk in self.managed_member_ids
 
     def leaderboard_scope(self) -> BoardScope:
         """Who sees whom on the boards, by role and the budget policy (budgets.models.BudgetPolicy):
