@@ -78,12 +78,14 @@ def enforce_budgets(*, now: datetime | None = None) -> EnforcementReport:
       key_suspend); keys this code suspended come back (key_reinstate) when none of their hard limits is spent
       any more (a bump, a raised budget or allowance, a new quarter).
     - OpenRouter keys get a provider-side cap, so the limit holds between syncs.
+    - Scopes mapped to a provider project, workspace or guardrail get its monthly limit (budgets.provider_caps).
     - Forecast alerts, and runaway detection from the last day of hourly usage buckets.
     """
     run = _Run(now or timezone.now())
     run.set_provider_caps()  # before any suspension, so the cap holds even if suspending fails
     run.suspend_spent_keys()
     run.reinstate_keys_with_room()
+    run.keep_provider_caps()
     alerts = run.handle_runaway_keys()
     alerts += run.limit_alerts()
     run.save(alerts)
@@ -257,6 +259,13 @@ class _Run:
             state = self._state(plan.pk)
             state.suspended_by, state.scope_key, state.note = "", "", ""
             self.report.reinstated.append(plan.pk)
+
+    def keep_provider_caps(self) -> None:
+        """Provider-side limits and model lists of mapped scopes, from this run's spend and budgets."""
+        from budgets.provider_caps import provider_caps_keep
+
+        caps = provider_caps_keep(now=self.now, spend=self.spend, budgets=self.budgets)
+        self.report.errors += [f"provider cap #{pk}: write failed, retrying" for pk in caps.failed]
 
     def handle_runaway_keys(self) -> list[Alert]:
         """Alert at once about runaway keys; suspend the one key if policy says so."""

@@ -367,6 +367,16 @@ class BudgetPolicy(OneRowSettings):
     suspend_on_runaway = models.BooleanField(default=False)
     forecast_alert_days = models.PositiveIntegerField(default=14)
     finance_slack_webhook_url = EncryptedTextField(blank=True)
+    # Caps at the provider (budgets/provider_caps.py) and the fast lane (budgets/fast_lane.py).
+    degrade_at_percent = models.PositiveSmallIntegerField(
+        default=90, help_text="Share of a hard budget at which a mapped scope keeps only small-tier models; 0 = never."
+    )
+    fast_lane_percent = models.PositiveSmallIntegerField(
+        default=80, help_text="Share of a hard budget from which a scope's keys are synced every minute; 0 = never."
+    )
+    fast_lane_calls_per_minute = models.PositiveSmallIntegerField(
+        default=30, help_text="At most this many provider calls a minute for the fast lane."
+    )
 
     class Meta:
         verbose_name = "budget policy"
@@ -389,3 +399,6 @@ class BudgetPolicy(OneRowSettings):
             if 0 < percent <= MAX_THRESHOLD:
                 values.add(percent)
         return sorted(values) or default_thresholds()
+
+
+from budgets.provider_cap_models import ProviderCap  # noqa: E402, F401 - registered with the budgets app

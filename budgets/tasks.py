@@ -51,3 +51,11 @@ def slack_follow_up(self, response_url: str, body: dict) -> None:
             logger.warning("Slack follow-up refused: %s", error)
             return
         raise self.retry(exc=error, countdown=error.retry_after or 5 * 2**self.request.retries) from error
+
+
+@shared_task(acks_late=True, time_limit=300)
+def provider_caps_retry(account_id: int) -> int:
+    """Write the provider-side caps of one account again after a failed write (queued with backoff)."""
+    from budgets.provider_caps import provider_caps_keep
+
+    return len(provider_caps_keep(account_ids=[account_id], retrying=True).failed)
