@@ -59,3 +59,13 @@ def provider_caps_retry(account_id: int) -> int:
     from budgets.provider_caps import provider_caps_keep
 
     return len(provider_caps_keep(account_ids=[account_id], retrying=True).failed)
+
+
+@shared_task(acks_late=True, time_limit=120, expires=60)
+def fast_lane() -> dict:
+    """Beat, every minute: sync and enforce the keys near a hard cap (budgets.fast_lane); a run that waited a
+    minute in the queue is dropped, the next one is due."""
+    from budgets.fast_lane import fast_lane_run
+
+    report = fast_lane_run()
+    return {"keys": report.keys, "synced": report.synced, "deferred": report.deferred, "calls": report.calls}
