@@ -219,6 +219,8 @@ CELERY_BEAT_SCHEDULE = {
     "deliver-alerts": {"task": "budgets.tasks.deliver_alerts", "schedule": 60.0},
     # Keys near a hard cap (or runaway) are synced and enforced every minute, within a call budget.
     "fast-lane": {"task": "budgets.tasks.fast_lane", "schedule": 60.0},
+    # Provider-side spend-limit increase requests (Anthropic) join the approvals inbox.
+    "increase-requests": {"task": "budgets.tasks.increase_requests_sync", "schedule": crontab(minute="*/5")},
 }
 
 SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")

@@ -401,4 +401,5 @@ class BudgetPolicy(OneRowSettings):
         return sorted(values) or default_thresholds()
 
 
+from budgets.increase_request_models import SpendLimitRequest  # noqa: E402, F401 - registered with the budgets app
 from budgets.provider_cap_models import ProviderCap  # noqa: E402, F401 - registered with the budgets app

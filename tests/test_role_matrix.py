@@ -11,6 +11,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from allocator.models import Key, KeyRequest
+from budgets.models import SpendLimitRequest
 from tests.budget_factories import AlertFactory, BudgetRequestFactory, team_budget, user_budget
 from tests.conftest import login
 from tests.factories import KeyFactory, KeyRequestFactory
@@ -70,6 +71,8 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "budgets:bump_approve": ("bump", (302, 405, 405, 405, 405, 405)),
     "budgets:bump_reject": ("bump", (302, 405, 405, 405, 405, 405)),
     "budgets:bump_cancel": ("bump", (302, 405, 405, 405, 405, 405)),
+    "budgets:increase_approve": ("increase", (302, 405, 405, 405, 405, 405)),
+    "budgets:increase_reject": ("increase", (302, 405, 405, 405, 405, 405)),
     "budgets:alerts": (None, (302, 200, 200, 200, 200, 200)),
     "budgets:alert_retry": ("alert", (302, 405, 405, 405, 405, 405)),
     "budgets:slack_settings": (None, (302, 403, 403, 403, 200, 403)),
@@ -107,7 +110,11 @@ def objects(cast, simulated, team):
     budget = team_budget(team, "1000")
     bump = BudgetRequestFactory(budget=user_budget(cast["engineer"], team, "100"), requester=cast["engineer"])
     alert = AlertFactory(scope_key=budget.scope_key, team=team, budget=budget)
+    increase = SpendLimitRequest.objects.create(
+        account=simulated, provider_request_id="slir_1", requester=cast["engineer"], requester_email="e@x", team=team
+    )
     return {
+        "increase": increase,
         "key": key,
         "request": key_request,
         "account": simulated,
