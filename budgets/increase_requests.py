@@ -81,9 +81,10 @@ def increase_request_send(*, pk: int) -> bool:
     if request.provider_state == SpendLimitRequest.Sent.SENT or request.state == SpendLimitRequest.State.PENDING:
         return True
     approve = request.state == SpendLimitRequest.State.APPROVED
+    amount = request.approved_amount_usd if request.approved_amount_usd is not None else request.amount_usd
     try:
         request.account.adapter().increase_request_decide(
-            request_id=request.provider_request_id, approve=approve, amount_usd=request.approved_amount_usd
+            request_id=request.provider_request_id, approve=approve, amount_usd=amount
         )
     except ProviderError as error:
         request.provider_state, request.provider_message = SpendLimitRequest.Sent.FAILED, str(error)[:500]

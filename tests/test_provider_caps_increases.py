@@ -93,3 +93,27 @@ def test_nobody_decides_their_own_and_amounts_are_bounded(anthropic, anthropic_e
 def test_an_organization_without_the_feature_has_no_requests(anthropic, anthropic_emulator):
     anthropic_emulator.spend_limits_available = False
     assert increase_requests_sync(account=anthropic) == 0
+
+
+def test_the_request_gets_slack_buttons_and_a_click_approves_what_was_asked(
+    client, settings, anthropic, anthropic_emulator, engineer, manager, eager_celery, django_capture_on_commit_callbacks
+):
+    from budgets.alerts import approval_alerts_sync
+    from budgets.models import Alert
+    from tests.test_slack_interactions import SECRET, _maya, _payload, _post
+
+    settings.SLACK_SIGNING_SECRET = SECRET
+    remote = anthropic_emulator.add_increase_request("engineer@example.com", 25_000, reason="<!channel> eval week")
+    increase_requests_sync(account=anthropic)
+    increase = SpendLimitRequest.objects.get()
+    approval_alerts_sync()
+    alert = Alert.objects.get(kind="approval", scope_key=f"spend_limit_request:{increase.pk}")
+    assert "asks Anthropic test for a spend limit of $250.00" in alert.message
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _post(client, _payload(user=_maya(manager), value=f"spend_limit_request:{increase.pk}"))
+
+    assert response.status_code == 200
+    increase.refresh_from_db()
+    assert (increase.state, increase.decided_by, increase.provider_state) == ("approved", manager, "sent")
+    assert anthropic_emulator.increase_requests[remote["id"]]["approved_amount"] == "25000"
