@@ -4,6 +4,7 @@ removing a scope removes its limits; OpenRouter guardrails span a team's keys.""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -229,3 +230,56 @@ def test_an_openrouter_team_gets_a_guardrail_over_its_keys(openrouter_emulator, 
         "allocator-team-search", 300.0, "monthly",
     )  # fmt: skip
     assert openrouter_emulator.guardrail_keys[guardrail["id"]] == {k.provider_key_id for k in keys}
+
+
+def _teams_with_projects(openai_emulator, account, n, start=0):
+    from tests.factories import TeamFactory, UserFactory
+
+    for i in range(start, start + n):
+        team = TeamFactory(name=f"T{i}", slug=f"t{i}")
+        project = openai_emulator.add_project(f"allocator-team-t{i}")
+        key = KeyFactory(account=account, team=team, owner_user=UserFactory(), limit_usd=None,
+                         provider_key_id=f"key_{i}", provider_data={"project_id": project})  # fmt: skip
+        team_budget(team, "100")
+        spend(key, "10")
+
+
+def test_query_count_does_not_grow_with_mapped_scopes(db, openai_emulator, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from budgets.provider_caps import provider_caps_keep
+
+    account = emulator_account(ProviderKind.OPENAI, openai_emulator, scope_per="team")
+    _teams_with_projects(openai_emulator, account, 2)
+    provider_caps_keep()  # maps and writes; later runs are the steady state
+    with CaptureQueriesContext(connection) as few:
+        provider_caps_keep()
+    _teams_with_projects(openai_emulator, account, 8, start=2)
+    provider_caps_keep()
+    with CaptureQueriesContext(connection) as many:
+        provider_caps_keep()
+    assert len(many) == len(few), [q["sql"][:90] for q in many.captured_queries]
+    assert ProviderCap.objects.filter(limit_usd=Decimal("100.00")).count() == 10
+    with django_assert_max_num_queries(10):
+        provider_caps_keep()
+
+
+def test_a_new_quarter_restores_the_models_and_lifts_the_limit(openai_key, openai_emulator, openai_team, team):
+    import time_machine
+
+    from tests.budget_factories import MID_QUARTER
+
+    team_budget(team, "100")
+    spend(openai_key, "95")
+    enforce_budgets()
+    cap = ProviderCap.objects.get()
+    assert cap.allowed_models == ["gpt-4o-mini"] and cap.limit_usd == Decimal("100.00")
+
+    with time_machine.travel(MID_QUARTER + timedelta(days=92), tick=False):
+        enforce_budgets()  # no budgets yet in the new quarter
+
+    cap.refresh_from_db()
+    assert cap.allowed_models is None and cap.limit_usd is None
+    assert cap.provider_scope_id not in openai_emulator.model_permissions
+    assert cap.provider_scope_id not in openai_emulator.spend_limits
