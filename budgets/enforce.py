@@ -10,6 +10,7 @@ queries of their own (the provider call and its audit trail).
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,8 @@ from budgets.models import Alert, Budget, BudgetPolicy, KeyEnforcement, Scope, s
 from budgets.runaway import runaway_alert, runaway_keys, runaway_text
 from budgets.spend import KEY_SCOPE, lifetime_spend, scope_spend
 from budgets.thresholds import Limit, insert_new_alerts, limit_alerts
+
+logger = logging.getLogger(__name__)
 
 _KEY_FIELDS = (
     "pk",
@@ -264,7 +267,12 @@ class _Run:
         """Provider-side limits and model lists of mapped scopes, from this run's spend and budgets."""
         from budgets.provider_caps import provider_caps_keep
 
-        caps = provider_caps_keep(now=self.now, spend=self.spend, budgets=self.budgets)
+        try:
+            caps = provider_caps_keep(now=self.now, spend=self.spend, budgets=self.budgets)
+        except Exception as error:  # noqa: BLE001 - provider caps must never stop suspensions and alerts
+            logger.exception("keeping provider caps failed")
+            self.report.errors.append(f"provider caps: {error.__class__.__name__}")
+            return
         self.report.errors += [f"provider cap #{pk}: write failed, retrying" for pk in caps.failed]
 
     def handle_runaway_keys(self) -> list[Alert]:

@@ -39,6 +39,7 @@ from budgets.spend import scope_spend
 RETRY_BASE_SECONDS = 60
 RETRY_MAX_SECONDS = 3600
 UNAVAILABLE_RECHECK = timedelta(days=1)
+MAX_PERCENT = 999
 _KEY_FIELDS = ("account_id", "team_id", "team__slug", "team__cost_center_id", "owner_project_id",
                "owner_project__slug", "provider_key_id", "provider_data")  # fmt: skip
 
@@ -157,7 +158,7 @@ def _plan(scope: _Scope, *, hard: dict[str, Budget], spend, month, small, policy
         f"{deciding.scope_title} has spent {percent}\u00a0% of its {usd(deciding.amount_usd)} hard budget for "
         f"{quarter}: small-tier models only until the budget is raised or the quarter turns"
     )
-    return _Plan(limit.quantize(Decimal("0.01")), cheap, reason[:300], deciding, percent)
+    return _Plan(limit.quantize(Decimal("0.01")), cheap, reason[:300], deciding, min(percent, MAX_PERCENT))
 
 
 def provider_caps_keep(

@@ -93,3 +93,17 @@ def test_an_openrouter_guardrail_gets_the_small_model_list(db, openrouter_emulat
 
     [guardrail] = openrouter_emulator.guardrails.values()
     assert guardrail["allowed_models"] == ["openai/gpt-4o-mini"]
+
+
+def test_a_share_far_past_the_budget_still_narrows_and_alerts(db, openai_emulator, team, engineer, policy):
+    project = openai_emulator.add_project("allocator-team-search")
+    account = emulator_account(ProviderKind.OPENAI, openai_emulator, scope_per="team")
+    key = KeyFactory(account=account, team=team, owner_user=engineer, limit_usd=None, provider_key_id="key_1",
+                     provider_data={"project_id": project})  # fmt: skip
+    team_budget(team, "0.01")
+    spend(key, "5000", model="gpt-4o-mini")
+
+    enforce_budgets()
+
+    assert openai_emulator.model_permissions[project]["model_ids"] == ["gpt-4o-mini"]
+    assert Alert.objects.get(dedupe__startswith="models:").threshold == 999
