@@ -19,7 +19,7 @@ from budgets.enforce import enforce_budgets
 from budgets.fast_lane import fast_lane_keys, fast_lane_run
 from budgets.models import BudgetPolicy
 from budgets.tasks import fast_lane
-from tests.budget_factories import MID_QUARTER, simulated_key, spend, user_budget
+from tests.budget_factories import MID_QUARTER, AlertFactory, pinned_clock, simulated_key, spend, user_budget
 from tests.factories import KeyFactory
 from tests.usage_helpers import emulator_account
 
@@ -87,6 +87,7 @@ def test_without_the_fast_lane_the_same_key_waits_for_the_next_regular_sync(poli
     assert minute == 30  # the crossing near minute 25 is only seen by the sync at minute 30
 
 
+@pinned_clock()
 def test_keys_enter_the_lane_past_the_policy_share_or_as_runaway(policy, simulated, team, engineer, manager):
     near = simulated_key(simulated, team=team, owner_user=engineer)
     calm = simulated_key(simulated, team=team, owner_user=manager)
@@ -95,8 +96,11 @@ def test_keys_enter_the_lane_past_the_policy_share_or_as_runaway(policy, simulat
     spend(near, "80")
     spend(calm, "79")
     assert fast_lane_keys(now=timezone.now(), policy=BudgetPolicy.current()) == {simulated.pk: {near.pk}}
+    AlertFactory(kind="runaway", scope_key=f"key:{calm.pk}", key=calm, threshold=0, dedupe="hour")
+    assert fast_lane_keys(now=timezone.now(), policy=BudgetPolicy.current()) == {simulated.pk: {near.pk, calm.pk}}
 
 
+@pinned_clock()
 def test_the_lane_spends_at_most_its_calls_a_minute(db, openai_emulator, team, engineer, policy):
     BudgetPolicy.objects.filter(pk=BudgetPolicy.current().pk).update(fast_lane_calls_per_minute=4)
     accounts = [emulator_account(ProviderKind.OPENAI, openai_emulator, name=f"OpenAI {n}") for n in range(2)]
