@@ -294,6 +294,7 @@ class Alert(models.Model):
         RUNAWAY = "runaway", "Runaway spend"
         SUSPENSION = "suspension", "Suspension"
         APPROVAL = "approval", "Waiting for approval"
+        EVENT = "event", "Event (webhooks only)"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -356,8 +357,8 @@ class Alert(models.Model):
 
 class BudgetPolicy(OneRowSettings):
     """How budgets are watched and enforced, one row (pk=1): alert thresholds, forecast warnings, runaway
-    detection and the finance Slack webhook. Approval limits, secrets and usage settings stay on
-    allocator.models.Policy."""
+    detection, the finance Slack webhook and who sees whom on the leaderboards. Approval limits, secrets and
+    usage settings stay on allocator.models.Policy."""
 
     alert_thresholds = models.JSONField(
         default=default_thresholds, help_text="Percent of budget, e.g. [50, 80, 100]; each crossing alerts once."
@@ -376,6 +377,13 @@ class BudgetPolicy(OneRowSettings):
     )
     fast_lane_calls_per_minute = models.PositiveSmallIntegerField(
         default=30, help_text="At most this many provider calls a minute for the fast lane."
+    )
+    # Who sees whom on the leaderboards (accounts.permissions.Access.leaderboard_scope reads these).
+    engineers_see_names = models.BooleanField(
+        default=False, help_text="Engineers see their teams' leaderboards with names, not only their own position."
+    )
+    managers_see_other_teams = models.BooleanField(
+        default=False, help_text="Managers see every team's leaderboard, not only their own teams'."
     )
 
     class Meta:
@@ -403,3 +411,4 @@ class BudgetPolicy(OneRowSettings):
 
 from budgets.increase_request_models import SpendLimitRequest  # noqa: E402, F401 - registered with the budgets app
 from budgets.provider_cap_models import ProviderCap  # noqa: E402, F401 - registered with the budgets app
+from budgets.webhooks import WebhookDestination  # noqa: E402, F401

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('allocator', '0008_usage_summaries'),
-        ('budgets', '0004_budget_policy'),
+        ('budgets', '0006_event_webhooks'),
     ]
 
     operations = [
