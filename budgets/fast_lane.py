@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db.models import F
 from django.utils import timezone
 
 from allocator.models import Key, ProviderAccount
@@ -98,7 +99,7 @@ def fast_lane_run(*, now: datetime | None = None) -> FastLaneReport:
     accounts = (
         ProviderAccount.objects.filter(pk__in=lanes, enabled=True)
         .exclude(status=ProviderAccount.Status.CREDENTIALS_INVALID)
-        .order_by("last_sync_at", "pk")
+        .order_by(F("last_sync_at").asc(nulls_first=True), "pk")  # never synced, then longest ago
     )
     budget = policy.fast_lane_calls_per_minute
     for account in accounts:
