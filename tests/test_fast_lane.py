@@ -39,13 +39,13 @@ def _hour_cost(key: Key) -> Decimal:
 def runaway_key(db, simulated, team, engineer):
     """Erin's key, created at the top of the hour, about to spend 51 % of her hard budget within that hour, with
     79 % of it spent already."""
-    with time_machine.travel(HOUR_START, tick=False):
+    with time_machine.travel(HOUR_START, tick=False):  # the budget is for the quarter of that hour
         key = simulated_key(simulated, team=team, owner_user=engineer)
         SimulatedKey.objects.filter(key_id=key.provider_key_id).update(profile=PROFILE, created_at=HOUR_START)
-    hour = _hour_cost(key)
-    budget = (hour / Decimal("0.51")).quantize(Decimal("0.01"))
-    user_budget(engineer, team, budget)
-    spend(key, (budget * Decimal("0.79")).quantize(Decimal("0.01")), day=HOUR_START.date() - timedelta(days=1))
+        hour = _hour_cost(key)
+        budget = (hour / Decimal("0.51")).quantize(Decimal("0.01"))
+        user_budget(engineer, team, budget)
+        spend(key, (budget * Decimal("0.79")).quantize(Decimal("0.01")), day=HOUR_START.date() - timedelta(days=1))
     return key, budget, hour
 
 
