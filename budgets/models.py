@@ -411,4 +411,5 @@ class BudgetPolicy(OneRowSettings):
 
 from budgets.increase_request_models import SpendLimitRequest  # noqa: E402, F401 - registered with the budgets app
 from budgets.provider_cap_models import ProviderCap  # noqa: E402, F401 - registered with the budgets app
+from budgets.reports.models import FrozenLine, QuarterClose, StripeCustomer, StripeInvoice  # noqa: E402, F401
 from budgets.webhooks import WebhookDestination  # noqa: E402, F401

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('accounts', '0004_shared_cache_table'),
         ('allocator', '0008_usage_summaries'),
-        ('budgets', '0007_provider_caps'),
+        ('budgets', '0008_provider_caps'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('allocator', '0008_usage_summaries'),
-        ('budgets', '0006_event_webhooks'),
+        ('budgets', '0007_chargeback_close_and_stripe'),
     ]
 
     operations = [
