@@ -218,6 +218,10 @@ CELERY_BEAT_SCHEDULE = {
     "drop-old-usage": {"task": "allocator.tasks.drop_old_usage", "schedule": crontab(hour=3, minute=17)},
     # Budgets: the alert outbox (retries with backoff) every minute; enforcement also runs after each sync.
     "deliver-alerts": {"task": "budgets.tasks.deliver_alerts", "schedule": 60.0},
+    # Keys near a hard cap (or runaway) are synced and enforced every minute, within a call budget.
+    "fast-lane": {"task": "budgets.tasks.fast_lane", "schedule": 60.0},
+    # Provider-side spend-limit increase requests (Anthropic) join the approvals inbox.
+    "increase-requests": {"task": "budgets.tasks.increase_requests_sync", "schedule": crontab(minute="*/5")},
 }
 
 SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")

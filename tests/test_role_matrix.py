@@ -15,6 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.api_tokens import api_token_create
 from allocator.models import Key, KeyRequest
+from budgets.models import SpendLimitRequest
 from tests.budget_factories import AlertFactory, BudgetRequestFactory, team_budget, user_budget
 from tests.conftest import login
 from tests.factories import KeyFactory, KeyRequestFactory
@@ -79,6 +80,8 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "budgets:bump_approve": ("bump", (302, 405, 405, 405, 405, 405)),
     "budgets:bump_reject": ("bump", (302, 405, 405, 405, 405, 405)),
     "budgets:bump_cancel": ("bump", (302, 405, 405, 405, 405, 405)),
+    "budgets:increase_approve": ("increase", (302, 405, 405, 405, 405, 405)),
+    "budgets:increase_reject": ("increase", (302, 405, 405, 405, 405, 405)),
     "budgets:alerts": (None, (302, 200, 200, 200, 200, 200)),
     "budgets:alert_retry": ("alert", (302, 405, 405, 405, 405, 405)),
     "budgets:slack_settings": (None, (302, 403, 403, 403, 200, 403)),
@@ -154,9 +157,13 @@ def objects(cast, simulated, team):
     budget = team_budget(team, "1000")
     bump = BudgetRequestFactory(budget=user_budget(cast["engineer"], team, "100"), requester=cast["engineer"])
     alert = AlertFactory(scope_key=budget.scope_key, team=team, budget=budget)
+    increase = SpendLimitRequest.objects.create(
+        account=simulated, provider_request_id="slir_1", requester=cast["engineer"], requester_email="e@x", team=team
+    )
     expires_on = date.today() + timedelta(days=30)
     token, _ = api_token_create(user=cast["engineer"], name="ci", read_only=True, expires_on=expires_on)
     return {
+        "increase": increase,
         "token": token,
         "key": key,
         "request": key_request,
