@@ -212,6 +212,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 120.0,
         "kwargs": {"kinds": ["simulated"]},
     },
+    # Approved requests whose mint task was never sent (broker down at approval) or was lost.
+    "sweep-unminted-requests": {"task": "allocator.tasks.sweep_unminted_requests", "schedule": crontab(minute="*/5")},
     "expire-key-secrets": {"task": "allocator.tasks.expire_key_secrets", "schedule": crontab(minute="*/10")},
     # Usage retention: raw buckets older than Policy.usage_retention_months go; daily rollups stay.
     "drop-old-usage": {"task": "allocator.tasks.drop_old_usage", "schedule": crontab(hour=3, minute=17)},
