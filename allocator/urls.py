@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import views as account_views
 from allocator import api, health
@@ -19,7 +19,14 @@ urlpatterns = [
     path("", include("allocator.urls_app")),
     path("budgets/", include("budgets.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
-    path("api/docs/", login_required(SpectacularSwaggerView.as_view(url_name="api_schema")), name="api_docs"),
+    # The split view serves Swagger UI's start-up script as a file (?script), so the docs need no inline script.
+    path(
+        "api/docs/",
+        login_required(
+            SpectacularSwaggerSplitView.as_view(url_name="api_schema", template_name="allocator/swagger_ui.html")
+        ),
+        name="api_docs",
+    ),
     path("api/", include("allocator.urls_api")),
     path("admin/", admin.site.urls),
 ]
