@@ -307,7 +307,7 @@ CONTENT_SECURITY_POLICY = {
 
 # Logs: one JSON object a line in production (LOG_FORMAT=json), key=value lines in development (console).
 # django-structlog binds a request_id to every line a request logs (taken from an X-Request-ID header when the
-# proxy sends one) and passes it on to the Celery tasks the request sends, so a key's mint is traced to its
+# proxy sends one, with LOG_TRUST_REQUEST_ID) and passes it on to the Celery tasks the request sends, so a key's mint is traced to its
 # approval. Nothing logs request bodies, secrets or credentials.
 LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "console")
 if LOG_FORMAT not in ("json", "console"):
@@ -350,4 +350,6 @@ structlog.configure(
     cache_logger_on_first_use=True,
 )
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
+# Keep the X-Request-ID a proxy in front sets (off by default: a client could otherwise choose its own ids).
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = env.bool("LOG_TRUST_REQUEST_ID", default=False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING above, as JSON in production
