@@ -306,8 +306,8 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # Logs: one JSON object a line in production (LOG_FORMAT=json), key=value lines in development (console).
-# django-structlog binds a request_id to every line a request logs (taken from an X-Request-ID header when the
-# proxy sends one, with LOG_TRUST_REQUEST_ID) and passes it on to the Celery tasks the request sends, so a key's mint is traced to its
+# django-structlog binds a request_id to every line a request logs (the proxy's X-Request-ID with
+# LOG_TRUST_REQUEST_ID) and passes it on to the Celery tasks the request sends, so a key's mint is traced to its
 # approval. Nothing logs request bodies, secrets or credentials.
 LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "console")
 if LOG_FORMAT not in ("json", "console"):

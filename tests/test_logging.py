@@ -43,8 +43,9 @@ def _json_formatter() -> logging.Formatter:
 
 
 def test_the_key_flow_logs_json_with_request_ids_and_no_secret(
-    json_log_lines, admin, engineer, manager, team, openrouter_emulator, eager_celery, django_capture_on_commit_callbacks
-):
+    json_log_lines, admin, engineer, manager, team, openrouter_emulator, eager_celery,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
     credential = openrouter_emulator.credential
     connected = login(admin).post(
         reverse("allocator:account_create"),
