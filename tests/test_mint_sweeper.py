@@ -25,10 +25,13 @@ def _closed_port() -> int:
 
 
 @pytest.fixture
-def broker_down():
-    """Point the Celery app at a Redis port nobody listens on, as when the broker is down."""
+def broker_down(monkeypatch):
+    """Point the Celery app at a Redis port nobody listens on, as when the broker is down. Celery reads
+    CELERY_BROKER_URL from the environment before its configuration (CI sets it), so both point there."""
     previous = celery_app.conf.broker_url, celery_app.conf.task_always_eager
-    celery_app.conf.broker_url = f"redis://127.0.0.1:{_closed_port()}/0"
+    dead = f"redis://127.0.0.1:{_closed_port()}/0"
+    monkeypatch.setenv("CELERY_BROKER_URL", dead)
+    celery_app.conf.broker_url = dead
     celery_app.conf.task_always_eager = False
     celery_app._pool = celery_app.amqp._producer_pool = None  # connections to the old broker are not reused
     yield
@@ -43,7 +46,7 @@ def waiting_request(openrouter_emulator, team, engineer):
 
 
 def test_approval_with_the_broker_down_is_saved_and_says_minting_is_queued(
-    broker_down, waiting_request, manager, openrouter_emulator, django_capture_on_commit_callbacks
+    broker_down, waiting_request, manager, openrouter_emulator, django_capture_on_commit_callbacks, caplog
 ):
     client = login(manager)
     with django_capture_on_commit_callbacks(execute=True):
@@ -55,6 +58,7 @@ def test_approval_with_the_broker_down_is_saved_and_says_minting_is_queued(
     assert waiting_request.state == KeyRequest.State.APPROVED
     assert AuditEvent.objects.filter(action="key_request.approved_manager").count() == 1
     assert not Key.objects.exists() and openrouter_emulator.requests_to("POST", "/keys") == []
+    assert "broker unreachable, mint of key request" in caplog.text  # the send really failed
 
     page = client.get(waiting_request.get_absolute_url()).content.decode()
     assert "minting is queued" in page and "task queue has not taken it yet" not in page
