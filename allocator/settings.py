@@ -339,7 +339,8 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "django.db.backends": {"level": "INFO"}},
+    # axes logs every sign-in at INFO ("deleted 0 failed attempts"); lockouts are WARNING, failures in the admin.
+    "loggers": {"httpx": {"level": "WARNING"}, "django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
 }
 structlog.configure(
     processors=[

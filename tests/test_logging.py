@@ -91,3 +91,32 @@ def test_a_request_id_sent_by_the_proxy_is_kept_only_when_trusted(json_log_lines
     assert logged_id() != "edge-7f3a"  # a client does not choose its own id
     settings.DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True  # LOG_TRUST_REQUEST_ID=true behind a proxy
     assert logged_id() == "edge-7f3a"
+
+
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True)
+def test_the_mint_task_logs_under_the_request_id_of_the_request_that_sent_it(
+    celery_worker, engineer, team, simulated, policy, settings
+):
+    import time
+    from pathlib import Path
+
+    settings.DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
+    request_id = f"flow-{time.monotonic_ns()}"
+    login(engineer).post(
+        reverse("allocator:request_create"),
+        {"account": simulated.pk, "owner": "me", "team": team.pk, "name": "traced", "purpose": "request ids",
+         "allowance_usd": "10", "submit": "1"},
+        headers={"X-Request-ID": request_id},
+    )  # fmt: skip
+    worker_log = Path(settings.RUN_DIR) / "worker.log"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and "task_succeeded" not in _lines_with(worker_log, request_id):
+        time.sleep(0.2)
+    traced = _lines_with(worker_log, request_id)
+    assert "allocator.tasks.mint_key" in traced and "task_succeeded" in traced
+    assert KeyRequest.objects.get().state == KeyRequest.State.MINTED
+
+
+def _lines_with(path, needle: str) -> str:
+    return "\n".join(line for line in path.read_text().splitlines() if needle in line)
