@@ -22,7 +22,7 @@ from allocator.keys import key_mint_enqueue
 from allocator.models import ApprovalRequest, InvalidTransition, KeyRequest
 from allocator.money import usd
 from allocator.quarters import Quarter
-from budgets import bumps
+from budgets import bumps, webhooks
 from budgets.models import BudgetRequest
 
 
@@ -118,9 +118,21 @@ def approval_approve(*, approval_request: ApprovalRequest, by: User) -> Approval
     AuditEvent.record(f"{kind.audit}.approved_{step}", actor=by, target=request)
     if request.state == request.State.APPROVED:
         kind.on_approved(request, by)
+        _decided_event(request, kind, by, "approved")
     else:
         kind.on_waiting(request)
     return request
+
+
+def _decided_event(request: ApprovalRequest, kind: _Kind, by: User, decision: str) -> None:
+    webhooks.webhook_event(
+        event="request.decided",
+        subject=request,
+        team_id=request.team_id,
+        message=f"{by} {decision} the {kind.describe(request)} of {request.requester}.",
+        url=request.get_absolute_url(),
+        detail=decision,
+    )
 
 
 @transaction.atomic
@@ -130,6 +142,7 @@ def approval_reject(*, approval_request: ApprovalRequest, by: User, reason: str)
     request.reject(by=by, reason=reason)
     request.save()
     AuditEvent.record(f"{kind.audit}.rejected", actor=by, target=request, reason=request.decision_reason)
+    _decided_event(request, kind, by, "rejected")
     notify(
         users=[request.requester],
         text=f"Your {kind.describe(request)} was rejected by {by}: {request.decision_reason}",

@@ -319,9 +319,17 @@ def key_suspend(*, key: Key, reason: str, by: User | None = None) -> Key:
                 key.status_reason = Key.fit("status_reason", note)
             key.save()
             AuditEvent.record("key.suspended", actor=by, target=key, reason=reason)
+            _key_event(key, "key.suspended", f"Key {key.name} was suspended: {reason}")
             owner = key.owner_user or key.requested_by
             notify(users=[owner], text=f"Your key “{key.name}” was suspended: {reason}", url=key.get_absolute_url())
     return key
+
+
+def _key_event(key: Key, event: str, message: str) -> None:
+    from budgets.webhooks import webhook_event
+
+    webhook_event(event=event, subject=key, team_id=key.team_id, message=message, url=key.get_absolute_url(),
+                  key_id=key.pk)
 
 
 def _require_suspended(key: Key) -> None:
@@ -348,6 +356,7 @@ def key_reinstate(*, key: Key, by: User | None = None, reason: str = "") -> Key:
                 text += " The provider issued a new secret: reveal it once on the key's page."
             key.save()
             AuditEvent.record("key.reinstated", actor=by, target=key, reason=reason)
+            _key_event(key, "key.reinstated", f"Key {key.name} is active again.")
             owner = key.owner_user or key.requested_by
             notify(users=[owner], text=text, url=key.get_absolute_url())
     return key

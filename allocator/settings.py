@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_filters",
     "axes",
     "django_structlog",
     "accounts",
@@ -251,28 +252,67 @@ CELERY_BEAT_SCHEDULE = {
 
 SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
 
+# Stripe invoices for the quarterly chargeback (optional): the secret API key, the API base (blank = Stripe itself;
+# set it to point at a fake such as localstripe) and the webhook endpoint's signing secret.
+STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Session first: a signed-in browser; then personal tokens (`Authorization: Bearer alloc_…`) for scripts.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "allocator.api.auth.BearerTokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "allocator.api.auth.SignedIn",
+        "allocator.api.auth.ReadOnlyTokensOnlyRead",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "allocator.api.pagination.Pages",
     "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
     "DEFAULT_PARSER_CLASSES": [
-        "allocator.api_parsers.BoundedJSONParser",
+        "allocator.api.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "EXCEPTION_HANDLER": "allocator.api.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Throttles count in the shared cache (CACHE_URL), so every web process sees the same counts.
+    "DEFAULT_THROTTLE_CLASSES": ["allocator.api.auth.AnonThrottle", "allocator.api.auth.TokenThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("API_THROTTLE_ANON", default="30/min"),
+        "token": env.str("API_THROTTLE_TOKEN", default="600/min"),
+    },
+    "COERCE_DECIMAL_TO_STRING": True,
+    "DATETIME_FORMAT": "iso-8601",
+    "EXCEPTION_HANDLER": "allocator.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Allocator API",
     "DESCRIPTION": (
-        "Sign in first (session cookie; send the CSRF token on writes). Every error, whatever the status, answers "
-        '`{"error": {"code": "...", "message": "...", "fields": {...}}}`, with `fields` only for invalid input.'
+        "Version 1. Authenticate with a personal token (`Authorization: Bearer alloc_…`, created at "
+        "/accounts/tokens/) or a browser session (send the CSRF token on writes). Every error, whatever the "
+        'status, answers `{"error": {"code": "...", "message": "...", "fields": {...}}}`, with `fields` only for '
+        "invalid input. Money is a decimal string in USD; times are ISO 8601 in UTC."
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SCHEMA_PATH_PREFIX": "/api/v1/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "KeyStatusEnum": "allocator.models.Key.Status",
+        "ProviderAccountStatusEnum": "allocator.models.ProviderAccount.Status",
+        "SyncRunStatusEnum": "allocator.usage.models.SyncRun.Status",
+        "AlertStatusEnum": "budgets.models.Alert.Status",
+        "KeyRequestStateEnum": "allocator.models.KeyRequest.State",
+        "BudgetRequestStateEnum": "budgets.models.BudgetRequest.State",
+    },
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
     # Swagger UI from drf-spectacular-sidecar's static files: the docs work with no internet access.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -289,15 +329,16 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
-# Content-Security-Policy (django-csp): scripts only from the site's own static files (no inline script, no eval);
+# Content-Security-Policy (django-csp): scripts only from the site's own static files (no inline script, no eval),
+# except an inline block carrying this response's nonce (Swagger UI's start-up script, the 500 page's styles);
 # style sheets likewise; style *attributes* (bar widths, small layout tweaks) are allowed, since they cannot run
 # code. Images may be data: URIs (Swagger UI's icons); the charts are inline SVG.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
-        "script-src": [SELF],
+        "script-src": [SELF, NONCE],
         "style-src": [SELF, UNSAFE_INLINE],  # only for browsers without the two directives below
-        "style-src-elem": [SELF, NONCE],  # the nonce: the 500 page's own <style>, which needs no static files
+        "style-src-elem": [SELF, NONCE],
         "style-src-attr": [UNSAFE_INLINE],
         "img-src": [SELF, "data:"],
         "font-src": [SELF],

@@ -2,7 +2,8 @@
 
 An Alert row is written first (by enforcement or when a request waits for approval); `alert_deliver` sends it:
 in-app notifications always, then Slack (the team's incoming webhook, and finance's for cost-center and team
-budgets and finance-step approvals), and email when no Slack webhook is configured or Slack refuses for good.
+budgets and finance-step approvals), and email when no Slack webhook is configured or Slack refuses for good;
+the signed event webhooks too (budgets.webhooks), which alone receive `event` rows (decisions, key changes).
 Approval messages (with Approve/Reject buttons) go to Slack only: the approvers are told in-app when a request
 is filed.
 
@@ -31,7 +32,7 @@ from accounts.services import finance_people, notify, team_managers
 from allocator.models import KeyRequest
 from allocator.money import usd
 from allocator.quarters import Quarter
-from budgets import slack
+from budgets import slack, webhooks
 from budgets.models import Alert, BudgetPolicy, BudgetRequest, Scope
 
 logger = logging.getLogger(__name__)
@@ -204,9 +205,16 @@ def alert_deliver(*, alert_id: int, now: datetime | None = None) -> DeliveryResu
     if not claimed:
         return DeliveryResult("skipped")
     alert = Alert.objects.select_related("team", "user", "key__requested_by", "budget").get(pk=alert_id)
+    attempt = _Attempt(done=list(alert.delivered_to or []))
+    if alert.kind != Alert.Kind.EVENT:  # events (a decision, a key suspended) are for the webhooks only
+        _deliver_to_people(alert, attempt=attempt, now=now)
+    _post_to_webhooks(alert, attempt=attempt)
+    return _record_outcome(alert, attempt=attempt, now=now)
+
+
+def _deliver_to_people(alert: Alert, *, attempt: _Attempt, now: datetime) -> None:
     recipients = alert_recipients(alert)
     _notify_once(alert, recipients=recipients, now=now)
-    attempt = _Attempt(done=list(alert.delivered_to or []))
     destinations = alert_destinations(alert, policy=BudgetPolicy.current())
     _post_to_slack(alert, destinations=destinations, attempt=attempt)
     # Email when there is no Slack at all, or when Slack refused for good and nothing reached Slack. Approval
@@ -215,7 +223,6 @@ def alert_deliver(*, alert_id: int, now: datetime | None = None) -> DeliveryResu
     refused = attempt.permanent and not slack_done and not attempt.retryable
     if alert.kind != Alert.Kind.APPROVAL and (not destinations or refused) and "email" not in attempt.done:
         _email(alert, recipients=recipients, attempt=attempt)
-    return _record_outcome(alert, attempt=attempt, now=now)
 
 
 def _notify_once(alert: Alert, *, recipients: list[User], now: datetime) -> None:
@@ -243,6 +250,15 @@ def _post_to_slack(alert: Alert, *, destinations: dict[str, str], attempt: _Atte
         attempt.done.append(name)
         # Record each success at once: a later failure must not make a retry repeat it.
         Alert.objects.filter(pk=alert.pk).update(delivered_to=attempt.done)
+
+
+def _post_to_webhooks(alert: Alert, *, attempt: _Attempt) -> None:
+    failed: list[tuple[str, webhooks.WebhookError]] = []
+    attempt.done += webhooks.webhooks_post(alert, done=attempt.done, failed=failed)
+    for name, error in failed:
+        (attempt.permanent if error.permanent else attempt.retryable).append(f"{name}: {error}")
+        if error.retry_after is not None:
+            attempt.retry_after = max(attempt.retry_after or 0, error.retry_after)
 
 
 def _email(alert: Alert, *, recipients: list[User], attempt: _Attempt) -> None:

@@ -24,7 +24,7 @@ from allocator.providers import provider_class
 from allocator.providers.base import ProviderError
 from allocator.quarters import Quarter
 from budgets.allowance import Allowance
-from budgets.forecast import burn_rates
+from budgets.forecast import budget_scope_series
 from budgets.models import Alert, Budget, BudgetPolicy, KeyEnforcement, Scope, scope_key
 from budgets.runaway import runaway_alert, runaway_keys, runaway_text
 from budgets.spend import KEY_SCOPE, lifetime_spend, scope_spend
@@ -289,8 +289,9 @@ class _Run:
         return limit_alerts(
             limits=self.limits,
             spend=self.spend,
-            rates=burn_rates(today=self.today),
+            series=budget_scope_series(today=self.today),
             today=self.today,
+            elapsed=(self.now - self.now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds() / 86400,
             quarter=self.quarter,
             policy=self.policy,
             outcome=self.outcome,

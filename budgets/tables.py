@@ -3,6 +3,7 @@ built from them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -16,32 +17,49 @@ from allocator.quarters import Quarter
 from budgets import allocation as allocation_services
 from budgets import charts
 from budgets.bumps import bump_target
-from budgets.forecast import NO_BURN, BurnRate, Forecast, burn_rates, forecast
+from budgets.forecast import Forecast, daily_series, forecast
 from budgets.models import Budget, BudgetRequest, Scope, scope_key
 from budgets.spend import scope_spend
 
 
 class Numbers:
-    """Spend and burn rates of every scope for one quarter, read once per page (two queries)."""
+    """Spend of every scope for one quarter (one query) and the daily series of the scopes a page shows: scopes
+    announced with `want()` are read together on the first forecast (one query per batch, whatever the rows)."""
 
-    def __init__(self, quarter: Quarter) -> None:
+    def __init__(self, quarter: Quarter, *, scope_keys: Iterable[str] = ()) -> None:
         self.quarter = quarter
-        self.today = timezone.now().date()
+        now = timezone.now()
+        self.today = now.date()
+        self.elapsed = (now.hour * 3600 + now.minute * 60 + now.second) / 86400  # of today (UTC), for its rest
         self.live = quarter.contains(self.today)
         self.spend = scope_spend(quarter=quarter)
-        self.rates = burn_rates(today=self.today) if self.live else {}
+        self._series: dict[str, dict] = {}
+        self._wanted: set[str] = set(scope_keys)
+
+    def want(self, keys: Iterable[str]) -> None:
+        """Scopes this page will forecast: read with the next batch."""
+        self._wanted.update(k for k in keys if k not in self._series)
+
+    def series(self, key: str) -> dict | None:
+        if not self.live:
+            return None
+        if key not in self._series:
+            self._wanted.add(key)
+            asked = self._wanted - self._series.keys()
+            self._series.update(daily_series(today=self.today, scope_keys=asked))
+            self._series.update({k: {} for k in asked if k not in self._series})
+            self._wanted.clear()
+        return self._series.get(key, {})
 
     def forecast(self, key: str, amount: Decimal | None) -> Forecast:
         return forecast(
             spend=self.spend.get(key, ZERO),
             amount=amount,
-            rate=self.rates.get(key, NO_BURN),
+            series=self.series(key),
             today=self.today if self.live else self.quarter.last_day,
             quarter=self.quarter,
+            elapsed=self.elapsed,
         )
-
-    def rate(self, key: str) -> BurnRate:
-        return self.rates.get(key, NO_BURN)
 
     def last_days(self, n: int) -> list[date]:
         """The last `n` days of the quarter up to today, newest first."""
@@ -89,7 +107,6 @@ def burndown(budget: Budget | None, numbers: Numbers, key: str, fc: Forecast, da
         amount=budget.amount_usd if budget else None,
         daily=daily,
         fc=fc,
-        rate=numbers.rate(key) if numbers.live else None,
         today=numbers.today if numbers.live else numbers.quarter.last_day,
     )
 
@@ -100,17 +117,19 @@ def finance_rows(quarter: Quarter, numbers: Numbers, *, team_ids: set[int] | Non
         b.scope_key: b for b in Budget.objects.filter(quarter=quarter.name, scope__in=[Scope.COST_CENTER, Scope.TEAM])
     }
     split = allocation_services.split_totals(quarter=quarter)
-    rows: list[Row] = []
+    lines: list[tuple[str, Any, int]] = []
     for cc in CostCenter.objects.prefetch_related("teams").order_by("code"):
         teams = [t for t in cc.teams.all() if team_ids is None or t.pk in team_ids]
         if team_ids is not None and not teams:
             continue
         if team_ids is None:
-            key = scope_key(Scope.COST_CENTER, cc.pk)
-            rows.append(row_for(numbers, Scope.COST_CENTER, cc, budgets.get(key), level=0, allocated=split.get(key)))
-        for team in teams:
-            key = scope_key(Scope.TEAM, team.pk)
-            rows.append(row_for(numbers, Scope.TEAM, team, budgets.get(key), level=1, allocated=split.get(key)))
+            lines.append((Scope.COST_CENTER, cc, 0))
+        lines += [(Scope.TEAM, team, 1) for team in teams]
+    numbers.want(scope_key(scope, obj.pk) for scope, obj, _ in lines)
+    rows = []
+    for scope, obj, level in lines:
+        key = scope_key(scope, obj.pk)
+        rows.append(row_for(numbers, scope, obj, budgets.get(key), level=level, allocated=split.get(key)))
     return rows
 
 
@@ -119,7 +138,8 @@ def slice_rows(quarter: Quarter, numbers: Numbers, *, team_ids: set[int] | None 
     budgets = Budget.objects.filter(quarter=quarter.name, scope__in=[Scope.PROJECT, Scope.USER])
     if team_ids is not None:
         budgets = budgets.filter(team_id__in=team_ids)
-    budgets = budgets.select_related("cost_center", "team", "project", "user")  # scope_object reads them all
+    budgets = list(budgets.select_related("cost_center", "team", "project", "user"))  # scope_object reads them all
+    numbers.want(b.scope_key for b in budgets)
     return [row_for(numbers, b.scope, b.scope_object, b, level=2) for b in budgets]
 
 
@@ -128,9 +148,15 @@ def split_rows(team: Team, quarter: Quarter, numbers: Numbers) -> tuple[Budget |
     budgets = {b.scope_key: b for b in Budget.objects.filter(quarter=quarter.name, team=team)}
     team_budget = budgets.get(scope_key(Scope.TEAM, team.pk))
     rows: list[Row] = []
-    for project in Project.objects.filter(team=team, is_active=True):
+    projects = list(Project.objects.filter(team=team, is_active=True))
+    members = list(Membership.objects.filter(team=team).select_related("user").order_by("-role", "user__full_name"))
+    numbers.want(
+        [scope_key(Scope.TEAM, team.pk)]
+        + [scope_key(Scope.PROJECT, p.pk) for p in projects]
+        + [scope_key(Scope.USER, m.user_id) for m in members]
+    )
+    for project in projects:
         rows.append(row_for(numbers, Scope.PROJECT, project, budgets.get(scope_key(Scope.PROJECT, project.pk))))
-    members = Membership.objects.filter(team=team).select_related("user").order_by("-role", "user__full_name")
     for membership in members:
         b = budgets.get(scope_key(Scope.USER, membership.user_id))
         if b is None:
@@ -147,7 +173,11 @@ def with_bump_numbers(bumps: list[BudgetRequest]) -> None:
     for bump in bumps:
         bump.target = target = bump_target(bump)  # the budget, or the key's allowance
         quarter = Quarter.parse(target.quarter)
-        numbers = by_quarter.setdefault(quarter.name, Numbers(quarter))
+        by_quarter.setdefault(quarter.name, Numbers(quarter)).want([target.scope_key])
+    for bump in bumps:
+        target = bump.target
+        quarter = Quarter.parse(target.quarter)
+        numbers = by_quarter[quarter.name]
         bump.fc = numbers.forecast(target.scope_key, target.amount_usd)
         # What the budget would be with the bump (a pending one), or was without it (an approved one).
         other = target.amount_usd + (bump.amount_usd if bump.is_open else -bump.amount_usd)

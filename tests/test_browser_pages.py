@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from allocator.quarters import Quarter
 from tests.browser_support import BROWSER_MARKS, sign_in
 from tests.budget_factories import BudgetRequestFactory, simulated_key, spend, team_budget, user_budget
 from tests.factories import KeyRequestFactory
@@ -28,10 +29,11 @@ COMMON_PAGES = [
     "/budgets/bumps/new/",
     "/budgets/bumps/{bump}/",
     "/budgets/alerts/",
+    "/budgets/chargeback/",
     "/accounts/organisation/",
     "/accounts/notifications/",
 ]
-FINANCE_PAGES = ["/sync/", "/accounts/audit/"]
+FINANCE_PAGES = ["/sync/", "/accounts/audit/", "/budgets/chargeback/close/?quarter={previous_quarter}"]
 
 
 
@@ -46,7 +48,14 @@ def rows(engineer, manager, team, simulated, policy):
         spend(key, Decimal("9.75"), day=today - timedelta(days=days_ago))
     key_request = KeyRequestFactory(requester=engineer, team=team, account=simulated, purpose="Reranker evaluation")
     bump = BudgetRequestFactory(requester=engineer, team=team, budget=budget, reason="Eval run for the new ranker")
-    return {"key": key.pk, "key_request": key_request.pk, "team": team.pk, "budget": budget.pk, "bump": bump.pk}
+    return {
+        "key": key.pk,
+        "key_request": key_request.pk,
+        "team": team.pk,
+        "budget": budget.pk,
+        "bump": bump.pk,
+        "previous_quarter": Quarter.current().previous().name,
+    }
 
 
 
@@ -148,10 +157,10 @@ def test_api_docs_and_admin_work_under_the_content_security_policy(browser, live
     settings.WHITENOISE_USE_FINDERS = True  # Swagger UI's files straight from the packages, as `make run` serves them
     page = sign_in(browser, live_server, admin.email)
 
-    assert _visit_all(page, live_server, ["/api/docs/", "/admin/", "/admin/allocator/key/"], htmx=False) == []
-    page.goto(f"{live_server.url}/api/docs/")
+    assert _visit_all(page, live_server, ["/api/v1/docs/", "/admin/", "/admin/allocator/key/"], htmx=False) == []
+    page.goto(f"{live_server.url}/api/v1/docs/")
     page.wait_for_selector(".opblock-summary-path", timeout=15_000)  # Swagger UI ran and rendered the schema
-    assert "/api/key-requests/" in page.inner_text("#swagger-ui")
+    assert "/api/v1/key-requests/" in page.inner_text("#swagger-ui")
 
 
 def test_confirmations_and_the_status_filter_work_without_inline_script(browser, live_server, engineer, rows):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from decimal import Decimal
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
@@ -12,23 +9,21 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 
 from accounts.permissions import Access, get_visible_or_404, require_admin
 from accounts.timeline import timeline
 from allocator import keys as key_services
 from allocator.converters import MAX_ID
 from allocator.forms import KeyActionForm
+from allocator.key_usage import key_recent_days
 from allocator.models import (
     InvalidTransition,
     Key,
     ProviderAccount,
 )
-from allocator.money import ZERO, sum_money
 from allocator.providers import provider_class
 from allocator.providers.base import ProviderError
 from allocator.quarters import Quarter
-from allocator.usage.models import DailyRollup
 from budgets.spend import KEY_SCOPE, spend_of_scope, with_quarter_spend
 
 
@@ -96,22 +91,6 @@ def _get_key_for_user(request: HttpRequest, pk: int) -> Key:
     )
 
 
-def _recent_days(key: Key, quarter: Quarter) -> list[tuple[date, Decimal]]:
-    """The key's spend on each of the last 14 days of the quarter up to today, newest first (one query)."""
-    end = min(timezone.now().date(), quarter.last_day)
-    days = [d for d in (end - timedelta(days=i) for i in range(14)) if d >= quarter.start]
-    if not days:
-        return []
-    rows = (
-        DailyRollup.objects.filter(key_id=key.pk, day__gte=days[-1], day__lte=days[0])
-        .values("day")
-        .annotate(total=sum_money("cost_usd"))
-        .order_by()
-    )
-    totals = {row["day"]: row["total"] for row in rows}
-    return [(day, totals.get(day, ZERO)) for day in days]
-
-
 @login_required
 def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     key = _get_key_for_user(request, pk)
@@ -129,7 +108,7 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "key": key,
             "spend": spend,
             "quarter": quarter,
-            "recent_days": _recent_days(key, quarter),
+            "recent_days": key_recent_days(key, quarter),
             "timeline": timeline(key, key.request),
             "can_reveal": can_reveal,
             "can_owner": access.can_act_as_owner(key),

@@ -26,7 +26,7 @@ def _page_context(context: template.Context) -> dict[str, Any]:
 
 
 def _my_budget_rows(user: Any, access: Access, numbers: Numbers) -> list[Row]:
-    mine = (
+    mine = list(
         Budget.objects.filter(quarter=numbers.quarter.name)
         .filter(
             Q(scope=Scope.USER, user=user)
@@ -36,6 +36,7 @@ def _my_budget_rows(user: Any, access: Access, numbers: Numbers) -> list[Row]:
         .select_related("team", "project", "user")
         .distinct()
     )
+    numbers.want(b.scope_key for b in mine)
     rows = [Row(b.scope, b.scope_object, b, numbers.forecast(b.scope_key, b.amount_usd)) for b in mine]
     rows.sort(key=lambda r: r.fc.remaining if r.fc.remaining is not None else ZERO)
     return rows
