@@ -34,10 +34,24 @@ MAX_MINT_ATTEMPTS = 4
 
 def key_mint_enqueue(*, key_request: KeyRequest) -> None:
     """Queue the mint of an approved request once the surrounding transaction commits."""
+    pk = key_request.pk
+    transaction.on_commit(lambda: key_mint_send(key_request_id=pk))
+
+
+def key_mint_send(*, key_request_id: int) -> bool:
+    """Send the mint task; False when the broker cannot be reached. The approval is saved either way: the
+    sweeper (`tasks.sweep_unminted_requests`, from beat) sends it again once the broker is back, and a second
+    send is harmless because `key_mint` claims the request first."""
+    from kombu.exceptions import OperationalError
+
     from allocator.tasks import mint_key
 
-    pk = key_request.pk
-    transaction.on_commit(lambda: mint_key.delay(pk))
+    try:
+        mint_key.delay(key_request_id)
+    except OperationalError as error:
+        logger.warning("broker unreachable, mint of key request %s left to the sweeper: %s", key_request_id, error)
+        return False
+    return True
 
 
 def key_mint(*, key_request_id: int, final_attempt: bool = True) -> Key | None:

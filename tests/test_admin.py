@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -54,6 +55,10 @@ def every_model(admin, engineer, team, project, simulated):
     Notification.objects.create(user=engineer, text="hello")
     AuditEvent.record("key.minted", actor=admin, target=key)
     Group.objects.create(name="Helpers")
+    # django-axes' sign-in records (access attempts, failures, logins), from a real failed and a real sign-in.
+    sign_in = reverse("accounts:login")
+    Client().post(sign_in, {"username": engineer.email, "password": "pw"})
+    Client().post(sign_in, {"username": engineer.email, "password": "wrong"})  # after: a success clears failures
     return key
 
 
