@@ -42,16 +42,10 @@ def key_mint_send(*, key_request_id: int) -> bool:
     """Send the mint task; False when the broker cannot be reached. The approval is saved either way: the
     sweeper (`tasks.sweep_unminted_requests`, from beat) sends it again once the broker is back, and a second
     send is harmless because `key_mint` claims the request first."""
-    from kombu.exceptions import OperationalError
-
+    from allocator.task_queue import task_send
     from allocator.tasks import mint_key
 
-    try:
-        mint_key.delay(key_request_id)
-    except OperationalError as error:
-        logger.warning("broker unreachable, mint of key request %s left to the sweeper: %s", key_request_id, error)
-        return False
-    return True
+    return task_send(mint_key, key_request_id)
 
 
 def key_mint(*, key_request_id: int, final_attempt: bool = True) -> Key | None:

@@ -8,6 +8,7 @@ provider by a task outside any transaction (`increase_request_send`), retried on
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -17,6 +18,7 @@ from accounts.models import AuditEvent, Membership, User
 from allocator.models import InvalidTransition, ProviderAccount
 from allocator.money import amount_error, clamp
 from allocator.providers.base import FeatureUnavailable, ProviderError
+from allocator.task_queue import task_send
 from budgets.increase_request_models import SpendLimitRequest
 
 
@@ -68,10 +70,24 @@ def increase_request_approve(*, request: SpendLimitRequest, by: User, amount_usd
 
 
 def increase_request_send_enqueue(request: SpendLimitRequest) -> None:
+    pk = request.pk
+    transaction.on_commit(lambda: increase_request_send_enqueue_pk(pk))
+
+
+def increase_request_send_enqueue_pk(pk: int) -> bool:
+    """Queue the answer's task; False when the broker is down (beat sends it again: increase_requests_unsent)."""
     from budgets.tasks import increase_request_send as task
 
-    pk = request.pk
-    transaction.on_commit(lambda: task.delay(pk))
+    return task_send(task, pk)
+
+
+def increase_requests_unsent(*, older_than_minutes: int = 5) -> list[int]:
+    """Decided requests whose answer was never sent (not yet tried for a while): the broker was down."""
+    quiet = timezone.now() - timedelta(minutes=older_than_minutes)
+    rows = SpendLimitRequest.objects.exclude(state=SpendLimitRequest.State.PENDING).filter(
+        provider_state=SpendLimitRequest.Sent.NOT_YET, updated_at__lt=quiet
+    )
+    return list(rows.values_list("pk", flat=True)[:100])
 
 
 def increase_request_send(*, pk: int) -> bool:

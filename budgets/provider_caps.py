@@ -31,6 +31,7 @@ from allocator.models import DailyRollup, Key, ProviderAccount
 from allocator.money import ZERO, clamp, sum_money, usd
 from allocator.providers.base import FeatureUnavailable, Provider, ProviderError
 from allocator.quarters import Quarter
+from allocator.task_queue import task_send
 from allocator.usage.pricing import model_tiers
 from budgets.models import Alert, Budget, BudgetPolicy, Scope, scope_key
 from budgets.provider_cap_models import ProviderCap
@@ -311,7 +312,7 @@ def _failed(cap: ProviderCap, error: ProviderError, *, now: datetime, report: Ca
     from budgets.tasks import provider_caps_retry
 
     account_id = cap.account_id
-    transaction.on_commit(lambda: provider_caps_retry.apply_async((account_id,), countdown=delay))
+    transaction.on_commit(lambda: task_send(provider_caps_retry, account_id, countdown=delay))
 
 
 def _unavailable(cap: ProviderCap, error: ProviderError, *, now: datetime, report: CapsReport) -> None:

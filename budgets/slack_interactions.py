@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import User
 from allocator import approvals
 from allocator.models import ApprovalRequest, InvalidTransition, KeyRequest
+from allocator.task_queue import task_send
 from budgets.models import BudgetRequest, SpendLimitRequest
 from budgets.slack import REPLAY_WINDOW, BadSignature, mrkdwn_escape, verify_signature
 
@@ -115,7 +116,8 @@ def _follow_up(payload: dict[str, Any], *, decided: bool, text: str) -> None:
         if decided
         else {"replace_original": False, "response_type": "ephemeral", "text": text}
     )
-    transaction.on_commit(lambda: slack_follow_up.delay(response_url, body))
+    # The decision is saved either way; a follow-up lost to a broker outage only leaves the buttons in place.
+    transaction.on_commit(lambda: task_send(slack_follow_up, response_url, body))
 
 
 @csrf_exempt

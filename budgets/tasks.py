@@ -88,6 +88,7 @@ def increase_requests_sync() -> int:
     """Beat: mirror pending spend-limit increase requests of every account whose provider has them."""
     from allocator.models import ProviderAccount
     from allocator.providers.base import ProviderError
+    from budgets.increase_requests import increase_request_send_enqueue_pk, increase_requests_unsent
     from budgets.increase_requests import increase_requests_sync as mirror
 
     created = 0
@@ -97,4 +98,6 @@ def increase_requests_sync() -> int:
                 created += mirror(account=account)
             except ProviderError as error:
                 logger.warning("increase requests of %s: %s", account, error)
+    for pk in increase_requests_unsent():  # decided while the broker was down: their answer was never queued
+        increase_request_send_enqueue_pk(pk)
     return created

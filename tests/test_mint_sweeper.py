@@ -58,7 +58,7 @@ def test_approval_with_the_broker_down_is_saved_and_says_minting_is_queued(
     assert waiting_request.state == KeyRequest.State.APPROVED
     assert AuditEvent.objects.filter(action="key_request.approved_manager").count() == 1
     assert not Key.objects.exists() and openrouter_emulator.requests_to("POST", "/keys") == []
-    assert "broker unreachable, mint of key request" in caplog.text  # the send really failed
+    assert "broker unreachable, allocator.tasks.mint_key not queued" in caplog.text  # the send really failed
 
     page = client.get(waiting_request.get_absolute_url()).content.decode()
     assert "minting is queued" in page and "task queue has not taken it yet" not in page

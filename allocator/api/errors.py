@@ -123,6 +123,7 @@ _DESCRIPTIONS = {
     409: "The object is not in a state that allows this (decided already, claimed, over budget).",
     429: "Too many requests; `Retry-After` says how many seconds to wait.",
     502: "The provider refused or failed; nothing was changed.",
+    503: "The task queue is unreachable; nothing was queued. Try again shortly.",
 }
 
 

@@ -4,7 +4,6 @@ the sync status page queues)."""
 from __future__ import annotations
 
 import django_filters
-from django.db import transaction
 from django.urls import path
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
@@ -16,8 +15,9 @@ from rest_framework.views import APIView
 from accounts.models import AuditEvent
 from accounts.permissions import Access
 from allocator.api.auth import FINANCE_ONLY
-from allocator.api.errors import errors
+from allocator.api.errors import error_body, errors
 from allocator.models import ProviderAccount, SyncRun
+from allocator.task_queue import QUEUE_DOWN_MESSAGE, task_send
 
 
 class ProviderAccountSerializer(serializers.ModelSerializer):
@@ -81,7 +81,7 @@ Queued = inline_serializer(name="SyncQueued", fields={"queued": serializers.Bool
                                                        "account": serializers.CharField()})
 
 
-@extend_schema(request=None, responses={202: Queued, **errors(404)})
+@extend_schema(request=None, responses={202: Queued, **errors(404, 503)})
 class SyncNow(APIView):
     """Queue a usage sync of one account now (finance and admins); read /sync-runs/ for its outcome."""
 
@@ -93,8 +93,10 @@ class SyncNow(APIView):
         account = ProviderAccount.objects.filter(pk=pk).first()
         if account is None:
             raise NotFound()
+        if not task_send(sync_account, account.pk, "manual"):
+            body = error_body("queue_unavailable", f"Sync of {account.name} not started. {QUEUE_DOWN_MESSAGE}")
+            return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         AuditEvent.record("usage.sync_requested", actor=request.user, target=account)
-        transaction.on_commit(lambda: sync_account.delay(account.pk, "manual"))
         return Response({"queued": True, "account": account.name}, status=status.HTTP_202_ACCEPTED)
 
 

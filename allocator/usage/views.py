@@ -7,17 +7,19 @@ from datetime import datetime
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import AuditEvent
 from accounts.permissions import Access
 from allocator.models import Policy, ProviderAccount, SyncRun
 from allocator.money import ZERO
 from allocator.quarters import Quarter
+from allocator.task_queue import QUEUE_DOWN_MESSAGE, task_send
 from allocator.usage.status import (
     BILLED_DAYS_SHOWN,
     SYNC_RUNS_SHOWN,
@@ -77,10 +79,15 @@ def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
     _require_finance(request)
     account = get_object_or_404(ProviderAccount, pk=pk)
     after = timezone.now()
+    row = _account_row(request, account, after) if request.htmx else None  # "queued", before a worker can start
+    if not task_send(sync_account, account.pk, "manual"):  # sent now, so a broker outage is said here, not a 500
+        messages.error(request, f"Sync of {account} not started. {QUEUE_DOWN_MESSAGE}")
+        if request.htmx:
+            return HttpResponseClientRedirect(reverse("allocator:sync_status"))
+        return redirect("allocator:sync_status")
     AuditEvent.record("usage.sync_requested", actor=request.user, target=account)
-    transaction.on_commit(lambda: sync_account.delay(account.pk, "manual"))
-    if request.htmx:
-        return _account_row(request, account, after)
+    if row is not None:
+        return row
     messages.success(request, f"Sync of {account} queued; this page shows it when it ends.")
     return redirect("allocator:sync_status")
 
