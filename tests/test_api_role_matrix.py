@@ -50,6 +50,10 @@ MATRIX = {
     "api:budget_split": ("post", None, lambda o: {"team": o["team"].slug, "user": o["engineer"].email,
                                                   "amount_usd": "50"}, (403, 403, 200, 200, 200, 403)),
     "api:usage_list": ("get", None, None, ALL_200),
+    "api:leaderboard": ("get", None, None, ALL_200),
+    "api:efficiency": ("get", None, None, ALL_200),
+    "api:adoption": ("get", None, None, ALL_200),
+    "api:compare": ("get", None, lambda o: {"team": o["team"].slug}, (403, 403, 200, 200, 200, 404)),
     "api:alert_list": ("get", None, None, ALL_200),
     "api:alert_retry": ("post", "alert", None, (403, 403, 200, 200, 200, 404)),
     "api:provider_account_list": ("get", None, None, ALL_200),
@@ -110,7 +114,8 @@ def test_api_role_matrix(name, cast, simulated, team, client):
         caller = client if role == "anonymous" else script(cast[role])
         data = body(objects) if callable(body) else body
         send = caller.get if method == "get" else caller.post
-        response = send(url) if method == "get" else send(url, data or {}, content_type="application/json")
+        # A GET's "body" is its query string.
+        response = send(url, data or {}) if method == "get" else send(url, data or {}, content_type="application/json")
         assert response.status_code == status, f"{method.upper()} {name} as {role}: {response.status_code} " \
                                                f"{response.content[:300]!r}, expected {status}"
 
