@@ -27,6 +27,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     if access.is_manager or access.sees_everything:
         items.append(("Budgets", reverse("budgets:overview"), "budgets"))
     items.append(("Leaderboards", reverse("budgets:leaderboard"), "boards"))
+    if access.sees_chargeback:
+        items.append(("Chargeback", reverse("budgets:chargeback"), "chargeback"))
     items.append(("Organisation", reverse("accounts:organisation"), "org"))
     admin_items: list[tuple[str, str, str]] = []
     if access.sees_everything:

@@ -89,6 +89,17 @@ class Access:
     def is_manager(self) -> bool:
         return bool(self.managed_team_ids)
 
+    @property
+    def sees_chargeback(self) -> bool:
+        return self.sees_everything or self.is_manager
+
+    def chargeback_team_ids(self) -> frozenset[int] | None:
+        """Teams whose chargeback lines this person reads: None means every line, unattributed usage included
+        (finance, admin); a manager reads their teams'; anyone else none."""
+        if self.sees_everything:
+            return None
+        return self.managed_team_ids
+
     # Objects ---------------------------------------------------------------------------------------
 
     @staticmethod

@@ -222,6 +222,12 @@ CELERY_BEAT_SCHEDULE = {
 
 SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
 
+# Stripe invoices for the quarterly chargeback (optional): the secret API key, the API base (blank = Stripe itself;
+# set it to point at a fake such as localstripe) and the webhook endpoint's signing secret.
+STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+
 REST_FRAMEWORK = {
     # Session first: a signed-in browser; then personal tokens (`Authorization: Bearer alloc_…`) for scripts.
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -399,4 +399,5 @@ class BudgetPolicy(OneRowSettings):
         return sorted(values) or default_thresholds()
 
 
+from budgets.reports.models import FrozenLine, QuarterClose, StripeCustomer, StripeInvoice  # noqa: E402, F401
 from budgets.webhooks import WebhookDestination  # noqa: E402, F401

@@ -23,4 +23,5 @@ urlpatterns = [
     path("slack/", slack_settings.slack_settings, name="slack_settings"),
     path("slack/interactions/", slack_interactions.interactions, name="slack_interactions"),
     path("", include("budgets.reports.urls_boards")),
+    path("chargeback/", include("budgets.reports.urls")),
 ]

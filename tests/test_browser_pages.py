@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from allocator.quarters import Quarter
 from tests.browser_support import BROWSER_MARKS, sign_in
 from tests.budget_factories import BudgetRequestFactory, simulated_key, spend, team_budget, user_budget
 from tests.factories import KeyRequestFactory
@@ -27,10 +28,11 @@ COMMON_PAGES = [
     "/budgets/bumps/new/",
     "/budgets/bumps/{bump}/",
     "/budgets/alerts/",
+    "/budgets/chargeback/",
     "/accounts/organisation/",
     "/accounts/notifications/",
 ]
-FINANCE_PAGES = ["/sync/", "/accounts/audit/"]
+FINANCE_PAGES = ["/sync/", "/accounts/audit/", "/budgets/chargeback/close/?quarter={previous_quarter}"]
 
 
 
@@ -45,7 +47,14 @@ def rows(engineer, manager, team, simulated, policy):
         spend(key, Decimal("9.75"), day=today - timedelta(days=days_ago))
     key_request = KeyRequestFactory(requester=engineer, team=team, account=simulated, purpose="Reranker evaluation")
     bump = BudgetRequestFactory(requester=engineer, team=team, budget=budget, reason="Eval run for the new ranker")
-    return {"key": key.pk, "key_request": key_request.pk, "team": team.pk, "budget": budget.pk, "bump": bump.pk}
+    return {
+        "key": key.pk,
+        "key_request": key_request.pk,
+        "team": team.pk,
+        "budget": budget.pk,
+        "bump": bump.pk,
+        "previous_quarter": Quarter.current().previous().name,
+    }
 
 
 

@@ -8,6 +8,7 @@ the team, its cost center, its budget, the engineer's budget request and an aler
 from __future__ import annotations
 
 from datetime import date, timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -84,6 +85,12 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "budgets:adoption": (None, (302, 200, 200, 200, 200, 200)),
     "budgets:compare_team": ("team", (302, 403, 200, 200, 200, 404)),
     "budgets:compare_cost_center": ("cost_center", (302, 403, 403, 200, 200, 403)),
+    "budgets:chargeback": (None, (302, 403, 200, 200, 200, 403)),
+    "budgets:chargeback_export": ("format", (302, 403, 200, 200, 200, 403)),
+    "budgets:chargeback_close": (None, (302, 403, 403, 200, 200, 403)),
+    "budgets:chargeback_customers": (None, (302, 405, 405, 405, 405, 405)),
+    "budgets:chargeback_invoice": (None, (302, 405, 405, 405, 405, 405)),
+    "budgets:stripe_webhook": (None, (405, 405, 405, 405, 405, 405)),
     # The API's GETs; tests/test_api_role_matrix.py walks every endpoint with its real method.
     "api:key_list": (None, (403, 200, 200, 200, 200, 200)),
     "api:key_detail": ("key", (403, 200, 200, 200, 200, 404)),
@@ -160,6 +167,7 @@ def objects(cast, simulated, team):
         "budget": budget,
         "bump": bump,
         "alert": alert,
+        "format": SimpleNamespace(pk="csv"),  # the export's format, in place of an object id
     }
 
 
