@@ -7,6 +7,8 @@ belong to the engineer's team and are made afresh for every call, so one role's 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from django.urls import reverse
 
@@ -54,6 +56,8 @@ MATRIX = {
     "api:efficiency": ("get", None, None, ALL_200),
     "api:adoption": ("get", None, None, ALL_200),
     "api:compare": ("get", None, lambda o: {"team": o["team"].slug}, (403, 403, 200, 200, 200, 404)),
+    "api:chargeback": ("get", None, None, (403, 403, 200, 200, 200, 403)),
+    "api:chargeback_export": ("get", "format", None, (403, 403, 200, 200, 200, 403)),
     "api:alert_list": ("get", None, None, ALL_200),
     "api:alert_retry": ("post", "alert", None, (403, 403, 200, 200, 200, 404)),
     "api:provider_account_list": ("get", None, None, ALL_200),
@@ -99,6 +103,7 @@ def _fresh(cast, simulated, team) -> dict:
         "alert": AlertFactory(team=team, budget=budget, status="failed"),
         "account": simulated,
         "team": team,
+        "format": SimpleNamespace(pk="csv"),  # the export's format, in place of an object id
     }
 
 
