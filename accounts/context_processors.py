@@ -20,9 +20,11 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     items: list[tuple[str, str, str]] = [
         ("Home", reverse("home"), "home"),
         ("My keys", reverse("allocator:key_list"), "keys"),
+        ("My usage", reverse("budgets:person", args=[request.user.pk]), "usage"),
         ("Request a key", reverse("allocator:request_create"), "request"),
     ]
     if access.is_manager or access.sees_everything:
+        items.append(("Team keys", reverse("allocator:key_team_list"), "teamkeys"))
         items.append(("Approvals", reverse("allocator:approvals"), "approvals"))
     if access.is_manager or access.sees_everything:
         items.append(("Budgets", reverse("budgets:overview"), "budgets"))

@@ -1,4 +1,5 @@
-"""Deciding key requests and budget bumps: the one service the web pages, the Slack buttons and the API call.
+"""Deciding key requests, budget bumps and provider spend-limit increase requests: the one service the web pages,
+the Slack buttons and the API call.
 
 Each decision locks the request row, checks the person may decide it (`approval_may_decide`: the approver of the
 step it waits for, never the requester), applies the ApprovalRequest state change, records the audit event,
@@ -22,8 +23,8 @@ from allocator.keys import key_mint_enqueue
 from allocator.models import ApprovalRequest, InvalidTransition, KeyRequest
 from allocator.money import usd
 from allocator.quarters import Quarter
-from budgets import bumps, webhooks
-from budgets.models import BudgetRequest
+from budgets import bumps, increase_requests, webhooks
+from budgets.models import BudgetRequest, SpendLimitRequest
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class _Kind:
     on_approved: Callable[[ApprovalRequest, User], None]
     on_waiting: Callable[[ApprovalRequest], None]
     describe: Callable[[ApprovalRequest], str]
+    on_rejected: Callable[[ApprovalRequest], None] = lambda request: None
 
 
 def _key_request_before_approve(key_request: KeyRequest) -> None:
@@ -80,6 +82,15 @@ _KINDS: dict[type[ApprovalRequest], _Kind] = {
         on_approved=lambda bump, by: bumps.bump_apply(bump=bump, by=by),
         on_waiting=lambda bump: bumps.bump_announce(bump=bump),
         describe=lambda bump: f"request for +{usd(bump.amount_usd)} on {bump.target_label}",
+    ),
+    SpendLimitRequest: _Kind(
+        audit="spend_limit_request",
+        related=("account", "requester", "team"),
+        before_approve=lambda request: None,
+        on_approved=lambda request, by: increase_requests.increase_request_send_enqueue(request),
+        on_waiting=lambda request: None,
+        describe=lambda request: f"spend-limit increase request at {request.account}",
+        on_rejected=increase_requests.increase_request_send_enqueue,
     ),
 }
 
@@ -143,6 +154,7 @@ def approval_reject(*, approval_request: ApprovalRequest, by: User, reason: str)
     request.save()
     AuditEvent.record(f"{kind.audit}.rejected", actor=by, target=request, reason=request.decision_reason)
     _decided_event(request, kind, by, "rejected")
+    kind.on_rejected(request)
     notify(
         users=[request.requester],
         text=f"Your {kind.describe(request)} was rejected by {by}: {request.decision_reason}",

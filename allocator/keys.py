@@ -34,10 +34,24 @@ MAX_MINT_ATTEMPTS = 4
 
 def key_mint_enqueue(*, key_request: KeyRequest) -> None:
     """Queue the mint of an approved request once the surrounding transaction commits."""
+    pk = key_request.pk
+    transaction.on_commit(lambda: key_mint_send(key_request_id=pk))
+
+
+def key_mint_send(*, key_request_id: int) -> bool:
+    """Send the mint task; False when the broker cannot be reached. The approval is saved either way: the
+    sweeper (`tasks.sweep_unminted_requests`, from beat) sends it again once the broker is back, and a second
+    send is harmless because `key_mint` claims the request first."""
+    from kombu.exceptions import OperationalError
+
     from allocator.tasks import mint_key
 
-    pk = key_request.pk
-    transaction.on_commit(lambda: mint_key.delay(pk))
+    try:
+        mint_key.delay(key_request_id)
+    except OperationalError as error:
+        logger.warning("broker unreachable, mint of key request %s left to the sweeper: %s", key_request_id, error)
+        return False
+    return True
 
 
 def key_mint(*, key_request_id: int, final_attempt: bool = True) -> Key | None:
@@ -54,7 +68,7 @@ def key_mint(*, key_request_id: int, final_attempt: bool = True) -> Key | None:
     key_request = claimed
     expires_at = datetime.combine(key_request.expires_on, time.max, tzinfo=UTC) if key_request.expires_on else None
     try:
-        minted = key_request.account.adapter().mint_key(
+        minted = _mint_adapter(key_request).mint_key(
             name=_provider_key_name(key_request), limit_usd=key_request.allowance_usd, expires_at=expires_at
         )
     except ProviderError as error:
@@ -64,6 +78,15 @@ def key_mint(*, key_request_id: int, final_attempt: bool = True) -> Key | None:
             return None
         raise
     return _mint_record(key_request_id, key_request.account, minted, expires_at=expires_at)
+
+
+def _mint_adapter(key_request: KeyRequest):
+    """The account's adapter, or, where the account keeps one provider project per team or project, that scope's."""
+    from budgets.provider_caps import scope_mint_adapter
+
+    return scope_mint_adapter(
+        account=key_request.account, team_id=key_request.team_id, project_id=key_request.project_id
+    )
 
 
 def _mint_claim(key_request_id: int) -> KeyRequest | Key | None:

@@ -33,7 +33,7 @@ from allocator.models import KeyRequest
 from allocator.money import usd
 from allocator.quarters import Quarter
 from budgets import slack, webhooks
-from budgets.models import Alert, BudgetPolicy, BudgetRequest, Scope
+from budgets.models import Alert, BudgetPolicy, BudgetRequest, Scope, SpendLimitRequest
 
 logger = logging.getLogger(__name__)
 
@@ -87,11 +87,20 @@ def alert_destinations(alert: Alert, *, policy: BudgetPolicy | None = None) -> d
 
 def _subject(request: KeyRequest | BudgetRequest) -> str:
     """The scope key of a request's approval messages, e.g. "budget_request:12"."""
+    if isinstance(request, SpendLimitRequest):
+        return f"spend_limit_request:{request.pk}"
     kind = "budget_request" if isinstance(request, BudgetRequest) else "key_request"
     return f"{kind}:{request.pk}"
 
 
 def _request_text(request: KeyRequest | BudgetRequest) -> str:
+    if isinstance(request, SpendLimitRequest):
+        amount = usd(request.amount_usd) if request.amount_usd is not None else "more"
+        return (
+            f"{request.requester_label} asks {request.account} for a spend limit of {amount}: "
+            f"“{request.reason[:300]}”. Waiting for the {request.awaiting_step} to decide "
+            "(Approve allows the amount asked)."
+        )
     if isinstance(request, BudgetRequest):
         asks = f"+{usd(request.amount_usd)} on {request.target_label}: “{request.reason[:300]}”"
     else:
@@ -128,7 +137,8 @@ def approval_alerts_sync() -> int:
     """Queue approval messages for pending key and budget requests that have none for their current step.
 
     Key requests are filed by allocator.key_requests, which knows nothing of Slack; this sweep (run before each
-    delivery round) gives them the same buttons. Three queries whatever the number of requests.
+    delivery round) gives them the same buttons, and provider spend-limit increase requests too. Four queries
+    whatever the number of requests.
     """
     existing = set(Alert.objects.filter(kind=Alert.Kind.APPROVAL).values_list("scope_key", "dedupe"))
     key_requests = (
@@ -139,9 +149,12 @@ def approval_alerts_sync() -> int:
     bumps = BudgetRequest.objects.filter(state=BudgetRequest.State.PENDING).select_related(
         "requester", "budget__team", "budget__project", "budget__user", "budget__cost_center", "key"
     )
+    increases = SpendLimitRequest.objects.filter(state=SpendLimitRequest.State.PENDING).select_related(
+        "requester", "account"
+    )
     new = [
         _approval_alert(request)
-        for request in [*key_requests, *bumps]
+        for request in [*key_requests, *bumps, *increases]
         if (_subject(request), request.awaiting_step) not in existing
     ]
     if new:

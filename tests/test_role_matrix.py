@@ -15,6 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.api_tokens import api_token_create
 from allocator.models import Key, KeyRequest
+from budgets.models import SpendLimitRequest
 from tests.budget_factories import AlertFactory, BudgetRequestFactory, team_budget, user_budget
 from tests.conftest import login
 from tests.factories import KeyFactory, KeyRequestFactory
@@ -39,7 +40,9 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "accounts:notifications_read": (None, (302, 405, 405, 405, 405, 405)),
     "allocator:key_list": (None, (302, 200, 200, 200, 200, 200)),
     "allocator:key_admin_list": (None, (302, 403, 403, 403, 200, 403)),
+    "allocator:key_team_list": (None, (302, 403, 200, 200, 200, 403)),
     "allocator:key_detail": ("key", (302, 200, 200, 200, 200, 404)),
+    "allocator:key_cost_sources": ("key", (302, 200, 200, 200, 200, 404)),
     "allocator:key_reveal": ("key", (302, 200, 200, 200, 200, 404)),
     "allocator:key_rotate": ("key", (302, 200, 200, 403, 200, 404)),
     "allocator:key_revoke": ("key", (302, 200, 200, 403, 200, 404)),
@@ -71,11 +74,14 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "budgets:detail": ("budget", (302, 200, 200, 200, 200, 404)),
     "budgets:team": ("team", (302, 403, 200, 200, 200, 404)),
     "budgets:team_split": ("team", (302, 403, 302, 302, 302, 404)),
+    "budgets:person": ("person", (302, 200, 200, 200, 200, 404)),
     "budgets:bump_create": (None, (302, 200, 200, 200, 200, 200)),
     "budgets:bump_detail": ("bump", (302, 200, 200, 200, 200, 404)),
     "budgets:bump_approve": ("bump", (302, 405, 405, 405, 405, 405)),
     "budgets:bump_reject": ("bump", (302, 405, 405, 405, 405, 405)),
     "budgets:bump_cancel": ("bump", (302, 405, 405, 405, 405, 405)),
+    "budgets:increase_approve": ("increase", (302, 405, 405, 405, 405, 405)),
+    "budgets:increase_reject": ("increase", (302, 405, 405, 405, 405, 405)),
     "budgets:alerts": (None, (302, 200, 200, 200, 200, 200)),
     "budgets:alert_retry": ("alert", (302, 405, 405, 405, 405, 405)),
     "budgets:slack_settings": (None, (302, 403, 403, 403, 200, 403)),
@@ -157,9 +163,13 @@ def objects(cast, simulated, team):
     budget = team_budget(team, "1000")
     bump = BudgetRequestFactory(budget=user_budget(cast["engineer"], team, "100"), requester=cast["engineer"])
     alert = AlertFactory(scope_key=budget.scope_key, team=team, budget=budget)
+    increase = SpendLimitRequest.objects.create(
+        account=simulated, provider_request_id="slir_1", requester=cast["engineer"], requester_email="e@x", team=team
+    )
     expires_on = date.today() + timedelta(days=30)
     token, _ = api_token_create(user=cast["engineer"], name="ci", read_only=True, expires_on=expires_on)
     return {
+        "increase": increase,
         "token": token,
         "key": key,
         "request": key_request,
@@ -169,6 +179,7 @@ def objects(cast, simulated, team):
         "budget": budget,
         "bump": bump,
         "alert": alert,
+        "person": cast["engineer"],
         "format": SimpleNamespace(pk="csv"),  # the export's format, in place of an object id
     }
 
