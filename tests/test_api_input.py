@@ -7,6 +7,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from allocator.quarters import Quarter
 from tests.api_helpers import script
 from tests.budget_factories import MID_QUARTER, spend, team_budget
 from tests.factories import KeyFactory, KeyRequestFactory
@@ -102,3 +103,11 @@ def test_usage_groups_per_day_and_dimension_from_rollups(finance, engineer, team
     assert [(r["group"], r["cost_usd"]) for r in rows] == [(engineer.email, "4.000000")]
     total = script(finance).get(reverse("api:usage_list"), {"team": team.slug}).json()["results"]
     assert [(r["group"], r["cost_usd"]) for r in total] == [(None, "4.000000")]
+
+
+def test_a_quarter_in_a_body_is_read_not_a_500(finance, team):
+    quarter = Quarter.current().next()
+    body = {"team": team.slug, "amount_usd": "900", "quarter": str(quarter)}
+    response = script(finance).post(reverse("api:budget_list"), body, content_type="application/json")
+    assert response.status_code == 201, response.content[:300]
+    assert response.json()["quarter"] == str(quarter)

@@ -7,6 +7,8 @@ belong to the engineer's team and are made afresh for every call, so one role's 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from django.urls import reverse
 
@@ -50,6 +52,12 @@ MATRIX = {
     "api:budget_split": ("post", None, lambda o: {"team": o["team"].slug, "user": o["engineer"].email,
                                                   "amount_usd": "50"}, (403, 403, 200, 200, 200, 403)),
     "api:usage_list": ("get", None, None, ALL_200),
+    "api:leaderboard": ("get", None, None, ALL_200),
+    "api:efficiency": ("get", None, None, ALL_200),
+    "api:adoption": ("get", None, None, ALL_200),
+    "api:compare": ("get", None, lambda o: {"team": o["team"].slug}, (403, 403, 200, 200, 200, 404)),
+    "api:chargeback": ("get", None, None, (403, 403, 200, 200, 200, 403)),
+    "api:chargeback_export": ("get", "format", None, (403, 403, 200, 200, 200, 403)),
     "api:alert_list": ("get", None, None, ALL_200),
     "api:alert_retry": ("post", "alert", None, (403, 403, 200, 200, 200, 404)),
     "api:provider_account_list": ("get", None, None, ALL_200),
@@ -95,6 +103,7 @@ def _fresh(cast, simulated, team) -> dict:
         "alert": AlertFactory(team=team, budget=budget, status="failed"),
         "account": simulated,
         "team": team,
+        "format": SimpleNamespace(pk="csv"),  # the export's format, in place of an object id
     }
 
 
@@ -110,7 +119,8 @@ def test_api_role_matrix(name, cast, simulated, team, client):
         caller = client if role == "anonymous" else script(cast[role])
         data = body(objects) if callable(body) else body
         send = caller.get if method == "get" else caller.post
-        response = send(url) if method == "get" else send(url, data or {}, content_type="application/json")
+        # A GET's "body" is its query string.
+        response = send(url, data or {}) if method == "get" else send(url, data or {}, content_type="application/json")
         assert response.status_code == status, f"{method.upper()} {name} as {role}: {response.status_code} " \
                                                f"{response.content[:300]!r}, expected {status}"
 

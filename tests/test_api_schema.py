@@ -20,7 +20,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from allocator.quarters import Quarter
 from tests.api_helpers import token_for
+from tests.board_helpers import rebuild, use
 from tests.budget_factories import AlertFactory, BudgetRequestFactory, simulated_key, team_budget, user_budget
 from tests.factories import KeyRequestFactory
 
@@ -47,7 +49,11 @@ def test_the_schema_documents_statuses_required_fields_and_formats(finance, clie
 def fuzz_world(cast, simulated, team, project):
     """A little of everything, so generated ids sometimes hit real rows."""
     engineer = cast["engineer"]
-    simulated_key(simulated, team=team, owner_user=engineer)
+    key = simulated_key(simulated, team=team, owner_user=engineer)
+    quarter = Quarter.current()
+    use(key, "3.25", day=quarter.start, input_tokens=900, cached=300, output=80, requests=12)  # the boards have rows
+    use(key, "1.75", day=quarter.previous().start, model="claude-3-5-haiku", input_tokens=50, output=5)
+    rebuild(quarter, quarter.previous())
     KeyRequestFactory(requester=engineer, account=simulated, team=team)
     budget = team_budget(team, "1000")
     BudgetRequestFactory(budget=user_budget(engineer, team, "100"), requester=engineer)

@@ -118,6 +118,12 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "api:budget_list": (None, (403, 200, 200, 200, 200, 200)),
     "api:budget_split": (None, (403, 405, 405, 405, 405, 405)),
     "api:usage_list": (None, (403, 200, 200, 200, 200, 200)),
+    "api:leaderboard": (None, (403, 200, 200, 200, 200, 200)),
+    "api:efficiency": (None, (403, 200, 200, 200, 200, 200)),
+    "api:adoption": (None, (403, 200, 200, 200, 200, 200)),
+    "api:compare": (None, (403, 400, 400, 400, 400, 400)),  # needs ?team= or ?cost_center= (test_api_boards.py)
+    "api:chargeback": (None, (403, 403, 200, 200, 200, 403)),
+    "api:chargeback_export": ("format", (403, 403, 200, 200, 200, 403)),
     "api:alert_list": (None, (403, 200, 200, 200, 200, 200)),
     "api:alert_retry": ("alert", (403, 405, 405, 405, 405, 405)),
     "api:provider_account_list": (None, (403, 200, 200, 200, 200, 200)),

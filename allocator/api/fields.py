@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import BadRequest
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from allocator.money import MAX_USD
 from allocator.quarters import Quarter
@@ -54,9 +55,13 @@ class QuarterField(serializers.CharField):
         kwargs.setdefault("help_text", "Fiscal quarter like FY2027-Q1; the current one when left out.")
         super().__init__(**kwargs)
 
-    def to_internal_value(self, data: Any) -> Quarter:
+    def run_validation(self, data: Any = empty) -> Any:
+        # The text is checked (type, length) before it becomes a Quarter: validators run on the text, not on it.
+        text = super().run_validation(data)
+        if text == "":
+            return text
         try:
-            return Quarter.from_param(super().to_internal_value(data))
+            return Quarter.from_param(text)
         except BadRequest as error:
             raise serializers.ValidationError(str(error)) from error
 

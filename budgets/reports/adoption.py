@@ -39,6 +39,7 @@ class TeamAdoption:
     active_30: int = 0
     top_count: int = 0
     top_share: Decimal | None = None  # 0..1 of the team's spend; None when it spent nothing
+    names: bool = True  # False: the viewer sees this team's counts only, no names
 
     @property
     def with_key(self) -> int:

@@ -12,31 +12,15 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 
-from accounts.models import Team
-from accounts.permissions import Access, BoardScope
-from budgets.reports.adoption import TOP_SHARE, team_adoption
-from budgets.reports.efficiency import (
-    CAREFUL_SCORE,
-    HEAVY_MULTIPLE,
-    SMALL_TIER_RULE,
-    most_efficient,
-    people_efficiency,
-)
-from budgets.reports.leaderboards import (
-    DEFAULT_SORT,
-    DEFAULT_TAB,
-    PER_PAGE,
-    SORTS,
-    TABS,
-    BoardRow,
-    board_rows,
-    board_totals,
-    ranked,
-)
+from accounts.permissions import Access
+from budgets.reports.adoption import TOP_SHARE
+from budgets.reports.boards import adoption_board, efficiency_board, hidden_positions, leaderboard_rows
+from budgets.reports.boards import shows_board as board_shown
+from budgets.reports.efficiency import CAREFUL_SCORE, HEAVY_MULTIPLE, SMALL_TIER_RULE
+from budgets.reports.leaderboards import DEFAULT_SORT, DEFAULT_TAB, PER_PAGE, SORTS, TABS, BoardRow, board_totals
 from budgets.reports.svg import Bar, hbars
-from budgets.reports.visibility import BoardFilters, board_filters, positions
+from budgets.reports.visibility import BoardFilters, board_filters
 
 
 def person_url(pk: int | None, access: Access) -> str:
@@ -62,22 +46,11 @@ def _row_url(tab: str, row: BoardRow, access: Access, filters: BoardFilters) -> 
 
 
 def _board(request: HttpRequest, filters: BoardFilters, tab: str, sort: str) -> list[BoardRow]:
-    kind = TABS[tab][0]
-    scope = filters.scope
-    if kind == "team":  # the teams tab lists teams: the team filter does not narrow it to one
-        refs = None if scope.all_teams else [str(pk) for pk in sorted(scope.team_ids)]
-        rows = board_rows(quarter=filters.quarter, kind=kind, cost_center_id=_cc(filters), refs=refs)
-    else:
-        team_id = filters.team.pk if filters.team else None
-        rows = board_rows(quarter=filters.quarter, kind=kind, team_id=team_id, cost_center_id=_cc(filters))
+    rows = leaderboard_rows(filters, tab=tab, sort=sort)
     access = Access.for_request(request)
     for row in rows:
         row.url = _row_url(tab, row, access, filters)  # type: ignore[attr-defined]
-    return ranked(rows, sort=sort)
-
-
-def _cc(filters: BoardFilters) -> int | None:
-    return filters.cost_center.pk if filters.cost_center else None
+    return rows
 
 
 def _csv(rows: list[BoardRow], tab: str, filters: BoardFilters) -> HttpResponse:
@@ -100,8 +73,7 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
     filters = board_filters(request)
     tab = request.GET.get("tab") if request.GET.get("tab") in TABS else DEFAULT_TAB
     sort = request.GET.get("sort") if request.GET.get("sort") in SORTS else DEFAULT_SORT
-    scope = filters.scope
-    shows_board = scope.all_teams or filters.team is not None
+    shows_board = board_shown(filters)
     context: dict[str, Any] = {
         "filters": filters,
         "tab": tab,
@@ -124,8 +96,7 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
             "chart": hbars(bars, title=f"{TABS[tab][1]} by cost, {filters.quarter}"),
             "query": f"{filters.query}&tab={tab}&sort={sort}",
         }
-    hidden = scope.own_team_ids - (frozenset(t.pk for t in filters.teams) if shows_board else frozenset())
-    context["positions"] = positions(user=request.user, team_ids=hidden, quarter=filters.quarter)
+    context["positions"] = hidden_positions(user=request.user, filters=filters, named=shows_board)
     context["shows_board"] = shows_board
     template = "budgets/leaderboard.html"
     if request.htmx and shows_board:
@@ -137,33 +108,19 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
 def efficiency(request: HttpRequest) -> HttpResponse:
     access = Access.for_request(request)
     filters = board_filters(request)
-    scope = filters.scope
     context: dict[str, Any] = {"filters": filters, "rule": SMALL_TIER_RULE, "heavy_multiple": HEAVY_MULTIPLE,
                                "careful_score": CAREFUL_SCORE}  # fmt: skip
-    if scope.sees_boards:
-        refs = None if scope.all_teams else [str(pk) for pk in sorted(scope.team_ids)]
-        team_rows = board_rows(quarter=filters.quarter, kind="team", cost_center_id=_cc(filters), refs=refs)
-        context["teams"], context["team_medians"] = people_efficiency(team_rows)
-        team = filters.team if filters.team_given or not scope.all_teams else None  # finance: pick from the teams
-        if team:
-            rows = board_rows(quarter=filters.quarter, kind="user", team_id=team.pk)
-            people, med = people_efficiency(rows)
-            for person in people:
+    board = efficiency_board(filters)
+    if board is not None:
+        context["teams"], context["team_medians"] = board.teams, board.team_medians
+        if board.team:
+            for person in board.people:
                 person.url = person_url(int(person.ref), access)  # type: ignore[attr-defined]
-            team_members = team_adoption(teams=[team], today=timezone.now().date())[0]
-            idle = team_members.idle
-            for member in idle:
+            for member in board.idle:
                 member.url = person_url(member.user.pk, access)  # type: ignore[attr-defined]
-            context |= {
-                "team": team,
-                "people": people,
-                "medians": med,
-                "best": most_efficient(people),
-                "idle": idle,
-                "members": len(team_members.members),
-            }
-    hidden = scope.own_team_ids - (frozenset(t.pk for t in filters.teams) if scope.sees_boards else frozenset())
-    context["positions"] = positions(user=request.user, team_ids=hidden, quarter=filters.quarter)
+            context |= {"team": board.team, "people": board.people, "medians": board.medians, "best": board.best,
+                        "idle": board.idle, "members": board.members}  # fmt: skip
+    context["positions"] = hidden_positions(user=request.user, filters=filters, named=board is not None)
     return render(request, "budgets/efficiency.html", context)
 
 
@@ -171,26 +128,9 @@ def efficiency(request: HttpRequest) -> HttpResponse:
 def adoption(request: HttpRequest) -> HttpResponse:
     access = Access.for_request(request)
     filters = board_filters(request)
-    scope = filters.scope
-    if filters.team and filters.team_given:
-        teams = [filters.team]
-    elif filters.cost_center:
-        teams = [t for t in filters.teams if t.cost_center_id == filters.cost_center.pk]
-    else:
-        teams = filters.teams
-    named = {t.pk for t in teams}
-    own_only = [t for t in _own_teams(request, scope) if t.pk not in named]
-    items = team_adoption(teams=teams + own_only, today=timezone.now().date())
+    items = adoption_board(filters)
     for item in items:
-        item.names = item.team.pk in named  # type: ignore[attr-defined]
         for member in item.members:
             member.url = person_url(member.user.pk, access)  # type: ignore[attr-defined]
     context = {"filters": filters, "items": items, "top_percent": int(TOP_SHARE * 100)}
     return render(request, "budgets/adoption.html", context)
-
-
-def _own_teams(request: HttpRequest, scope: BoardScope) -> list[Team]:
-    """Teams the person belongs to but whose names they may not see: adoption counts only."""
-    if not scope.own_team_ids or scope.all_teams:
-        return []
-    return list(Team.objects.filter(pk__in=scope.own_team_ids).select_related("cost_center").order_by("name"))

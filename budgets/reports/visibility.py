@@ -69,24 +69,43 @@ class BoardFilters:
 def board_filters(request: HttpRequest) -> BoardFilters:
     """The filters of a board page, checked against what this person may see: a team they may not see is a 404.
     Someone who sees only some teams always looks at one of them (the first, unless ?team= picks another)."""
-    scope = Access.for_request(request).leaderboard_scope()
-    quarter = Quarter.from_param(request.GET.get("quarter"))
     team_id, cost_center_id = id_param(request, "team"), id_param(request, "cost_center")
+    return filters_for(
+        scope=Access.for_request(request).leaderboard_scope(),
+        quarter=Quarter.from_param(request.GET.get("quarter")),
+        team=("pk", team_id) if team_id is not None else None,
+        cost_center=("pk", cost_center_id) if cost_center_id is not None else None,
+    )
+
+
+def filters_for(
+    *,
+    scope: BoardScope,
+    quarter: Quarter,
+    team: tuple[str, object] | None = None,
+    cost_center: tuple[str, object] | None = None,
+) -> BoardFilters:
+    """The board filters for `scope`: `team` and `cost_center` name one by a field and value (("pk", 3) on the
+    pages, ("slug", "search") / ("code", "ENG") in the API). One they may not see, or none such, is a 404."""
     teams_qs = Team.objects.select_related("cost_center").order_by("name")
     teams = list(teams_qs if scope.all_teams else teams_qs.filter(pk__in=scope.team_ids))
-    by_pk = {t.pk: t for t in teams}
-    if team_id is not None and team_id not in by_pk:
-        raise Http404
-    team = by_pk.get(team_id) if team_id else (None if scope.all_teams or not teams else teams[0])
+    chosen = None
+    if team is not None:
+        chosen = next((t for t in teams if getattr(t, team[0]) == team[1]), None)
+        if chosen is None:
+            raise Http404
+    default = None if scope.all_teams or not teams else teams[0]
     cost_centers: list[CostCenter] = []
-    cost_center = None
-    if scope.all_teams:
+    picked_cost_center = None
+    if scope.all_teams:  # only finance-wide viewers filter by cost center; others' ?cost_center= is ignored
         cost_centers = list(CostCenter.objects.order_by("code"))
-        if cost_center_id is not None:
-            cost_center = next((c for c in cost_centers if c.pk == cost_center_id), None)
-            if cost_center is None:
-                raise Http404
-    return BoardFilters(scope, quarter, team, cost_center, teams, cost_centers, team_given=team_id is not None)
+    if cost_center is not None and scope.all_teams:
+        picked_cost_center = next((c for c in cost_centers if getattr(c, cost_center[0]) == cost_center[1]), None)
+        if picked_cost_center is None:
+            raise Http404
+    return BoardFilters(
+        scope, quarter, chosen or default, picked_cost_center, teams, cost_centers, team_given=team is not None
+    )
 
 
 @dataclass
