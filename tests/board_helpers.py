@@ -11,6 +11,7 @@ from django.db.models import Sum
 from allocator.models import DailyRollup, Key
 from allocator.quarters import Quarter
 from allocator.usage.summaries import summaries_rebuild
+from tests.budget_factories import spend
 from tests.factories import KeyFactory, MembershipFactory, UserFactory
 
 
@@ -26,22 +27,8 @@ def use(
     requests: int | None = None,
 ) -> DailyRollup:
     """One day of one key's usage, charged the way the sync charges it; rebuild the summaries afterwards."""
-    return DailyRollup.objects.create(
-        day=day,
-        account=key.account,
-        provider=key.account.kind,
-        key=key,
-        owner_user_id=key.owner_user_id,
-        owner_project_id=key.owner_project_id,
-        team_id=key.team_id,
-        cost_center_id=key.team.cost_center_id,
-        model=model,
-        input_tokens=input_tokens,
-        cached_input_tokens=cached,
-        output_tokens=output,
-        requests=requests,
-        cost_usd=Decimal(cost),
-    )
+    tokens = (input_tokens, cached, 0, output)
+    return spend(key, cost, day=day, model=model, requests=requests, tokens=tokens, summarise=False)
 
 
 def rebuild(*quarters: Quarter) -> None:

@@ -98,9 +98,19 @@ class AlertFactory(factory.django.DjangoModelFactory):
     url = "/budgets/"
 
 
-def spend(key: Key, amount, *, day: date | None = None, model: str = "gpt-4o-mini") -> DailyRollup:
-    """One DailyRollup row for `key`, charged the way the usage sync charges it (owner, team, cost center); the
-    usage summaries of its day are refreshed, as a sync refreshes them."""
+def spend(
+    key: Key,
+    amount,
+    *,
+    day: date | None = None,
+    model: str = "gpt-4o-mini",
+    requests: int | None = None,
+    tokens: tuple[int, int, int, int] = (0, 0, 0, 0),
+    summarise: bool = True,
+) -> DailyRollup:
+    """One DailyRollup row for `key`, charged the way the usage sync charges it (owner, team, cost center), with
+    tokens as (input, cached input, cache write, output); the usage summaries of its day are refreshed, as a sync
+    refreshes them, unless `summarise` is False (the caller rebuilds them once)."""
     row = DailyRollup.objects.create(
         day=day or timezone.now().date(),
         account=key.account,
@@ -112,8 +122,14 @@ def spend(key: Key, amount, *, day: date | None = None, model: str = "gpt-4o-min
         cost_center_id=key.team.cost_center_id,
         model=model,
         cost_usd=Decimal(str(amount)),
+        requests=requests,
+        input_tokens=tokens[0],
+        cached_input_tokens=tokens[1],
+        cache_write_tokens=tokens[2],
+        output_tokens=tokens[3],
     )
-    summaries_refresh(days=[row.day])
+    if summarise:
+        summaries_refresh(days=[row.day])
     return row
 
 

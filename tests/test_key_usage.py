@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from allocator.models import DailyRollup, UsageBucket
 from allocator.quarters import Quarter
-from tests.budget_factories import MID_QUARTER, pinned_clock
+from tests.budget_factories import MID_QUARTER, pinned_clock, spend
 from tests.conftest import login
 from tests.factories import KeyFactory
 
@@ -27,23 +27,7 @@ def _mid_quarter():
 
 
 def rollup(key, *, day, model, cost, requests=None, tokens=(0, 0, 0, 0)) -> DailyRollup:
-    return DailyRollup.objects.create(
-        day=day,
-        account=key.account,
-        provider=key.account.kind,
-        key=key,
-        owner_user_id=key.owner_user_id,
-        owner_project_id=key.owner_project_id,
-        team_id=key.team_id,
-        cost_center_id=key.team.cost_center_id,
-        model=model,
-        cost_usd=Decimal(cost),
-        requests=requests,
-        input_tokens=tokens[0],
-        cached_input_tokens=tokens[1],
-        cache_write_tokens=tokens[2],
-        output_tokens=tokens[3],
-    )
+    return spend(key, cost, day=day, model=model, requests=requests, tokens=tokens, summarise=False)
 
 
 def bucket(key, *, day, model, cost, source, provider_key_id=None) -> UsageBucket:

@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from allocator.models import DailyRollup
 from allocator.quarters import Quarter
-from tests.budget_factories import MID_QUARTER, pinned_clock, team_budget, user_budget
+from tests.budget_factories import MID_QUARTER, pinned_clock, spend, team_budget, user_budget
 from tests.conftest import login
 from tests.factories import KeyFactory, MembershipFactory, UserFactory
 
@@ -29,21 +29,8 @@ def _mid_quarter():
 
 
 def rollup(key, *, day, model="gpt-4o", cost="1", requests=None, tokens=(0, 0, 0)) -> DailyRollup:
-    return DailyRollup.objects.create(
-        day=day,
-        account=key.account,
-        provider=key.account.kind,
-        key=key,
-        owner_user_id=key.owner_user_id,
-        owner_project_id=key.owner_project_id,
-        team_id=key.team_id,
-        cost_center_id=key.team.cost_center_id,
-        model=model,
-        cost_usd=Decimal(cost),
-        requests=requests,
-        input_tokens=tokens[0],
-        cached_input_tokens=tokens[1],
-        output_tokens=tokens[2],
+    return spend(
+        key, cost, day=day, model=model, requests=requests, tokens=(tokens[0], tokens[1], 0, tokens[2]), summarise=False
     )
 
 

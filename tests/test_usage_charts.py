@@ -15,7 +15,7 @@ from allocator.models import DailyRollup
 from allocator.quarters import Quarter
 from allocator.usage.summaries import summaries_rebuild
 from budgets.reports import charts
-from tests.budget_factories import MID_QUARTER, pinned_clock
+from tests.budget_factories import MID_QUARTER, pinned_clock, spend
 from tests.conftest import login
 from tests.factories import KeyFactory, ProjectFactory, TeamFactory
 
@@ -29,18 +29,7 @@ def _mid_quarter():
 
 
 def rollup(key, *, day, cost, model="gpt-4o") -> DailyRollup:
-    return DailyRollup.objects.create(
-        day=day,
-        account=key.account,
-        provider=key.account.kind,
-        key=key,
-        owner_user_id=key.owner_user_id,
-        owner_project_id=key.owner_project_id,
-        team_id=key.team_id,
-        cost_center_id=key.team.cost_center_id,
-        model=model,
-        cost_usd=Decimal(cost),
-    )
+    return spend(key, cost, day=day, model=model, summarise=False)
 
 
 def test_stacked_chart_folds_small_series_and_keeps_the_totals():
