@@ -69,6 +69,21 @@ def burn_rates(*, today: date) -> dict[str, BurnRate]:
     return {key: _rate(weekday_totals, max(start, first_day[key]), today) for key, weekday_totals in totals.items()}
 
 
+def burn_rates_of(daily: dict[str, dict[date, Decimal]], *, today: date) -> dict[str, BurnRate]:
+    """The same weekday burn rates as `burn_rates`, from a daily series per scope key (the last four weeks)."""
+    start = today - timedelta(days=LOOKBACK_DAYS)
+    rates: dict[str, BurnRate] = {}
+    for key, days in daily.items():
+        seen = [d for d in days if start <= d < today]
+        if not seen:
+            continue
+        totals = [ZERO] * 7
+        for d in seen:
+            totals[d.isoweekday() - 1] += days[d]
+        rates[key] = _rate(totals, max(start, min(seen)), today)
+    return rates
+
+
 def _rate(weekday_totals: list[Decimal], start: date, end: date) -> BurnRate:
     seen = _weekday_counts(start, end)
     days = sum(seen)

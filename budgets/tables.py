@@ -1,8 +1,9 @@
-"""Budget tables for the pages: one quarter's numbers per scope, table rows, and the finance, split and bump rows
-built from them."""
+"""Budget tables for the pages: one quarter's numbers of the scopes a page shows, table rows, and the finance,
+split and bump rows built from them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -16,22 +17,40 @@ from allocator.quarters import Quarter
 from budgets import allocation as allocation_services
 from budgets import charts
 from budgets.bumps import bump_target
-from budgets.forecast import NO_BURN, BurnRate, Forecast, burn_rates, forecast
+from budgets.forecast import LOOKBACK_DAYS, NO_BURN, BurnRate, Forecast, burn_rates_of, forecast
 from budgets.models import Budget, BudgetRequest, Scope, scope_key
-from budgets.spend import scope_spend
+from budgets.spend import KEY_SCOPE, daily_of_scopes, spend_of_scopes
 
 
 class Numbers:
-    """Spend and burn rates of every scope for one quarter, read once per page (two queries)."""
+    """Spend and burn rates for one quarter, read only for the scopes a page shows: pass their keys (or `load`
+    them before building rows). Each load is a fixed number of indexed queries, whatever the number of scopes or
+    of usage rows; a scope asked for without being loaded is loaded on its own."""
 
-    def __init__(self, quarter: Quarter) -> None:
+    def __init__(self, quarter: Quarter, keys: Iterable[str] = ()) -> None:
         self.quarter = quarter
         self.today = timezone.now().date()
         self.live = quarter.contains(self.today)
-        self.spend = scope_spend(quarter=quarter)
-        self.rates = burn_rates(today=self.today) if self.live else {}
+        self.spend: dict[str, Decimal] = {}
+        self.rates: dict[str, BurnRate] = {}
+        self._loaded: set[str] = set()
+        self.load(keys)
+
+    def load(self, keys: Iterable[str]) -> Numbers:
+        new = set(keys) - self._loaded
+        if not new:
+            return self
+        self._loaded |= new
+        self.spend.update(spend_of_scopes(quarter=self.quarter, keys=new))
+        # Burn rates of budget scopes only: a key's allowance has no run-out forecast.
+        rated = [key for key in new if not key.startswith(f"{KEY_SCOPE}:")]
+        if self.live and rated:
+            start = self.today - timedelta(days=LOOKBACK_DAYS)
+            self.rates.update(burn_rates_of(daily_of_scopes(keys=rated, start=start, end=self.today), today=self.today))
+        return self
 
     def forecast(self, key: str, amount: Decimal | None) -> Forecast:
+        self.load([key])
         return forecast(
             spend=self.spend.get(key, ZERO),
             amount=amount,
@@ -41,6 +60,7 @@ class Numbers:
         )
 
     def rate(self, key: str) -> BurnRate:
+        self.load([key])
         return self.rates.get(key, NO_BURN)
 
     def last_days(self, n: int) -> list[date]:
@@ -100,17 +120,19 @@ def finance_rows(quarter: Quarter, numbers: Numbers, *, team_ids: set[int] | Non
         b.scope_key: b for b in Budget.objects.filter(quarter=quarter.name, scope__in=[Scope.COST_CENTER, Scope.TEAM])
     }
     split = allocation_services.split_totals(quarter=quarter)
-    rows: list[Row] = []
+    shown: list[tuple[str, Any, int]] = []
     for cc in CostCenter.objects.prefetch_related("teams").order_by("code"):
         teams = [t for t in cc.teams.all() if team_ids is None or t.pk in team_ids]
         if team_ids is not None and not teams:
             continue
         if team_ids is None:
-            key = scope_key(Scope.COST_CENTER, cc.pk)
-            rows.append(row_for(numbers, Scope.COST_CENTER, cc, budgets.get(key), level=0, allocated=split.get(key)))
-        for team in teams:
-            key = scope_key(Scope.TEAM, team.pk)
-            rows.append(row_for(numbers, Scope.TEAM, team, budgets.get(key), level=1, allocated=split.get(key)))
+            shown.append((Scope.COST_CENTER, cc, 0))
+        shown.extend((Scope.TEAM, team, 1) for team in teams)
+    numbers.load(scope_key(scope, obj.pk) for scope, obj, _ in shown)
+    rows: list[Row] = []
+    for scope, obj, level in shown:
+        key = scope_key(scope, obj.pk)
+        rows.append(row_for(numbers, scope, obj, budgets.get(key), level=level, allocated=split.get(key)))
     return rows
 
 
@@ -119,7 +141,8 @@ def slice_rows(quarter: Quarter, numbers: Numbers, *, team_ids: set[int] | None 
     budgets = Budget.objects.filter(quarter=quarter.name, scope__in=[Scope.PROJECT, Scope.USER])
     if team_ids is not None:
         budgets = budgets.filter(team_id__in=team_ids)
-    budgets = budgets.select_related("cost_center", "team", "project", "user")  # scope_object reads them all
+    budgets = list(budgets.select_related("cost_center", "team", "project", "user"))  # scope_object reads them all
+    numbers.load(b.scope_key for b in budgets)
     return [row_for(numbers, b.scope, b.scope_object, b, level=2) for b in budgets]
 
 
@@ -127,27 +150,44 @@ def split_rows(team: Team, quarter: Quarter, numbers: Numbers) -> tuple[Budget |
     """The team's budget and one row per active project and per member (the manager's split table)."""
     budgets = {b.scope_key: b for b in Budget.objects.filter(quarter=quarter.name, team=team)}
     team_budget = budgets.get(scope_key(Scope.TEAM, team.pk))
+    projects = list(Project.objects.filter(team=team, is_active=True))
+    members = list(Membership.objects.filter(team=team).select_related("user").order_by("-role", "user__full_name"))
+    # A person's budget may be a slice of another of their teams: show it, but it is not this team's (one query
+    # for every member without a budget here).
+    elsewhere = {
+        b.user_id: b
+        for b in Budget.objects.filter(
+            quarter=quarter.name,
+            scope=Scope.USER,
+            user_id__in=[m.user_id for m in members if scope_key(Scope.USER, m.user_id) not in budgets],
+        ).order_by("-pk")
+    }
+    numbers.load(
+        [scope_key(Scope.TEAM, team.pk)]
+        + [scope_key(Scope.PROJECT, p.pk) for p in projects]
+        + [scope_key(Scope.USER, m.user_id) for m in members]
+    )
     rows: list[Row] = []
-    for project in Project.objects.filter(team=team, is_active=True):
+    for project in projects:
         rows.append(row_for(numbers, Scope.PROJECT, project, budgets.get(scope_key(Scope.PROJECT, project.pk))))
-    members = Membership.objects.filter(team=team).select_related("user").order_by("-role", "user__full_name")
     for membership in members:
-        b = budgets.get(scope_key(Scope.USER, membership.user_id))
-        if b is None:
-            # A person's budget may be a slice of another of their teams: show it, but it is not this team's.
-            b = Budget.objects.filter(quarter=quarter.name, scope=Scope.USER, user_id=membership.user_id).first()
+        b = budgets.get(scope_key(Scope.USER, membership.user_id)) or elsewhere.get(membership.user_id)
         rows.append(row_for(numbers, Scope.USER, membership.user, b))
         rows[-1].role = membership.get_role_display()
     return team_budget, rows
 
 
 def with_bump_numbers(bumps: list[BudgetRequest]) -> None:
-    """Attach spend and forecast of each bump's budget (two queries for all of them)."""
-    by_quarter: dict[str, Numbers] = {}
+    """Attach spend and forecast of each bump's budget (a fixed number of queries for all of them)."""
+    keys_by_quarter: dict[str, set[str]] = {}
     for bump in bumps:
         bump.target = target = bump_target(bump)  # the budget, or the key's allowance
+        keys_by_quarter.setdefault(target.quarter, set()).add(target.scope_key)
+    by_quarter = {name: Numbers(Quarter.parse(name), keys) for name, keys in keys_by_quarter.items()}
+    for bump in bumps:
+        target = bump.target
         quarter = Quarter.parse(target.quarter)
-        numbers = by_quarter.setdefault(quarter.name, Numbers(quarter))
+        numbers = by_quarter[quarter.name]
         bump.fc = numbers.forecast(target.scope_key, target.amount_usd)
         # What the budget would be with the bump (a pending one), or was without it (an approved one).
         other = target.amount_usd + (bump.amount_usd if bump.is_open else -bump.amount_usd)

@@ -36,6 +36,8 @@ def _my_budget_rows(user: Any, access: Access, numbers: Numbers) -> list[Row]:
         .select_related("team", "project", "user")
         .distinct()
     )
+    mine = list(mine)
+    numbers.load(b.scope_key for b in mine)
     rows = [Row(b.scope, b.scope_object, b, numbers.forecast(b.scope_key, b.amount_usd)) for b in mine]
     rows.sort(key=lambda r: r.fc.remaining if r.fc.remaining is not None else ZERO)
     return rows
@@ -60,7 +62,7 @@ def budget_home_panel(context: template.Context) -> dict[str, Any]:
     request = context["request"]
     user, access = request.user, Access.for_request(request)
     quarter = Quarter.current()
-    numbers = Numbers(quarter)
+    numbers = Numbers(quarter, [scope_key(Scope.USER, user.pk)])
     rows = _my_budget_rows(user, access, numbers)
     main = next((r for r in rows if r.scope == Scope.USER), None) or (rows[0] if rows else None)
     main_fc = main.fc if main else numbers.forecast(scope_key(Scope.USER, user.pk), None)

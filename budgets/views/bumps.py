@@ -104,7 +104,7 @@ def bump_detail(request: HttpRequest, pk: int) -> HttpResponse:
     with_bump_numbers([bump])
     target = bump.target  # the budget, or the key's allowance
     quarter = Quarter.parse(target.quarter)
-    numbers = Numbers(quarter)
+    numbers = Numbers(quarter, [target.scope_key])
     daily = daily_spend(budget=target, start=quarter.start, end=quarter.end)
     earlier = bump.budget.requests if bump.budget_id is not None else bump.key.allowance_requests
     return render(
