@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import F, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from allocator.models import DailyRollup, Key
@@ -58,31 +58,34 @@ def scope_ids(keys: Iterable[str]) -> dict[str, set[int]]:
     return grouped
 
 
+def _per_scope(rows: QuerySet[DailyRollup], keys: Iterable[str], *fields: str) -> list[dict]:
+    """`rows` summed per scope asked for (and per `fields`), one UNION ALL query of one indexed part per kind of
+    scope: [{"scope": "team", "ref": 3, ..., "total": Decimal}]."""
+    parts = [
+        rows.filter(**{f"{SCOPE_COLUMNS[scope]}__in": sorted(ids)})
+        .annotate(scope=Value(scope), ref=F(SCOPE_COLUMNS[scope]))
+        .values("scope", "ref", *fields)
+        .annotate(total=Sum("cost_usd"))
+        .order_by()
+        for scope, ids in sorted(scope_ids(keys).items())
+    ]
+    if not parts:
+        return []
+    return list(parts[0].union(*parts[1:], all=True)) if len(parts) > 1 else list(parts[0])
+
+
 def spend_of_scopes(*, quarter: Quarter, keys: Iterable[str]) -> dict[str, Decimal]:
-    """Spend in the quarter of just these scope keys (one indexed query per kind of scope asked, whatever the
-    number of scopes or rows). Scopes with no spend are missing from the answer."""
-    spend: dict[str, Decimal] = {}
-    for scope, ids in scope_ids(keys).items():
-        column = SCOPE_COLUMNS[scope]
-        rows = _in_quarter(quarter).filter(**{f"{column}__in": ids}).values(column).annotate(total=Sum("cost_usd"))
-        spend.update({scope_key(scope, row[column]): row["total"] for row in rows.order_by()})
-    return spend
+    """Spend in the quarter of just these scope keys (one query, whatever the number of scopes or rows). Scopes
+    with no spend are missing from the answer."""
+    return {scope_key(row["scope"], row["ref"]): row["total"] for row in _per_scope(_in_quarter(quarter), keys)}
 
 
 def daily_of_scopes(*, keys: Iterable[str], start: date, end: date) -> dict[str, dict[date, Decimal]]:
-    """Spend per day in [start, end) of just these scope keys (one indexed query per kind of scope asked): the
-    daily series charts and forecasts are drawn from. Days without spend are missing."""
+    """Spend per day in [start, end) of just these scope keys (one query): the daily series charts and forecasts
+    are drawn from. Days without spend are missing."""
     series: dict[str, dict[date, Decimal]] = {}
-    for scope, ids in scope_ids(keys).items():
-        column = SCOPE_COLUMNS[scope]
-        rows = (
-            DailyRollup.objects.filter(day__gte=start, day__lt=end, **{f"{column}__in": ids})
-            .values(column, "day")
-            .annotate(total=Sum("cost_usd"))
-            .order_by()
-        )
-        for row in rows:
-            series.setdefault(scope_key(scope, row[column]), {})[row["day"]] = row["total"]
+    for row in _per_scope(DailyRollup.objects.filter(day__gte=start, day__lt=end), keys, "day"):
+        series.setdefault(scope_key(row["scope"], row["ref"]), {})[row["day"]] = row["total"]
     return series
 
 
