@@ -219,3 +219,5 @@ if register is not None:
         help="Time one enforcement run at N keys and at 100 (queries must stay flat).",
         arguments=[(("--keys",), {"type": int, "default": 5000})],
     )
+
+from budgets import bench_pages  # noqa: E402,F401  (registers `bench pages`)
