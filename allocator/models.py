@@ -439,12 +439,21 @@ class Key(models.Model):
 
 # Defined beside their features, registered in this app (same tables, same migrations).
 from allocator.providers.simulated.models import SimulatedKey  # noqa: E402
-from allocator.usage.models import BilledCost, DailyRollup, ModelPrice, SyncRun, UsageBucket  # noqa: E402
+from allocator.usage.models import (  # noqa: E402
+    BilledCost,
+    DailyRollup,
+    DailySummary,
+    ModelPrice,
+    SyncRun,
+    UsageBucket,
+    UsageSummary,
+)
 
 __all__ = [
     "ApprovalRequest",
     "BilledCost",
     "DailyRollup",
+    "DailySummary",
     "InvalidTransition",
     "Key",
     "KeyRequest",
@@ -455,4 +464,5 @@ __all__ = [
     "SimulatedKey",
     "SyncRun",
     "UsageBucket",
+    "UsageSummary",
 ]

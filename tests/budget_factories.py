@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from allocator.models import DailyRollup, Key, UsageBucket
 from allocator.quarters import Quarter
+from allocator.usage.summaries import summaries_refresh
 from budgets.models import Alert, Budget, BudgetRequest, Scope
 from tests.factories import TeamFactory, UserFactory
 
@@ -98,8 +99,9 @@ class AlertFactory(factory.django.DjangoModelFactory):
 
 
 def spend(key: Key, amount, *, day: date | None = None, model: str = "gpt-4o-mini") -> DailyRollup:
-    """One DailyRollup row for `key`, charged the way the usage sync charges it (owner, team, cost center)."""
-    return DailyRollup.objects.create(
+    """One DailyRollup row for `key`, charged the way the usage sync charges it (owner, team, cost center); the
+    usage summaries of its day are refreshed, as a sync refreshes them."""
+    row = DailyRollup.objects.create(
         day=day or timezone.now().date(),
         account=key.account,
         provider=key.account.kind,
@@ -111,6 +113,8 @@ def spend(key: Key, amount, *, day: date | None = None, model: str = "gpt-4o-min
         model=model,
         cost_usd=Decimal(str(amount)),
     )
+    summaries_refresh(days=[row.day])
+    return row
 
 
 def hourly(key: Key, amount, *, at: datetime, model: str = "gpt-4o-mini") -> UsageBucket:

@@ -231,3 +231,82 @@ class SyncRun(models.Model):
     @property
     def duration(self) -> timedelta | None:
         return (self.finished_at - self.started_at) if self.finished_at else None
+
+
+class SummaryKind(models.TextChoices):
+    """What a summary row sums: one person, project, team, cost center, key, model, provider, account, class, or all."""
+
+    USER = "user", "Person"
+    PROJECT = "project", "Project"
+    TEAM = "team", "Team"
+    COST_CENTER = "cost_center", "Cost center"
+    KEY = "key", "Key"
+    MODEL = "model", "Model"
+    PROVIDER = "provider", "Provider"
+    ACCOUNT = "account", "Provider account"
+    CLASS = "class", "Build or run"  # ref: build (personal keys, build projects), run (run projects), unattributed
+    ORG = "org", "Organisation"  # ref ""
+
+
+class UsageSummary(models.Model):
+    """Quarter totals of one scope, split by the team and cost center the usage was recorded under.
+
+    Rebuilt from DailyRollup for a whole quarter whenever a sync changes one of its days (a few thousand rows a
+    quarter, against hundreds of thousands of rollups), so boards that rank or compare scopes read this.
+    `through` None is the quarter as synced; a date is the previous quarter up to the same day as today.
+    """
+
+    quarter_start = models.DateField()
+    through = models.DateField(null=True, blank=True)
+    kind = models.CharField(max_length=16, choices=SummaryKind.choices)
+    ref = models.CharField(max_length=128, blank=True)
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    cost_center = models.ForeignKey(
+        "accounts.CostCenter", null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+",
+        db_constraint=False,
+    )  # fmt: skip
+    input_tokens = models.BigIntegerField(default=0)
+    cached_input_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    requests = models.BigIntegerField(null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
+    small_tier_cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
+    active_days = models.PositiveIntegerField(default=0)
+    last_day = models.DateField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["quarter_start", "kind", "through"], name="summary_quarter_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.quarter_start} {self.kind}:{self.ref} ${self.cost_usd}"
+
+
+class DailySummary(models.Model):
+    """Cost per day of a few coarse scopes (teams, cost centers, providers, accounts, models, build/run, all).
+
+    Rebuilt for the days a sync changed; charts and forecasts of organisation-wide pages read this.
+    Class rows are split by cost center (build vs run per cost center); other kinds carry no cost center.
+    """
+
+    day = models.DateField()
+    kind = models.CharField(max_length=16, choices=SummaryKind.choices)
+    ref = models.CharField(max_length=128, blank=True)
+    cost_center = models.ForeignKey(
+        "accounts.CostCenter", null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+",
+        db_constraint=False,
+    )  # fmt: skip
+    input_tokens = models.BigIntegerField(default=0)
+    cached_input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    requests = models.BigIntegerField(null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
+    unattributed_cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "day"], name="daily_summary_kind_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind}:{self.ref} ${self.cost_usd}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -204,3 +205,31 @@ def _cached_table_price(provider: str, model: str) -> UnitPrice | None:
 def price_row(row: UsageRow, *, provider: str) -> tuple[Decimal, Decimal, str]:
     """Price one row (convenience for callers outside a sync)."""
     return Pricer(provider=provider).price(row)
+
+
+# --- model tiers ---------------------------------------------------------------------------------------
+
+SMALL_TIER_MAX_INPUT_PER_MTOK = Decimal("1.00")
+SMALL_TIER_RULE = (
+    f"A model is small-tier when its input price is at most ${SMALL_TIER_MAX_INPUT_PER_MTOK} per million tokens "
+    "(your manual prices first, then the genai-prices table); models with no known price are counted as large."
+)
+
+
+def model_tiers(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The tier ("small", "large", "unpriced") of each (provider kind, model) by SMALL_TIER_RULE."""
+    pricers: dict[str, Pricer] = {}
+    tiers: dict[tuple[str, str], str] = {}
+    for provider, model in set(pairs):
+        pricer = pricers.get(provider) or pricers.setdefault(provider, Pricer(provider=provider))
+        unit = pricer.unit_price(model)
+        if unit is None:
+            tiers[provider, model] = "unpriced"
+        else:
+            tiers[provider, model] = "small" if unit.input * PER_MTOK <= SMALL_TIER_MAX_INPUT_PER_MTOK else "large"
+    return tiers
+
+
+def model_tier(provider: str, model: str) -> str:
+    """The tier of one model (see SMALL_TIER_RULE)."""
+    return model_tiers([(provider, model)])[provider, model]

@@ -13,6 +13,7 @@ from allocator.providers import PROVIDERS, provider_class
 from allocator.providers.base import UsageRow
 from allocator.quarters import Quarter
 from allocator.usage.pricing import Pricer
+from allocator.usage.summaries import summaries_refresh
 from allocator.usage.writer import BUCKET_TABLE
 
 DAY = timedelta(days=1)
@@ -33,7 +34,8 @@ def rollups_recompute(*, account: ProviderAccount, days: Iterable[date]) -> None
     """Rebuild DailyRollup for `account` on `days` from its buckets: per run of consecutive days, one DELETE
     and one INSERT … SELECT grouped by day, key (with its owner, team and cost center), and model.
 
-    Requests are summed as NULL when the provider reports none (Anthropic), never as 0.
+    Requests are summed as NULL when the provider reports none (Anthropic), never as 0. The usage summaries of
+    those days are refreshed in the same transaction.
     """
     ranges = list(day_ranges(days))
     if not ranges:
@@ -68,6 +70,7 @@ def rollups_recompute(*, account: ProviderAccount, days: Iterable[date]) -> None
             start = datetime.combine(first, time.min, tzinfo=UTC)
             stop = datetime.combine(after, time.min, tzinfo=UTC)
             cursor.execute(insert, [account.kind, account.pk, adapt(start), adapt(stop)])
+        summaries_refresh(days=(first + DAY * n for first, after in ranges for n in range((after - first).days)))
 
 
 # --- re-pricing ---------------------------------------------------------------------------------------
