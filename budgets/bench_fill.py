@@ -23,6 +23,7 @@ from accounts.models import CostCenter, Membership, Project, Team, User
 from allocator.models import DailyRollup, Key, KeyRequest, ProviderAccount, ProviderKind, SyncRun, UsageBucket
 from allocator.quarters import Quarter
 from allocator.usage.rollups import rollups_recompute
+from allocator.usage.summaries import summaries_rebuild
 from allocator.usage.writer import BUCKET_TABLE
 from budgets.models import Budget, BudgetRequest, Scope
 
@@ -263,11 +264,6 @@ def usage_fill(org: BenchOrg, *, rows: int) -> dict:
 
 
 def _summarise(days: list) -> None:
-    try:
-        from allocator.usage.summaries import summaries_rebuild
-    except ImportError:  # TEMP until the summaries land
-        return
-
     for quarter in sorted({Quarter.containing(day) for day in days}, key=lambda q: q.start):
         summaries_rebuild(quarter=quarter)
 

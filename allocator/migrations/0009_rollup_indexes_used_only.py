@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0004_shared_cache_table"),
-        ("allocator", "0007_policy_without_budget_settings"),
+        ("allocator", "0008_usage_summaries"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
