@@ -5,7 +5,7 @@ admin, a manager per team), one personal key per person plus second personal key
 every cost center, team and project and two of three people, waiting bumps and key requests, and a history of
 sync runs. The usage: `rows` hourly buckets over the last 365 days, spread evenly over the hours and across
 the keys (one model per key and week), written with one INSERT … SELECT on PostgreSQL and in batches elsewhere,
-then rolled up by the real rollup code and summarised by the real summary code, so every page reads what a
+then rolled up (and summarised) by the real rollup code, so every page reads what a
 year of syncs would have left.
 """
 
@@ -254,18 +254,12 @@ def usage_fill(org: BenchOrg, *, rows: int) -> dict:
         else:
             _fill_batches(org, keys=keys, rows=rows, first=first)
     days = [(first + timedelta(hours=h)).date() for h in range(0, HOURS + 24, 24)]
-    rollups_recompute(account=org.account, days=days)
-    _summarise(days)
+    rollups_recompute(account=org.account, days=days)  # refreshes the usage summaries of those days too
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {BUCKET_TABLE}")  # noqa: S608
             cursor.execute(f"ANALYZE {DailyRollup._meta.db_table}")  # noqa: S608
     return {"buckets": rows, "rollups": DailyRollup.objects.filter(account=org.account).count()}
-
-
-def _summarise(days: list) -> None:
-    for quarter in sorted({Quarter.containing(day) for day in days}, key=lambda q: q.start):
-        summaries_rebuild(quarter=quarter)
 
 
 # Per bucket (hour h, j-th bucket of that hour): key (h * STRIDE + j) mod keys, the key's model of that week,
@@ -350,6 +344,9 @@ def org_delete() -> None:
     if account is not None:
         UsageBucket.objects.filter(account=account)._raw_delete(connection.alias)
         DailyRollup.objects.filter(account=account)._raw_delete(connection.alias)
+        today = timezone.now().date()
+        for quarter in {Quarter.containing(today - timedelta(days=d)) for d in range(0, 367, 30)}:
+            summaries_rebuild(quarter=quarter)  # the summaries no longer count the bench's usage
         KeyRequest.objects.filter(account=account).delete()
         Key.objects.filter(account=account).delete()
         SyncRun.objects.filter(account=account).delete()

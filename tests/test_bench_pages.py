@@ -8,7 +8,7 @@ import json
 from django.core.management import call_command
 
 from accounts.models import User
-from allocator.models import DailyRollup, ProviderAccount, UsageBucket
+from allocator.models import DailyRollup, DailySummary, ProviderAccount, UsageBucket, UsageSummary
 from budgets.bench_pages import PAGES
 
 REQUIRED = {
@@ -37,3 +37,4 @@ def test_bench_pages_fills_measures_both_sizes_and_cleans_up(db):
     assert not ProviderAccount.objects.filter(name="bench-pages").exists()
     assert not User.objects.filter(email__startswith="bench-pages-").exists()
     assert not UsageBucket.objects.exists() and not DailyRollup.objects.exists()
+    assert not UsageSummary.objects.exists() and not DailySummary.objects.exists()
