@@ -25,6 +25,8 @@ from allocator.quarters import Quarter
 from allocator.usage.rollups import rollups_recompute
 from allocator.usage.summaries import summaries_rebuild
 from allocator.usage.writer import BUCKET_TABLE
+from budgets.burn_store import burn_rates_store
+from budgets.forecast import burn_rates
 from budgets.models import Budget, BudgetRequest, Scope
 
 HOURS = 365 * 24
@@ -255,6 +257,8 @@ def usage_fill(org: BenchOrg, *, rows: int) -> dict:
             _fill_batches(org, keys=keys, rows=rows, first=first)
     days = [(first + timedelta(hours=h)).date() for h in range(0, HOURS + 24, 24)]
     rollups_recompute(account=org.account, days=days)  # refreshes the usage summaries of those days too
+    # What the enforcement run after a sync keeps for the pages (the run itself would call the provider).
+    burn_rates_store(rates=burn_rates(today=timezone.now().date()), today=timezone.now().date())
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {BUCKET_TABLE}")  # noqa: S608
@@ -290,8 +294,10 @@ def _fill_postgres(org: BenchOrg, *, keys: list, rows: int, first: datetime) -> 
                 %(first)s + h * interval '1 hour', '1h', '', c.micro / 2, CASE WHEN k.idx %% 3 = 0 THEN c.micro / 8
                 ELSE 0 END, 0, c.micro / 10, 1 + c.micro / 10000, c.micro * 0.000001, c.micro * 0.000001,
                 'price_table', now()
-            FROM generate_series(0, %(hours)s - 1) AS h
-            CROSS JOIN LATERAL generate_series(0, ((h + 1) * %(rows)s / %(hours)s - h * %(rows)s / %(hours)s) - 1) AS j
+            FROM generate_series(0::bigint, %(hours)s::bigint - 1) AS h
+            CROSS JOIN LATERAL generate_series(
+                0::bigint, ((h + 1) * %(rows)s::bigint / %(hours)s - h * %(rows)s::bigint / %(hours)s) - 1
+            ) AS j
             JOIN bench_keys k ON k.idx = (h * {STRIDE}::bigint + j) %% %(n)s
             CROSS JOIN LATERAL (SELECT (20000 + (k.idx * 7919 %% 101) * 2000)
                 * CASE WHEN extract(isodow FROM %(first)s + h * interval '1 hour') >= 6 THEN 3 ELSE 10 END / 10

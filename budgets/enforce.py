@@ -24,6 +24,7 @@ from allocator.providers import provider_class
 from allocator.providers.base import ProviderError
 from allocator.quarters import Quarter
 from budgets.allowance import Allowance
+from budgets.burn_store import burn_rates_store
 from budgets.forecast import burn_rates
 from budgets.models import Alert, Budget, BudgetPolicy, KeyEnforcement, Scope, scope_key
 from budgets.runaway import runaway_alert, runaway_keys, runaway_text
@@ -286,10 +287,12 @@ class _Run:
 
     def limit_alerts(self) -> list[Alert]:
         """Threshold, forecast and suspension alerts of every budget and allowance."""
+        rates = burn_rates(today=self.today)
+        burn_rates_store(rates=rates, today=self.today)  # for the pages
         return limit_alerts(
             limits=self.limits,
             spend=self.spend,
-            rates=burn_rates(today=self.today),
+            rates=rates,
             today=self.today,
             quarter=self.quarter,
             policy=self.policy,

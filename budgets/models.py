@@ -389,3 +389,18 @@ class BudgetPolicy(OneRowSettings):
             if 0 < percent <= MAX_THRESHOLD:
                 values.add(percent)
         return sorted(values) or default_thresholds()
+
+
+class BurnSnapshot(models.Model):
+    """The weekday burn rate of every budget scope, as the last enforcement run computed it (one row): pages that
+    show many scopes read this instead of four weeks of rollups (budgets/burn_store.py)."""
+
+    computed_for = models.DateField(help_text="The run's today: the rates are of the four weeks before it.")
+    computed_at = models.DateTimeField(default=timezone.now)
+    rates = models.JSONField(default=dict, help_text='{"team:3": ["12.5", …seven, Monday first]}')
+
+    class Meta:
+        verbose_name = "burn rate snapshot"
+
+    def __str__(self) -> str:
+        return f"Burn rates for {self.computed_for}"

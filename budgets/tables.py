@@ -17,6 +17,7 @@ from allocator.quarters import Quarter
 from budgets import allocation as allocation_services
 from budgets import charts
 from budgets.bumps import bump_target
+from budgets.burn_store import burn_rates_stored
 from budgets.forecast import LOOKBACK_DAYS, NO_BURN, BurnRate, Forecast, burn_rates_of, forecast
 from budgets.models import Budget, BudgetRequest, Scope, scope_key
 from budgets.spend import KEY_SCOPE, daily_of_scopes, spend_of_scopes
@@ -45,8 +46,11 @@ class Numbers:
         # Burn rates of budget scopes only: a key's allowance has no run-out forecast.
         rated = [key for key in new if not key.startswith(f"{KEY_SCOPE}:")]
         if self.live and rated:
-            start = self.today - timedelta(days=LOOKBACK_DAYS)
-            self.rates.update(burn_rates_of(daily_of_scopes(keys=rated, start=start, end=self.today), today=self.today))
+            stored = burn_rates_stored(keys=rated, today=self.today)  # as the last enforcement run saw them
+            if stored is None:  # no run yet today: from the scopes' own days
+                start = self.today - timedelta(days=LOOKBACK_DAYS)
+                stored = burn_rates_of(daily_of_scopes(keys=rated, start=start, end=self.today), today=self.today)
+            self.rates.update(stored)
         return self
 
     def forecast(self, key: str, amount: Decimal | None) -> Forecast:
@@ -177,8 +181,9 @@ def split_rows(team: Team, quarter: Quarter, numbers: Numbers) -> tuple[Budget |
     return team_budget, rows
 
 
-def with_bump_numbers(bumps: list[BudgetRequest]) -> None:
-    """Attach spend and forecast of each bump's budget (a fixed number of queries for all of them)."""
+def with_bump_numbers(bumps: list[BudgetRequest]) -> dict[str, Numbers]:
+    """Attach spend and forecast of each bump's budget (a fixed number of queries for all of them); the numbers
+    read, per quarter name."""
     keys_by_quarter: dict[str, set[str]] = {}
     for bump in bumps:
         bump.target = target = bump_target(bump)  # the budget, or the key's allowance
@@ -193,3 +198,4 @@ def with_bump_numbers(bumps: list[BudgetRequest]) -> None:
         other = target.amount_usd + (bump.amount_usd if bump.is_open else -bump.amount_usd)
         bump.fc_other = numbers.forecast(target.scope_key, other)
         bump.stale = quarter != Quarter.current()
+    return by_quarter

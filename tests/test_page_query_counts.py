@@ -16,7 +16,10 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from allocator.models import DailyRollup, KeyRequest, SyncRun
+from allocator.quarters import Quarter
+from budgets.enforce import enforce_budgets
 from budgets.models import Budget, BudgetRequest, Scope
+from budgets.tables import Numbers
 from tests.budget_factories import (
     BudgetRequestFactory,
     cost_center_budget,
@@ -167,3 +170,16 @@ def test_pages_of_one_person_or_team_read_only_their_scopes_usage(org, cast, sim
     for sql in rollup_reads:
         where = sql.split(" WHERE ", 1)[-1] if " WHERE " in sql else ""
         assert any(s in where for s in scoped), sql
+
+
+def test_after_an_enforcement_run_the_finance_overview_reads_no_rollups(org, cast, simulated, team, manager):
+    """Enforcement keeps the burn rates it computed; pages showing many scopes read them (same numbers)."""
+    _grow(simulated, team, manager)
+    keys = [b.scope_key for b in Budget.objects.all()]
+    quarter = Quarter.current()
+    from_rollups = Numbers(quarter, keys).rates
+    enforce_budgets()
+    from_run = Numbers(quarter, keys).rates
+    assert from_run == from_rollups and len(from_run) > 10
+    _, queries = _count(cast["finance"], reverse("budgets:overview"))
+    assert not [sql for sql in queries if ROLLUP_TABLE in sql]
