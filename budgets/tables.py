@@ -140,14 +140,18 @@ def finance_rows(quarter: Quarter, numbers: Numbers, *, team_ids: set[int] | Non
     return rows
 
 
-def slice_rows(quarter: Quarter, numbers: Numbers, *, team_ids: set[int] | None = None) -> list[Row]:
-    """Project and personal budgets of the quarter (of the given teams only, if team_ids), as rows."""
+def slice_forecasts(quarter: Quarter, numbers: Numbers, *, team_ids: set[int] | None = None) -> list[Forecast]:
+    """Forecasts of the quarter's project and personal budgets (of the given teams only, if team_ids), to count
+    what needs attention: read as plain values, however many there are."""
     budgets = Budget.objects.filter(quarter=quarter.name, scope__in=[Scope.PROJECT, Scope.USER])
     if team_ids is not None:
         budgets = budgets.filter(team_id__in=team_ids)
-    budgets = list(budgets.select_related("cost_center", "team", "project", "user"))  # scope_object reads them all
-    numbers.load(b.scope_key for b in budgets)
-    return [row_for(numbers, b.scope, b.scope_object, b, level=2) for b in budgets]
+    lines = [
+        (scope_key(scope, project_id if scope == Scope.PROJECT else user_id), amount)
+        for scope, project_id, user_id, amount in budgets.values_list("scope", "project_id", "user_id", "amount_usd")
+    ]
+    numbers.load(key for key, _ in lines)
+    return [numbers.forecast(key, amount) for key, amount in lines]
 
 
 def split_rows(team: Team, quarter: Quarter, numbers: Numbers) -> tuple[Budget | None, list[Row]]:
