@@ -203,7 +203,7 @@ class SyncRun(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
-    # Indexed by (account, -started_at) below: an account's latest runs without sorting them all.
+    # Indexed by (account, -started_at) below.
     account = models.ForeignKey(
         "allocator.ProviderAccount", on_delete=models.CASCADE, related_name="sync_runs", db_index=False
     )
@@ -223,7 +223,11 @@ class SyncRun(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
-        indexes = [models.Index(fields=["account", "-started_at"], name="syncrun_account_started_idx")]
+        # An account's latest runs, and the latest runs of all accounts (the status page), without sorting them all.
+        indexes = [
+            models.Index(fields=["account", "-started_at"], name="syncrun_account_started_idx"),
+            models.Index(fields=["-started_at"], name="syncrun_started_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Sync {self.account} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
