@@ -31,11 +31,12 @@ def burn_rates_store(*, rates: dict[str, BurnRate], today: date) -> None:
     )
 
 
-def burn_rates_stored(*, keys: Iterable[str], today: date) -> dict[str, BurnRate] | None:
-    """The stored rates of these scopes (a scope the run saw no spend for has NO_BURN), or None when no run has
-    stored rates for `today` yet (one query)."""
-    snapshot = BurnSnapshot.objects.filter(pk=SNAPSHOT_PK, computed_for=today).values_list("rates", flat=True)
-    found = next(iter(snapshot), None)
-    if found is None:
-        return None
-    return {key: BurnRate([Decimal(v) for v in found[key]]) if key in found else NO_BURN for key in keys}
+def burn_snapshot(*, today: date) -> dict[str, list[str]] | None:
+    """The rates the last run stored, if it ran on `today` (one query); None before the first run of the day."""
+    stored = BurnSnapshot.objects.filter(pk=SNAPSHOT_PK, computed_for=today).values_list("rates", flat=True)
+    return next(iter(stored), None)
+
+
+def burn_rates_from(snapshot: dict[str, list[str]], *, keys: Iterable[str]) -> dict[str, BurnRate]:
+    """The rates of these scopes in a snapshot (a scope the run saw no spend for has NO_BURN)."""
+    return {key: BurnRate([Decimal(v) for v in snapshot[key]]) if key in snapshot else NO_BURN for key in keys}

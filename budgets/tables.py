@@ -17,10 +17,12 @@ from allocator.quarters import Quarter
 from budgets import allocation as allocation_services
 from budgets import charts
 from budgets.bumps import bump_target
-from budgets.burn_store import burn_rates_stored
+from budgets.burn_store import burn_rates_from, burn_snapshot
 from budgets.forecast import LOOKBACK_DAYS, NO_BURN, BurnRate, Forecast, burn_rates_of, forecast
 from budgets.models import Budget, BudgetRequest, Scope, scope_key
 from budgets.spend import KEY_SCOPE, daily_of_scopes, spend_of_scopes
+
+_UNREAD = object()
 
 
 class Numbers:
@@ -35,6 +37,7 @@ class Numbers:
         self.spend: dict[str, Decimal] = {}
         self.rates: dict[str, BurnRate] = {}
         self._loaded: set[str] = set()
+        self._snapshot: Any = _UNREAD
         self.load(keys)
 
     def load(self, keys: Iterable[str]) -> Numbers:
@@ -46,11 +49,14 @@ class Numbers:
         # Burn rates of budget scopes only: a key's allowance has no run-out forecast.
         rated = [key for key in new if not key.startswith(f"{KEY_SCOPE}:")]
         if self.live and rated:
-            stored = burn_rates_stored(keys=rated, today=self.today)  # as the last enforcement run saw them
-            if stored is None:  # no run yet today: from the scopes' own days
+            if self._snapshot is _UNREAD:
+                self._snapshot = burn_snapshot(today=self.today)  # as the last enforcement run saw them
+            if self._snapshot is not None:
+                self.rates.update(burn_rates_from(self._snapshot, keys=rated))
+            else:  # no run yet today: from the scopes' own days
                 start = self.today - timedelta(days=LOOKBACK_DAYS)
-                stored = burn_rates_of(daily_of_scopes(keys=rated, start=start, end=self.today), today=self.today)
-            self.rates.update(stored)
+                daily = daily_of_scopes(keys=rated, start=start, end=self.today)
+                self.rates.update(burn_rates_of(daily, today=self.today))
         return self
 
     def forecast(self, key: str, amount: Decimal | None) -> Forecast:
