@@ -25,9 +25,9 @@ from allocator.quarters import Quarter
 from allocator.usage.rollups import rollups_recompute
 from allocator.usage.summaries import summaries_rebuild
 from allocator.usage.writer import BUCKET_TABLE
-from budgets.burn_store import burn_rates_store
-from budgets.forecast import burn_rates
+from budgets.forecast import budget_scope_series
 from budgets.models import Budget, BudgetRequest, Scope
+from budgets.series_store import series_store
 
 HOURS = 365 * 24
 TAG = "bench-pages"
@@ -258,7 +258,8 @@ def usage_fill(org: BenchOrg, *, rows: int) -> dict:
     days = [(first + timedelta(hours=h)).date() for h in range(0, HOURS + 24, 24)]
     rollups_recompute(account=org.account, days=days)  # refreshes the usage summaries of those days too
     # What the enforcement run after a sync keeps for the pages (the run itself would call the provider).
-    burn_rates_store(rates=burn_rates(today=timezone.now().date()), today=timezone.now().date())
+    today = timezone.now().date()
+    series_store(series=budget_scope_series(today=today), today=today)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {BUCKET_TABLE}")  # noqa: S608

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from allocator.quarters import Quarter
-from budgets.forecast import BurnRate, Forecast
+from budgets.forecast import Forecast
 
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 26
@@ -21,7 +21,9 @@ class Chart:
     actual: str = ""  # SVG path
     area: str = ""
     ideal: str = ""
-    projected: str = ""
+    projected: str = ""  # at this week's rate
+    trend: str = ""  # if the trend continues (only where it differs)
+    band: str = ""  # the 80 % range, a closed path
     zero_y: float | None = None
     today_x: float | None = None
     run_out_x: float | None = None
@@ -63,21 +65,30 @@ def _actual_points(
     return points
 
 
-def _projected_points(
-    *, quarter: Quarter, amount: Decimal | None, actual: list[tuple[int, float]], rate: BurnRate | None, today: date
-) -> list[tuple[int, float]]:
-    """From today's point to the quarter's end at the weekday burn rate (empty without a rate or past the end)."""
-    if rate is None or not actual or today >= quarter.last_day:
-        return []
-    value, points = actual[-1][1], [actual[-1]]
-    day, index = min(today, quarter.last_day) + timedelta(days=1), len(actual)
-    while day < quarter.end:
-        step = float(rate.on(day))
-        value = value - step if amount is not None else value + step
-        points.append((index, value))
-        day += timedelta(days=1)
-        index += 1
-    return points
+Points = list[tuple[int, float]]
+
+
+def _projected(*, amount: Decimal | None, actual: Points, fc: Forecast | None) -> dict[str, Points]:
+    """From today's point to the quarter's end: both lines and the band's edges (empty when not projecting).
+
+    The forecast's lines start with the rest of today, so day k's point is the running total at its end."""
+    if fc is None or not fc.projecting or fc.lines is None or not actual or len(fc.lines.flat) < 2:
+        return {}
+    start_index, start_value = actual[-1]
+    sign = -1.0 if amount is not None else 1.0
+    out: dict[str, Points] = {}
+    for name in ("flat", "trend", "low", "high"):
+        running, points = 0.0, [actual[-1]]
+        for k, value in enumerate(getattr(fc.lines, name)):
+            running += value
+            if k:
+                points.append((start_index + k, start_value + sign * running))
+        out[name] = points
+    return out
+
+
+def _clip(points: Points, low: float, high: float) -> Points:
+    return [(i, min(max(v, low), high)) for i, v in points]
 
 
 def burndown(
@@ -86,17 +97,22 @@ def burndown(
     amount: Decimal | None,
     daily: dict[date, Decimal],
     fc: Forecast | None,
-    rate: BurnRate | None,
     today: date,
 ) -> Chart:
-    """Remaining budget per day of the quarter (actual to today, then projected), against the straight line
-    from the full budget to zero. Without a budget, cumulative spend instead."""
+    """Remaining budget per day of the quarter (actual to today, then both forecast lines and their 80 % band),
+    against the straight line from the full budget to zero. Without a budget, cumulative spend instead."""
     chart = Chart(mode="remaining" if amount is not None else "spent")
     days = quarter.days
     actual = _actual_points(quarter=quarter, amount=amount, daily=daily, today=today)
-    projected = _projected_points(quarter=quarter, amount=amount, actual=actual, rate=rate, today=today)
-    values = [v for _, v in actual + projected] + ([float(amount), 0.0] if amount is not None else [0.0])
+    lines = _projected(amount=amount, actual=actual, fc=fc)
+    values = [v for _, v in actual + lines.get("flat", []) + lines.get("trend", [])]
+    values += [float(amount), 0.0] if amount is not None else [0.0]
     high, low = max(values + [1.0]), min(values + [0.0])
+    # The band may reach far past both lines (fast growth, far ahead): it is cut at half the chart's span.
+    margin = (high - low) / 2
+    band_edges = [_clip(lines.get(edge, []), low - margin, high + margin) for edge in ("low", "high")]
+    band_values = [v for edge in band_edges for _, v in edge]
+    high, low = max([high, *band_values]), min([low, *band_values])
     if not actual:
         chart.empty = True
         return chart
@@ -113,7 +129,11 @@ def burndown(
 
     chart.actual = path(actual)
     chart.area = f"{chart.actual} L{x(actual[-1][0])},{y(max(low, 0.0))} L{x(0)},{y(max(low, 0.0))} Z"
-    chart.projected = path(projected) if len(projected) > 1 else ""
+    if lines:
+        chart.projected = path(lines["flat"])
+        chart.trend = path(lines["trend"]) if fc is not None and fc.two_lines else ""
+        lower, upper = band_edges
+        chart.band = f"{path(lower)} " + " ".join(f"L{x(i)},{y(v)}" for i, v in reversed(upper)) + " Z"
     if amount is not None:
         chart.ideal = f"M{x(0)},{y(float(amount))} L{x(days - 1)},{y(0.0)}"
     chart.zero_y = y(0.0)

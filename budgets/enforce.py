@@ -24,10 +24,10 @@ from allocator.providers import provider_class
 from allocator.providers.base import ProviderError
 from allocator.quarters import Quarter
 from budgets.allowance import Allowance
-from budgets.burn_store import burn_rates_store
-from budgets.forecast import burn_rates
+from budgets.forecast import budget_scope_series
 from budgets.models import Alert, Budget, BudgetPolicy, KeyEnforcement, Scope, scope_key
 from budgets.runaway import runaway_alert, runaway_keys, runaway_text
+from budgets.series_store import series_store
 from budgets.spend import KEY_SCOPE, lifetime_spend, scope_spend
 from budgets.thresholds import Limit, insert_new_alerts, limit_alerts
 
@@ -287,13 +287,14 @@ class _Run:
 
     def limit_alerts(self) -> list[Alert]:
         """Threshold, forecast and suspension alerts of every budget and allowance."""
-        rates = burn_rates(today=self.today)
-        burn_rates_store(rates=rates, today=self.today)  # for the pages
+        series = budget_scope_series(today=self.today)
+        series_store(series=series, today=self.today)  # for the pages
         return limit_alerts(
             limits=self.limits,
             spend=self.spend,
-            rates=rates,
+            series=series,
             today=self.today,
+            elapsed=(self.now - self.now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds() / 86400,
             quarter=self.quarter,
             policy=self.policy,
             outcome=self.outcome,

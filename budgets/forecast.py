@@ -1,104 +1,83 @@
-"""Forecasts: burn rate per weekday, projected quarter-end spend and the run-out date (see FORECAST_METHOD)."""
+"""Budget forecasts: each scope's daily spend (from the rollups, one grouped query for the scopes asked) projected
+by budgets.projection into two lines, an 80 % band and a run-out date (see FORECAST_METHOD)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Min
-from django.db.models.functions import ExtractIsoWeekDay
+from django.db.models import Q
 
 from allocator.models import DailyRollup
 from allocator.money import ZERO, sum_money
 from allocator.quarters import Quarter
-from budgets.models import scope_key
+from budgets import projection
 from budgets.spend import KEY_SCOPE, SCOPE_COLUMNS
 
-# Burn rates of budget scopes only: a key's allowance alerts and suspends without a run-out forecast, and
-# grouping by key as well would multiply the rows this reads.
-_RATE_COLUMNS = {scope: column for scope, column in SCOPE_COLUMNS.items() if scope != KEY_SCOPE}
+# Forecasts of budget scopes: a key's allowance alerts and suspends without a run-out forecast, and grouping by
+# key as well would multiply the rows the enforcement read returns.
+BUDGET_COLUMNS = {scope: column for scope, column in SCOPE_COLUMNS.items() if scope != KEY_SCOPE}
 
-# Burn rate looks back this many days (four of each weekday).
-LOOKBACK_DAYS = 28
 FORECAST_METHOD = (
-    "Projected quarter-end spend = spend so far + for every remaining day of the quarter, the average spend on "
-    "that weekday over the last four weeks (or since the first spend, if later). Weekdays not seen yet use the "
-    "overall daily average. The run-out date is the first day the running total reaches the budget."
+    "Two lines from the last six weeks of daily spend. \u201cAt this week's rate\u201d repeats the current level "
+    "(the middle of the last three weeks, each day weighed by its weekday, so one runaway day does not count) with "
+    "the usual weekday pattern. \u201cIf the trend continues\u201d also follows the growth or decline of the last "
+    "four to six weeks, but only when two robust measures agree on it (the change against the same weekday a week "
+    "before, and the slope of the weekly totals); the smaller of the two is used. The band is the range 80\u00a0% "
+    "of outcomes should fall in; it widens the further ahead it looks. The rest of today is included. With less "
+    "than a week of spend there is no forecast yet. The run-out date is the first day the trend line reaches the "
+    "budget; forecast alerts use it."
 )
 HUNDRED = Decimal("100")
+DailySeries = dict[str, dict[date, Decimal]]
 
 
-@dataclass
-class BurnRate:
-    """Average spend per ISO weekday (index 0 = Monday)."""
-
-    per_weekday: list[Decimal]
-
-    @property
-    def daily(self) -> Decimal:
-        return sum(self.per_weekday, ZERO) / 7
-
-    def on(self, day: date) -> Decimal:
-        return self.per_weekday[day.isoweekday() - 1]
+def _split(scope_keys: Iterable[str]) -> dict[str, set[int]]:
+    """{"team": {3, 4}, "user": {7}} from scope keys; unknown scopes are ignored."""
+    ids: dict[str, set[int]] = defaultdict(set)
+    for key in scope_keys:
+        scope, _, pk = key.partition(":")
+        if scope in SCOPE_COLUMNS and pk.isdigit():
+            ids[scope].add(int(pk))
+    return ids
 
 
-NO_BURN = BurnRate([ZERO] * 7)
-
-
-def burn_rates(*, today: date) -> dict[str, BurnRate]:
-    """Weekday burn rate of every budget scope from the last four weeks before `today` (one query)."""
-    start = today - timedelta(days=LOOKBACK_DAYS)
+def _read(*, today: date, columns: dict[str, str], where: Q) -> DailySeries:
+    start = today - timedelta(days=projection.LOOKBACK_DAYS)
     rows = (
-        DailyRollup.objects.filter(day__gte=start, day__lt=today)
-        .values(*_RATE_COLUMNS.values(), weekday=ExtractIsoWeekDay("day"))
-        .annotate(total=sum_money("cost_usd"), first=Min("day"))
+        DailyRollup.objects.filter(where, day__gte=start, day__lt=today)
+        .values("day", *columns.values())
+        .annotate(total=sum_money("cost_usd"))
         .order_by()
     )
-    totals: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO] * 7)
-    first_day: dict[str, date] = {}
+    series: DailySeries = defaultdict(lambda: defaultdict(lambda: ZERO))
     for row in rows:
-        for scope, column in _RATE_COLUMNS.items():
-            if row[column] is None:
-                continue
-            key = scope_key(scope, row[column])
-            totals[key][row["weekday"] - 1] += row["total"]
-            if key not in first_day or row["first"] < first_day[key]:
-                first_day[key] = row["first"]
-    return {key: _rate(weekday_totals, max(start, first_day[key]), today) for key, weekday_totals in totals.items()}
+        for scope, column in columns.items():
+            if row[column] is not None:
+                series[f"{scope}:{row[column]}"][row["day"]] += row["total"]
+    return series
 
 
-def burn_rates_of(daily: dict[str, dict[date, Decimal]], *, today: date) -> dict[str, BurnRate]:
-    """The same weekday burn rates as `burn_rates`, from a daily series per scope key (the last four weeks)."""
-    start = today - timedelta(days=LOOKBACK_DAYS)
-    rates: dict[str, BurnRate] = {}
-    for key, days in daily.items():
-        seen = [d for d in days if start <= d < today]
-        if not seen:
-            continue
-        totals = [ZERO] * 7
-        for d in seen:
-            totals[d.isoweekday() - 1] += days[d]
-        rates[key] = _rate(totals, max(start, min(seen)), today)
-    return rates
+def daily_series(*, today: date, scope_keys: Iterable[str]) -> DailySeries:
+    """Spend per complete day of the last six weeks before `today` of each scope asked (one grouped query).
+    Every asked key is in the answer, with no days if it spent nothing."""
+    ids = _split(scope_keys)
+    asked = {f"{scope}:{pk}" for scope, pks in ids.items() for pk in pks}
+    if not asked:
+        return {}
+    where = Q()
+    for scope, pks in ids.items():
+        where |= Q(**{f"{SCOPE_COLUMNS[scope]}__in": sorted(pks)})
+    series = _read(today=today, columns={scope: SCOPE_COLUMNS[scope] for scope in ids}, where=where)
+    return {key: dict(series.get(key, {})) for key in asked}
 
 
-def _rate(weekday_totals: list[Decimal], start: date, end: date) -> BurnRate:
-    seen = _weekday_counts(start, end)
-    days = sum(seen)
-    overall = sum(weekday_totals, ZERO) / days if days else ZERO
-    return BurnRate([weekday_totals[i] / seen[i] if seen[i] else overall for i in range(7)])
-
-
-def _weekday_counts(start: date, end: date) -> list[int]:
-    """How many of each ISO weekday fall in [start, end)."""
-    days = max(0, (end - start).days)
-    weeks, rest = divmod(days, 7)
-    counts = [weeks] * 7
-    for offset in range(rest):
-        counts[(start + timedelta(days=offset)).isoweekday() - 1] += 1
-    return counts
+def budget_scope_series(*, today: date) -> DailySeries:
+    """The same for every budget scope of the organisation at once (enforcement; one query)."""
+    return {key: dict(days) for key, days in _read(today=today, columns=BUDGET_COLUMNS, where=Q()).items()}
 
 
 def percent_of(spend: Decimal, amount: Decimal) -> Decimal:
@@ -111,12 +90,10 @@ def percent_of(spend: Decimal, amount: Decimal) -> Decimal:
 
 
 @dataclass
-class Forecast:
-    spend: Decimal
-    amount: Decimal | None
-    projected: Decimal
-    run_out: date | None  # first day the running total reaches the budget (today if already spent)
-    daily_rate: Decimal
+class Forecast(projection.SpendProjection):
+    """A scope's projection to the quarter's end, with what the pages and alerts read from it."""
+
+    live: bool = True  # the quarter is running (a closed or future quarter projects nothing)
 
     @property
     def percent(self) -> Decimal | None:
@@ -137,6 +114,23 @@ class Forecast:
         return ZERO if self.amount is None else max(ZERO, self.spend - self.amount)
 
     @property
+    def projecting(self) -> bool:
+        return self.live and self.enough_history
+
+    @property
+    def two_lines(self) -> bool:
+        """The lines differ enough to show both (a trend is used and moves the total by 1 % or the date)."""
+        if not self.projecting or self.projected_flat is None or not self.weekly_change:
+            return False
+        return abs(self.projected - self.projected_flat) * 100 >= max(self.projected, Decimal("0.01")) or (
+            self.run_out != self.run_out_flat
+        )
+
+    @property
+    def method(self) -> str:
+        return super().method if self.live else "The quarter is not running: nothing is projected."
+
+    @property
     def status(self) -> str:
         """ok / warn / over, for badges."""
         if self.amount is None:
@@ -148,26 +142,23 @@ class Forecast:
         return "ok"
 
 
-def forecast(*, spend: Decimal, amount: Decimal | None, rate: BurnRate, today: date, quarter: Quarter) -> Forecast:
-    """Project quarter-end spend and the run-out date (see FORECAST_METHOD). The rest of today is not counted."""
-    first, end = today + timedelta(days=1), quarter.end
-    counts = _weekday_counts(first, end) if first < end else [0] * 7
-    projected = spend + sum((rate.per_weekday[i] * counts[i] for i in range(7)), ZERO)
-    run_out = None
-    if amount is not None:
-        if spend >= amount:
-            run_out = today
-        elif projected >= amount:
-            run_out = _run_out_day(spend=spend, amount=amount, rate=rate, first=first, end=end)
-    return Forecast(spend=spend, amount=amount, projected=projected, run_out=run_out, daily_rate=rate.daily)
+def forecast(
+    *,
+    spend: Decimal,
+    amount: Decimal | None,
+    series: Mapping[date, Decimal] | None,
+    today: date,
+    quarter: Quarter,
+    elapsed: float = 0.0,
+) -> Forecast:
+    """Project quarter-end spend and the run-out date from a scope's daily spend (see FORECAST_METHOD).
 
-
-def _run_out_day(*, spend: Decimal, amount: Decimal, rate: BurnRate, first: date, end: date) -> date | None:
-    """The first day in [first, end) on which the running total reaches `amount`."""
-    running, day = spend, first
-    while day < end:
-        running += rate.on(day)
-        if running >= amount:
-            return day
-        day += timedelta(days=1)
-    return None
+    `spend` is the quarter's spend so far (today's part included), `series` the complete days before today
+    (None: the quarter is not running), `elapsed` the part of today that is over (0..1)."""
+    if series is None or not quarter.contains(today):
+        reached = amount is not None and spend >= amount
+        return Forecast(spend=spend, amount=amount, projected=spend, run_out=today if reached else None, live=False)
+    result = projection.project_spend(
+        series=series, spend=spend, today=today, end=quarter.end, elapsed=elapsed, amount=amount
+    )
+    return Forecast(**{f.name: getattr(result, f.name) for f in fields(result)})

@@ -108,10 +108,12 @@ class BudgetPolicyForm(forms.ModelForm):
         labels = {
             "runaway_multiplier": "Runaway: last hour vs usual hourly spend (×)",
             "suspend_on_runaway": "Suspend a runaway key at once",
-            "forecast_alert_days": "Warn when a budget is forecast to run out within (days)",
+            "forecast_alert_days": "Forecast alert: when a budget's trend line runs out within this many days of today",
         }
         help_texts = {
             "runaway_multiplier": "A key spending this many times its trailing hourly baseline raises an alert.",
+            "forecast_alert_days": "Any day of the quarter, once per budget amount; needs a week of spend, and one "
+            "runaway day does not raise it.",
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -391,16 +391,16 @@ class BudgetPolicy(OneRowSettings):
         return sorted(values) or default_thresholds()
 
 
-class BurnSnapshot(models.Model):
-    """The weekday burn rate of every budget scope, as the last enforcement run computed it (one row): pages that
-    show many scopes read this instead of four weeks of rollups (budgets/burn_store.py)."""
+class SeriesSnapshot(models.Model):
+    """The daily spend of every budget scope over the forecast's look-back, as the last enforcement run read it
+    (one row): pages that show many scopes read this instead of six weeks of rollups (budgets/series_store.py)."""
 
-    computed_for = models.DateField(help_text="The run's today: the rates are of the four weeks before it.")
+    computed_for = models.DateField(help_text="The run's today: the series are the complete days before it.")
     computed_at = models.DateTimeField(default=timezone.now)
-    rates = models.JSONField(default=dict, help_text='{"team:3": ["12.5", …seven, Monday first]}')
+    series = models.JSONField(default=dict, help_text='{"team:3": [micro-dollars per day, oldest first]}')
 
     class Meta:
-        verbose_name = "burn rate snapshot"
+        verbose_name = "daily series snapshot"
 
     def __str__(self) -> str:
-        return f"Burn rates for {self.computed_for}"
+        return f"Daily series for {self.computed_for}"

@@ -17,25 +17,31 @@ from allocator.quarters import Quarter
 from budgets import allocation as allocation_services
 from budgets import charts
 from budgets.bumps import bump_target
-from budgets.burn_store import burn_rates_from, burn_snapshot
-from budgets.forecast import LOOKBACK_DAYS, NO_BURN, BurnRate, Forecast, burn_rates_of, forecast
+from budgets.forecast import Forecast, forecast
 from budgets.models import Budget, BudgetRequest, Scope, scope_key
+from budgets.projection import LOOKBACK_DAYS
+from budgets.series_store import series_from, series_snapshot
 from budgets.spend import KEY_SCOPE, daily_of_scopes, spend_of_scopes
 
+# Past this many scopes a page reads their daily series from the snapshot the last enforcement run kept (one row)
+# instead of their rollups; a page of one person or team reads its own few rollups.
+SNAPSHOT_FROM = 100
 _UNREAD = object()
 
 
 class Numbers:
-    """Spend and burn rates for one quarter, read only for the scopes a page shows: pass their keys (or `load`
-    them before building rows). Each load is a fixed number of indexed queries, whatever the number of scopes or
+    """Spend and the daily series of one quarter, read only for the scopes a page shows: pass their keys (or
+    `load` them before building rows). Each load is a fixed number of queries, whatever the number of scopes or
     of usage rows; a scope asked for without being loaded is loaded on its own."""
 
     def __init__(self, quarter: Quarter, keys: Iterable[str] = ()) -> None:
         self.quarter = quarter
-        self.today = timezone.now().date()
+        now = timezone.now()
+        self.today = now.date()
+        self.elapsed = (now.hour * 3600 + now.minute * 60 + now.second) / 86400  # of today (UTC), for its rest
         self.live = quarter.contains(self.today)
         self.spend: dict[str, Decimal] = {}
-        self.rates: dict[str, BurnRate] = {}
+        self._series: dict[str, dict[date, Decimal]] = {}
         self._loaded: set[str] = set()
         self._snapshot: Any = _UNREAD
         self.load(keys)
@@ -46,32 +52,38 @@ class Numbers:
             return self
         self._loaded |= new
         self.spend.update(spend_of_scopes(quarter=self.quarter, keys=new))
-        # Burn rates of budget scopes only: a key's allowance has no run-out forecast.
-        rated = [key for key in new if not key.startswith(f"{KEY_SCOPE}:")]
-        if self.live and rated:
-            if self._snapshot is _UNREAD:
-                self._snapshot = burn_snapshot(today=self.today)  # as the last enforcement run saw them
-            if self._snapshot is not None:
-                self.rates.update(burn_rates_from(self._snapshot, keys=rated))
-            else:  # no run yet today: from the scopes' own days
-                start = self.today - timedelta(days=LOOKBACK_DAYS)
-                daily = daily_of_scopes(keys=rated, start=start, end=self.today)
-                self.rates.update(burn_rates_of(daily, today=self.today))
+        # Forecasts of budget scopes only: a key's allowance has no run-out forecast.
+        forecast_keys = [key for key in new if not key.startswith(f"{KEY_SCOPE}:")]
+        if self.live and forecast_keys:
+            self._series.update(self._read_series(forecast_keys))
         return self
+
+    def _read_series(self, keys: list[str]) -> dict[str, dict[date, Decimal]]:
+        if len(keys) >= SNAPSHOT_FROM:
+            if self._snapshot is _UNREAD:
+                self._snapshot = series_snapshot(today=self.today)  # as the last enforcement run read them
+            if self._snapshot is not None:
+                return series_from(self._snapshot, keys=keys, today=self.today)
+        start = self.today - timedelta(days=LOOKBACK_DAYS)
+        found = daily_of_scopes(keys=keys, start=start, end=self.today)
+        return {key: found.get(key, {}) for key in keys}
+
+    def series(self, key: str) -> dict[date, Decimal] | None:
+        if not self.live:
+            return None
+        self.load([key])
+        return self._series.get(key, {})
 
     def forecast(self, key: str, amount: Decimal | None) -> Forecast:
         self.load([key])
         return forecast(
             spend=self.spend.get(key, ZERO),
             amount=amount,
-            rate=self.rates.get(key, NO_BURN),
+            series=self.series(key),
             today=self.today if self.live else self.quarter.last_day,
             quarter=self.quarter,
+            elapsed=self.elapsed,
         )
-
-    def rate(self, key: str) -> BurnRate:
-        self.load([key])
-        return self.rates.get(key, NO_BURN)
 
     def last_days(self, n: int) -> list[date]:
         """The last `n` days of the quarter up to today, newest first."""
@@ -119,7 +131,6 @@ def burndown(budget: Budget | None, numbers: Numbers, key: str, fc: Forecast, da
         amount=budget.amount_usd if budget else None,
         daily=daily,
         fc=fc,
-        rate=numbers.rate(key) if numbers.live else None,
         today=numbers.today if numbers.live else numbers.quarter.last_day,
     )
 

@@ -18,7 +18,7 @@ from django.utils.formats import date_format
 
 from allocator.money import ZERO, usd
 from allocator.quarters import Quarter
-from budgets.forecast import NO_BURN, BurnRate, Forecast, forecast
+from budgets.forecast import DailySeries, Forecast, forecast
 from budgets.models import Alert, Budget, BudgetPolicy, Scope
 from budgets.spend import spend_of_scope
 
@@ -83,21 +83,34 @@ def _threshold_alerts(
     return alerts
 
 
+def _in_days(run_out: date, today: date) -> str:
+    days = (run_out - today).days
+    return "today" if days <= 0 else "tomorrow" if days == 1 else f"in {days} days"
+
+
+def forecast_alert_due(fc: Forecast, *, today: date, days: int) -> bool:
+    """Not spent yet, a real forecast, and its trend line runs out within `days` of today."""
+    if fc.amount is None or fc.spend >= fc.amount or fc.run_out is None or not fc.projecting:
+        return False
+    return (fc.run_out - today).days <= days
+
+
 def _forecast_alert(
-    limit: Limit, *, spent: Decimal, fc: Forecast, quarter: Quarter, policy: BudgetPolicy
+    limit: Limit, *, spent: Decimal, fc: Forecast, today: date, quarter: Quarter, policy: BudgetPolicy
 ) -> Alert | None:
-    """Budgets on track to run out more than policy.forecast_alert_days before the quarter ends."""
-    if not isinstance(limit, Budget) or spent >= limit.amount_usd or fc.run_out is None:
+    """A budget whose trend line runs out within policy.forecast_alert_days of today, whatever the day of the
+    quarter. Once per crossing: the alert's identity is the budget's amount (a bump makes a new crossing).
+    Needs a real forecast (a week of history): the level and trend are robust, so one runaway day never raises it."""
+    if not isinstance(limit, Budget) or not forecast_alert_due(fc, today=today, days=policy.forecast_alert_days):
         return None
-    days_left = (quarter.last_day - fc.run_out).days
-    if days_left <= policy.forecast_alert_days:
-        return None
+    band = f" (80\u00a0% range {usd(fc.low)}\u2013{usd(fc.high)})" if fc.low is not None else ""
     return limit_alert(
         limit,
         Alert.Kind.FORECAST,
         100,
-        f"{limit.scope_title} is on track to run out on {_day(fc.run_out)}, {days_left} days before {quarter} "
-        f"ends: {usd(spent)} of {usd(limit.amount_usd)} spent, {usd(fc.projected)} projected by quarter end.",
+        f"{limit.scope_title} is on track to run out on {_day(fc.run_out)}, {_in_days(fc.run_out, today)}: "
+        f"{usd(spent)} of {usd(limit.amount_usd)} spent, {usd(fc.projected)} projected by the end of {quarter} if "
+        f"the trend continues{band}.",
         quarter,
     )
 
@@ -106,8 +119,9 @@ def limit_alerts(
     *,
     limits: list[Limit],
     spend: dict[str, Decimal],
-    rates: dict[str, BurnRate],
+    series: DailySeries,
     today: date,
+    elapsed: float,
     quarter: Quarter,
     policy: BudgetPolicy,
     outcome: dict[str, list[str]],
@@ -118,8 +132,14 @@ def limit_alerts(
     alerts: list[Alert] = []
     for limit in limits:
         spent = spend.get(limit.scope_key, ZERO)
-        rate = rates.get(limit.scope_key, NO_BURN)
-        fc = forecast(spend=spent, amount=limit.amount_usd, rate=rate, today=today, quarter=quarter)
+        fc = forecast(
+            spend=spent,
+            amount=limit.amount_usd,
+            series=series.get(limit.scope_key, {}),
+            today=today,
+            quarter=quarter,
+            elapsed=elapsed,
+        )
         dedupe = str(limit.amount_usd)
         crossed = crossed_thresholds(spent=spent, amount=limit.amount_usd, thresholds=policy.thresholds)
         new = [t for t in crossed if (Alert.Kind.THRESHOLD, limit.scope_key, quarter.name, t, dedupe) not in existing]
@@ -131,7 +151,7 @@ def limit_alerts(
                 notes
             )
             alerts.append(limit_alert(limit, Alert.Kind.SUSPENSION, 100, text + ".", quarter))
-        forecast_alert = _forecast_alert(limit, spent=spent, fc=fc, quarter=quarter, policy=policy)
+        forecast_alert = _forecast_alert(limit, spent=spent, fc=fc, today=today, quarter=quarter, policy=policy)
         if forecast_alert is not None:
             alerts.append(forecast_alert)
     return [a for a in alerts if a.identity not in existing]

@@ -169,22 +169,23 @@ def test_new_quarter_reinstates(policy, engineer, team, my_key):
 
 
 def test_forecast_alert_names_the_run_out_date(policy, engineer, team, my_key, settings):
-    """$10 a day against $500 from 1 October: $190 spent by the 20th, runs out on 20 November."""
+    """$10 a day against $300 from 1 October: $190 spent by the 20th, runs out on 31 October (within 14 days)."""
     settings.FISCAL_YEAR_START_MONTH = 1  # the quarter is October-December, FY2026-Q4, whatever the deployment says
     with time_machine.travel(datetime(2026, 10, 20, 12, tzinfo=UTC), tick=False):
-        user_budget(engineer, team, "500")
+        user_budget(engineer, team, "300")
         for day in range(1, 20):
             spend(my_key, "10", day=datetime(2026, 10, day).date())
         enforce_budgets()
     alert = Alert.objects.get(kind=Alert.Kind.FORECAST)
-    assert "on track to run out on 20 November" in alert.message
-    assert "41 days before FY2026-Q4 ends" in alert.message
+    assert "on track to run out on 31 October, in 11 days" in alert.message
 
 
-def test_no_forecast_alert_when_running_out_in_the_last_days(policy, engineer, team, my_key, settings):
+def test_no_forecast_alert_while_the_run_out_is_more_than_the_policy_days_away(
+    policy, engineer, team, my_key, settings
+):
     settings.FISCAL_YEAR_START_MONTH = 1  # the quarter is October-December
     with time_machine.travel(datetime(2026, 10, 20, 12, tzinfo=UTC), tick=False):
-        user_budget(engineer, team, "900")  # runs out around 21 December: within 14 days of the end
+        user_budget(engineer, team, "500")  # runs out on 20 November: 31 days away, the policy says 14
         for day in range(1, 20):
             spend(my_key, "10", day=datetime(2026, 10, day).date())
         enforce_budgets()

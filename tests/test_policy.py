@@ -128,4 +128,4 @@ def test_stored_thresholds_always_read_as_a_list_of_percentages(db, stored, read
 def test_the_alerts_page_names_the_budget_thresholds(admin):
     BudgetPolicy.objects.update_or_create(pk=1, defaults={"alert_thresholds": [75, "junk"], "forecast_alert_days": 9})
     page = login(admin).get(reverse("budgets:alerts")).content.decode()
-    assert "crosses 75&nbsp;%" in page and "more than 9 days before" in page
+    assert "crosses 75&nbsp;%" in page and "runs out within 9 days" in page
