@@ -7,6 +7,11 @@ from django.urls import reverse
 
 from accounts.permissions import Access
 
+# Pages reached from the Leaderboards entry (their URLs are under /budgets/, which is the Budgets entry).
+BOARD_PAGES = {
+    f"budgets:{name}" for name in ("leaderboard", "efficiency", "adoption", "compare_team", "compare_cost_center")
+}
+
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
     if not getattr(request, "user", None) or not request.user.is_authenticated:
@@ -21,6 +26,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         items.append(("Approvals", reverse("allocator:approvals"), "approvals"))
     if access.is_manager or access.sees_everything:
         items.append(("Budgets", reverse("budgets:overview"), "budgets"))
+    items.append(("Leaderboards", reverse("budgets:leaderboard"), "boards"))
     items.append(("Organisation", reverse("accounts:organisation"), "org"))
     admin_items: list[tuple[str, str, str]] = []
     if access.sees_everything:
@@ -33,6 +39,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         admin_items.append(("Django admin", reverse("admin:index"), "djadmin"))
     unread = request.user.notifications.filter(read_at__isnull=True).count()
     best = _best_match(request.path, items + admin_items)  # one highlighted entry across both lists
+    if getattr(request.resolver_match, "view_name", "") in BOARD_PAGES:  # the boards sit under /budgets/
+        best = reverse("budgets:leaderboard")
     return {
         "nav_items": _mark_active(items, best),
         "nav_admin_items": _mark_active(admin_items, best),

@@ -14,6 +14,7 @@ Objects are judged by two attributes: `team_id` (the team the object is charged 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -26,11 +27,33 @@ from accounts.models import Membership, Team, User
 _USER_ATTRS = ("owner_user_id", "requester_id", "user_id")
 
 
+@dataclass(frozen=True)
+class BoardScope:
+    """What one person may see on the leaderboards, efficiency, adoption and comparison pages.
+
+    `all_teams`: every team's board (finance, admins; managers when the policy lets them see other teams).
+    `team_ids`: otherwise, the teams whose boards they see, names included. `own_team_ids`: the teams in which
+    they see their own position (rank, cache share against the team median) without anyone else's name.
+    """
+
+    all_teams: bool
+    team_ids: frozenset[int]
+    own_team_ids: frozenset[int]
+
+    @property
+    def sees_boards(self) -> bool:
+        return self.all_teams or bool(self.team_ids)
+
+    def sees_team(self, team_id: int | None) -> bool:
+        return team_id is not None and (self.all_teams or team_id in self.team_ids)
+
+
 class Access:
     def __init__(self, user: Any) -> None:
         self.user = user
         self.team_ids: frozenset[int] = frozenset()
         self.managed_team_ids: frozenset[int] = frozenset()
+        self._board_scope: BoardScope | None = None
         if getattr(user, "is_authenticated", False):
             rows = list(Membership.objects.filter(user=user).values_list("team_id", "role"))
             self.team_ids = frozenset(t for t, _ in rows)
@@ -121,6 +144,32 @@ class Access:
         if self._user_id(obj) == self.user.pk:
             return True
         return self.can_manage(obj)
+
+    def leaderboard_scope(self) -> BoardScope:
+        """Who sees whom on the boards, by role and the budget policy (budgets.models.BudgetPolicy):
+        finance and admins everything; managers their teams (every team if `managers_see_other_teams`);
+        engineers their own position only (their teams' boards with names if `engineers_see_names`)."""
+        if self._board_scope is None:
+            self._board_scope = self._read_board_scope()
+        return self._board_scope
+
+    def _read_board_scope(self) -> BoardScope:
+        if not self.is_authenticated:
+            return BoardScope(all_teams=False, team_ids=frozenset(), own_team_ids=frozenset())
+        if self.sees_everything:
+            return BoardScope(all_teams=True, team_ids=frozenset(), own_team_ids=self.team_ids)
+        from budgets.models import BudgetPolicy  # budgets depends on accounts, not the other way round
+
+        policy = BudgetPolicy.current()
+        teams = set(self.managed_team_ids)
+        if policy.engineers_see_names:
+            teams |= self.team_ids
+        all_teams = bool(self.managed_team_ids) and policy.managers_see_other_teams
+        return BoardScope(all_teams=all_teams, team_ids=frozenset(teams), own_team_ids=self.team_ids)
+
+    def can_view_team_board(self, team: Team) -> bool:
+        """A team's leaderboard and quarter-over-quarter comparison, with names."""
+        return self.leaderboard_scope().sees_team(team.pk)
 
     # Querysets -------------------------------------------------------------------------------------
 

@@ -87,6 +87,7 @@ class BudgetPolicyForm(forms.ModelForm):
             "Alerts and enforcement",
             ["alert_thresholds", "runaway_multiplier", "runaway_min_usd", "suspend_on_runaway", "forecast_alert_days"],
         ),
+        ("Leaderboards: who sees whom", ["engineers_see_names", "managers_see_other_teams"]),
     ]
 
     alert_thresholds = forms.CharField(
@@ -104,8 +105,12 @@ class BudgetPolicyForm(forms.ModelForm):
             "runaway_min_usd",
             "suspend_on_runaway",
             "forecast_alert_days",
+            "engineers_see_names",
+            "managers_see_other_teams",
         ]
         labels = {
+            "engineers_see_names": "Engineers see names on their teams' leaderboards",
+            "managers_see_other_teams": "Managers see other teams' leaderboards",
             "runaway_multiplier": "Runaway: last hour vs usual hourly spend (×)",
             "suspend_on_runaway": "Suspend a runaway key at once",
             "forecast_alert_days": "Forecast alert: when a budget's trend line runs out within this many days of today",
@@ -114,6 +119,9 @@ class BudgetPolicyForm(forms.ModelForm):
             "runaway_multiplier": "A key spending this many times its trailing hourly baseline raises an alert.",
             "forecast_alert_days": "Any day of the quarter, once per budget amount; needs a week of spend, and one "
             "runaway day does not raise it.",
+            "engineers_see_names": "Off: an engineer sees only their own position (top 20 % of the team by spend, "
+            "cache share against the team median), never a colleague's name. Finance and admins see everything.",
+            "managers_see_other_teams": "Off: a manager's boards cover only the teams they manage.",
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -356,8 +356,8 @@ class Alert(models.Model):
 
 class BudgetPolicy(OneRowSettings):
     """How budgets are watched and enforced, one row (pk=1): alert thresholds, forecast warnings, runaway
-    detection and the finance Slack webhook. Approval limits, secrets and usage settings stay on
-    allocator.models.Policy."""
+    detection, the finance Slack webhook and who sees whom on the leaderboards. Approval limits, secrets and
+    usage settings stay on allocator.models.Policy."""
 
     alert_thresholds = models.JSONField(
         default=default_thresholds, help_text="Percent of budget, e.g. [50, 80, 100]; each crossing alerts once."
@@ -367,6 +367,13 @@ class BudgetPolicy(OneRowSettings):
     suspend_on_runaway = models.BooleanField(default=False)
     forecast_alert_days = models.PositiveIntegerField(default=14)
     finance_slack_webhook_url = EncryptedTextField(blank=True)
+    # Who sees whom on the leaderboards (accounts.permissions.Access.leaderboard_scope reads these).
+    engineers_see_names = models.BooleanField(
+        default=False, help_text="Engineers see their teams' leaderboards with names, not only their own position."
+    )
+    managers_see_other_teams = models.BooleanField(
+        default=False, help_text="Managers see every team's leaderboard, not only their own teams'."
+    )
 
     class Meta:
         verbose_name = "budget policy"

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 import allocator.converters  # noqa: F401  (registers the <id:…> converter)
 from budgets import slack_interactions
@@ -22,4 +22,5 @@ urlpatterns = [
     path("alerts/<id:pk>/retry/", alerts.alert_retry, name="alert_retry"),
     path("slack/", slack_settings.slack_settings, name="slack_settings"),
     path("slack/interactions/", slack_interactions.interactions, name="slack_interactions"),
+    path("", include("budgets.reports.urls_boards")),
 ]

@@ -2,7 +2,7 @@
 
 Columns: anonymous, engineer, manager (of the engineer's team), finance, admin, outsider (other team).
 Objects in URLs belong to the engineer's team: the engineer's key and key request, a provider account,
-the team, its budget, the engineer's budget request and an alert about the team.
+the team, its cost center, its budget, the engineer's budget request and an alert about the team.
 """
 
 from __future__ import annotations
@@ -74,6 +74,11 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "budgets:alert_retry": ("alert", (302, 405, 405, 405, 405, 405)),
     "budgets:slack_settings": (None, (302, 403, 403, 403, 200, 403)),
     "budgets:slack_interactions": (None, (405, 405, 405, 405, 405, 405)),
+    "budgets:leaderboard": (None, (302, 200, 200, 200, 200, 200)),
+    "budgets:efficiency": (None, (302, 200, 200, 200, 200, 200)),
+    "budgets:adoption": (None, (302, 200, 200, 200, 200, 200)),
+    "budgets:compare_team": ("team", (302, 403, 200, 200, 200, 404)),
+    "budgets:compare_cost_center": ("cost_center", (302, 403, 403, 200, 200, 403)),
     "api:key_list": (None, (403, 200, 200, 200, 200, 200)),
     "api:key_request_list": (None, (403, 200, 200, 200, 200, 200)),
     "api:key_request_approve": ("request", (403, 405, 405, 405, 405, 405)),
@@ -112,6 +117,7 @@ def objects(cast, simulated, team):
         "request": key_request,
         "account": simulated,
         "team": team,
+        "cost_center": team.cost_center,
         "budget": budget,
         "bump": bump,
         "alert": alert,
