@@ -5,22 +5,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('budgets', '0004_budget_policy'),
+        ("budgets", "0005_leaderboard_visibility"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SeriesSnapshot',
+            name="SeriesSnapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('computed_for', models.DateField(help_text="The run's today: the series are the complete days before it.")),
-                ('computed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('series', models.JSONField(default=dict, help_text='{"team:3": [micro-dollars per day, oldest first]}')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "computed_for",
+                    models.DateField(help_text="The run's today: the series are the complete days before it."),
+                ),
+                ("computed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "series",
+                    models.JSONField(default=dict, help_text='{"team:3": [micro-dollars per day, oldest first]}'),
+                ),
             ],
             options={
-                'verbose_name': 'daily series snapshot',
+                "verbose_name": "daily series snapshot",
             },
         ),
     ]
