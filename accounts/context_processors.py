@@ -20,13 +20,17 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     items: list[tuple[str, str, str]] = [
         ("Home", reverse("home"), "home"),
         ("My keys", reverse("allocator:key_list"), "keys"),
+        ("My usage", reverse("budgets:person", args=[request.user.pk]), "usage"),
         ("Request a key", reverse("allocator:request_create"), "request"),
     ]
     if access.is_manager or access.sees_everything:
+        items.append(("Team keys", reverse("allocator:key_team_list"), "teamkeys"))
         items.append(("Approvals", reverse("allocator:approvals"), "approvals"))
     if access.is_manager or access.sees_everything:
         items.append(("Budgets", reverse("budgets:overview"), "budgets"))
     items.append(("Leaderboards", reverse("budgets:leaderboard"), "boards"))
+    if access.sees_chargeback:
+        items.append(("Chargeback", reverse("budgets:chargeback"), "chargeback"))
     items.append(("Organisation", reverse("accounts:organisation"), "org"))
     admin_items: list[tuple[str, str, str]] = []
     if access.sees_everything:

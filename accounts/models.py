@@ -204,6 +204,14 @@ ACTION_LABELS = {
     "budget_request.cancelled": "Budget bump cancelled",
     "alert.retried": "Alert delivery retried",
     "slack.webhooks_changed": "Slack webhooks changed",
+    "webhooks.changed": "Event webhooks changed",
+    "api_token.created": "API token created",
+    "api_token.revoked": "API token revoked",
+    "chargeback.exported": "Chargeback exported",
+    "chargeback.quarter_closed": "Quarter closed (chargeback frozen)",
+    "chargeback.invoiced": "Cost center invoiced at Stripe",
+    "stripe.customer_set": "Stripe customer of a cost center set",
+    "stripe.invoice_status": "Stripe invoice status changed",
     "user.created_by_sso": "Person created at first single sign-on",
     "admin.added": "Added in the Django admin",
     "admin.changed": "Changed in the Django admin",
@@ -303,3 +311,6 @@ class Notification(models.Model):
 
     def get_absolute_url(self) -> str:
         return self.url or reverse("home")
+
+
+from accounts.api_tokens import ApiToken  # noqa: E402, F401

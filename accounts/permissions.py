@@ -6,6 +6,7 @@ Rules:
 - manager of a team: sees and manages that team's people, projects, keys, requests and budgets,
   and decides the manager step of that team's requests.
 - engineer: sees their own keys and requests and their teams' project keys.
+- a person's page: themself, the managers of their teams, finance and admins.
 
 Objects are judged by two attributes: `team_id` (the team the object is charged to) and an owning user
 (`owner_user_id`, `requester_id` or `user_id`). A request also says which step it waits for in
@@ -15,6 +16,7 @@ Objects are judged by two attributes: `team_id` (the team the object is charged 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -89,6 +91,17 @@ class Access:
     def is_manager(self) -> bool:
         return bool(self.managed_team_ids)
 
+    @property
+    def sees_chargeback(self) -> bool:
+        return self.sees_everything or self.is_manager
+
+    def chargeback_team_ids(self) -> frozenset[int] | None:
+        """Teams whose chargeback lines this person reads: None means every line, unattributed usage included
+        (finance, admin); a manager reads their teams'; anyone else none."""
+        if self.sees_everything:
+            return None
+        return self.managed_team_ids
+
     # Objects ---------------------------------------------------------------------------------------
 
     @staticmethod
@@ -144,6 +157,25 @@ class Access:
         if self._user_id(obj) == self.user.pk:
             return True
         return self.can_manage(obj)
+
+    @cached_property
+    def managed_member_ids(self) -> frozenset[int]:
+        """People in the teams this person manages (one query, once per request)."""
+        if not self.managed_team_ids:
+            return frozenset()
+        members = Membership.objects.filter(team_id__in=self.managed_team_ids).values_list("user_id", flat=True)
+        return frozenset(members)
+
+    def can_view_person(self, person: Any) -> bool:
+        """A person's page (their keys, budgets, spend and efficiency): themself, a manager of one of their teams,
+        finance and admins."""
+        return person is not None and self.can_view_person_id(person.pk)
+
+    def can_view_person_id(self, pk: int) -> bool:
+        """can_view_person by id (boards link names without loading every person)."""
+        if not self.is_authenticated:
+            return False
+        return self.sees_everything or pk == self.user.pk or pk in self.managed_member_ids
 
     def leaderboard_scope(self) -> BoardScope:
         """Who sees whom on the boards, by role and the budget policy (budgets.models.BudgetPolicy):

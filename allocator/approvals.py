@@ -1,4 +1,5 @@
-"""Deciding key requests and budget bumps: the one service the web pages, the Slack buttons and the API call.
+"""Deciding key requests, budget bumps and provider spend-limit increase requests: the one service the web pages,
+the Slack buttons and the API call.
 
 Each decision locks the request row, checks the person may decide it (`approval_may_decide`: the approver of the
 step it waits for, never the requester), applies the ApprovalRequest state change, records the audit event,
@@ -22,8 +23,8 @@ from allocator.keys import key_mint_enqueue
 from allocator.models import ApprovalRequest, InvalidTransition, KeyRequest
 from allocator.money import usd
 from allocator.quarters import Quarter
-from budgets import bumps
-from budgets.models import BudgetRequest
+from budgets import bumps, increase_requests, webhooks
+from budgets.models import BudgetRequest, SpendLimitRequest
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class _Kind:
     on_approved: Callable[[ApprovalRequest, User], None]
     on_waiting: Callable[[ApprovalRequest], None]
     describe: Callable[[ApprovalRequest], str]
+    on_rejected: Callable[[ApprovalRequest], None] = lambda request: None
 
 
 def _key_request_before_approve(key_request: KeyRequest) -> None:
@@ -81,6 +83,15 @@ _KINDS: dict[type[ApprovalRequest], _Kind] = {
         on_waiting=lambda bump: bumps.bump_announce(bump=bump),
         describe=lambda bump: f"request for +{usd(bump.amount_usd)} on {bump.target_label}",
     ),
+    SpendLimitRequest: _Kind(
+        audit="spend_limit_request",
+        related=("account", "requester", "team"),
+        before_approve=lambda request: None,
+        on_approved=lambda request, by: increase_requests.increase_request_send_enqueue(request),
+        on_waiting=lambda request: None,
+        describe=lambda request: f"spend-limit increase request at {request.account}",
+        on_rejected=increase_requests.increase_request_send_enqueue,
+    ),
 }
 
 
@@ -118,9 +129,21 @@ def approval_approve(*, approval_request: ApprovalRequest, by: User) -> Approval
     AuditEvent.record(f"{kind.audit}.approved_{step}", actor=by, target=request)
     if request.state == request.State.APPROVED:
         kind.on_approved(request, by)
+        _decided_event(request, kind, by, "approved")
     else:
         kind.on_waiting(request)
     return request
+
+
+def _decided_event(request: ApprovalRequest, kind: _Kind, by: User, decision: str) -> None:
+    webhooks.webhook_event(
+        event="request.decided",
+        subject=request,
+        team_id=request.team_id,
+        message=f"{by} {decision} the {kind.describe(request)} of {request.requester}.",
+        url=request.get_absolute_url(),
+        detail=decision,
+    )
 
 
 @transaction.atomic
@@ -130,6 +153,8 @@ def approval_reject(*, approval_request: ApprovalRequest, by: User, reason: str)
     request.reject(by=by, reason=reason)
     request.save()
     AuditEvent.record(f"{kind.audit}.rejected", actor=by, target=request, reason=request.decision_reason)
+    _decided_event(request, kind, by, "rejected")
+    kind.on_rejected(request)
     notify(
         users=[request.requester],
         text=f"Your {kind.describe(request)} was rejected by {by}: {request.decision_reason}",

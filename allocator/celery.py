@@ -5,12 +5,15 @@ from pathlib import Path
 
 from celery import Celery
 from celery.signals import beat_init
+from django_structlog.celery.steps import DjangoStructLogInitStep
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "allocator.settings")
 
 app = Celery("allocator")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Tasks log with the request_id of the request that sent them (django-structlog's worker step).
+app.steps["worker"].add(DjangoStructLogInitStep)
 
 
 @app.on_configure.connect

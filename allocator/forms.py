@@ -102,6 +102,8 @@ def _option_field(spec: OptionSpec) -> forms.Field:
         return forms.BooleanField(**{**common, "required": False})
     if spec.kind == "list":
         return forms.CharField(max_length=2000, **common)
+    if spec.kind == "choice":
+        return forms.ChoiceField(choices=spec.choices, **common)
     return forms.CharField(max_length=200, **common)
 
 

@@ -1,4 +1,9 @@
-"""/healthz: JSON with database and broker status; 503 when either is down."""
+"""/healthz: JSON with database and broker status; 503 when either is down.
+
+Orchestrators probe narrower questions: `?probe=ready` checks the database only (with the broker down the site
+still works: approvals are saved and the mint sweeper sends them later), `?probe=live` checks nothing but that
+the process answers (restarting web processes cures no outage of the database or the broker).
+"""
 
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -24,7 +29,12 @@ def _broker() -> str:
         return f"down: {e.__class__.__name__}"
 
 
+CHECKS = {"database": _database, "broker": _broker}
+PROBES = {"live": (), "ready": ("database",)}
+
+
 def healthz(request: HttpRequest) -> JsonResponse:
-    checks = {"database": _database(), "broker": _broker()}
+    names = PROBES.get(request.GET.get("probe", ""), tuple(CHECKS))
+    checks = {name: CHECKS[name]() for name in names}
     healthy = all(v == "ok" for v in checks.values())
     return JsonResponse({"status": "ok" if healthy else "down", **checks}, status=200 if healthy else 503)

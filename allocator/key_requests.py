@@ -4,6 +4,7 @@ failed mint. Deciding a request is allocator.approvals; minting is allocator.key
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -15,7 +16,7 @@ from django.utils import timezone
 from accounts.models import AuditEvent, Membership, Project, Team, User
 from accounts.permissions import Access
 from accounts.services import notify
-from allocator.keys import key_mint_enqueue
+from allocator.keys import MINT_CLAIM_TIMEOUT, key_mint_enqueue
 from allocator.models import PURPOSE_MAX_LENGTH, KeyRequest, Policy, ProviderAccount
 from allocator.money import ZERO, amount_error, usd
 from allocator.quarters import Quarter
@@ -215,3 +216,21 @@ def key_request_retry(*, key_request: KeyRequest, by: User) -> KeyRequest:
     AuditEvent.record("key_request.retried", actor=by, target=key_request)
     key_mint_enqueue(key_request=key_request)
     return key_request
+
+
+# An approved request this long untouched (no claim, no failed attempt) with no key lost its mint task: the broker
+# was down when it was approved, or the message was lost. Long enough that a task in its backoff is not overtaken.
+MINT_SWEEP_AFTER = timedelta(minutes=5)
+
+
+def key_requests_unminted(*, now=None) -> list[int]:
+    """Ids of approved requests that have waited MINT_SWEEP_AFTER for a key with nobody minting them."""
+    now = now or timezone.now()
+    return list(
+        KeyRequest.objects.filter(state=KeyRequest.State.APPROVED, key__isnull=True)
+        .filter(updated_at__lte=now - MINT_SWEEP_AFTER)
+        .filter(Q(mint_claimed_at__isnull=True) | Q(mint_claimed_at__lte=now - MINT_CLAIM_TIMEOUT))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:500]
+    )
+

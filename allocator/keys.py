@@ -34,10 +34,24 @@ MAX_MINT_ATTEMPTS = 4
 
 def key_mint_enqueue(*, key_request: KeyRequest) -> None:
     """Queue the mint of an approved request once the surrounding transaction commits."""
+    pk = key_request.pk
+    transaction.on_commit(lambda: key_mint_send(key_request_id=pk))
+
+
+def key_mint_send(*, key_request_id: int) -> bool:
+    """Send the mint task; False when the broker cannot be reached. The approval is saved either way: the
+    sweeper (`tasks.sweep_unminted_requests`, from beat) sends it again once the broker is back, and a second
+    send is harmless because `key_mint` claims the request first."""
+    from kombu.exceptions import OperationalError
+
     from allocator.tasks import mint_key
 
-    pk = key_request.pk
-    transaction.on_commit(lambda: mint_key.delay(pk))
+    try:
+        mint_key.delay(key_request_id)
+    except OperationalError as error:
+        logger.warning("broker unreachable, mint of key request %s left to the sweeper: %s", key_request_id, error)
+        return False
+    return True
 
 
 def key_mint(*, key_request_id: int, final_attempt: bool = True) -> Key | None:
@@ -54,7 +68,7 @@ def key_mint(*, key_request_id: int, final_attempt: bool = True) -> Key | None:
     key_request = claimed
     expires_at = datetime.combine(key_request.expires_on, time.max, tzinfo=UTC) if key_request.expires_on else None
     try:
-        minted = key_request.account.adapter().mint_key(
+        minted = _mint_adapter(key_request).mint_key(
             name=_provider_key_name(key_request), limit_usd=key_request.allowance_usd, expires_at=expires_at
         )
     except ProviderError as error:
@@ -64,6 +78,15 @@ def key_mint(*, key_request_id: int, final_attempt: bool = True) -> Key | None:
             return None
         raise
     return _mint_record(key_request_id, key_request.account, minted, expires_at=expires_at)
+
+
+def _mint_adapter(key_request: KeyRequest):
+    """The account's adapter, or, where the account keeps one provider project per team or project, that scope's."""
+    from budgets.provider_caps import scope_mint_adapter
+
+    return scope_mint_adapter(
+        account=key_request.account, team_id=key_request.team_id, project_id=key_request.project_id
+    )
 
 
 def _mint_claim(key_request_id: int) -> KeyRequest | Key | None:
@@ -305,9 +328,17 @@ def key_suspend(*, key: Key, reason: str, by: User | None = None) -> Key:
                 key.status_reason = Key.fit("status_reason", note)
             key.save()
             AuditEvent.record("key.suspended", actor=by, target=key, reason=reason)
+            _key_event(key, "key.suspended", f"Key {key.name} was suspended: {reason}")
             owner = key.owner_user or key.requested_by
             notify(users=[owner], text=f"Your key “{key.name}” was suspended: {reason}", url=key.get_absolute_url())
     return key
+
+
+def _key_event(key: Key, event: str, message: str) -> None:
+    from budgets.webhooks import webhook_event
+
+    webhook_event(event=event, subject=key, team_id=key.team_id, message=message, url=key.get_absolute_url(),
+                  key_id=key.pk)
 
 
 def _require_suspended(key: Key) -> None:
@@ -334,6 +365,7 @@ def key_reinstate(*, key: Key, by: User | None = None, reason: str = "") -> Key:
                 text += " The provider issued a new secret: reveal it once on the key's page."
             key.save()
             AuditEvent.record("key.reinstated", actor=by, target=key, reason=reason)
+            _key_event(key, "key.reinstated", f"Key {key.name} is active again.")
             owner = key.owner_user or key.requested_by
             notify(users=[owner], text=text, url=key.get_absolute_url())
     return key

@@ -21,6 +21,8 @@ from allocator.providers import kind_choices
 REASON_MAX_LENGTH = 1000
 # Longest purpose of a key request, or reason for a bump (free text shown on the request's page).
 PURPOSE_MAX_LENGTH = 2000
+# An approved request with no key after this long says the worker or broker may be down.
+MINT_WAIT_NOTICE_AFTER = timedelta(minutes=1)
 
 
 class InvalidTransition(Exception):
@@ -281,6 +283,11 @@ class KeyRequest(ApprovalRequest):
     @property
     def is_open(self) -> bool:
         return self.state in (self.State.PENDING, self.State.APPROVED, self.State.FAILED)
+
+    @property
+    def mint_waiting(self) -> bool:
+        """Approved a while ago and still no key: the worker or the broker is likely down (the sweeper resends)."""
+        return self.state == self.State.APPROVED and self.updated_at < timezone.now() - MINT_WAIT_NOTICE_AFTER
 
     def submit(self, *, auto_limit: Decimal, finance_above: Decimal, over_budget: bool = False) -> None:
         """Route a new request through policy: auto-approve, manager, or manager then finance. A request whose

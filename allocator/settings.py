@@ -8,10 +8,13 @@ development secret key, or no encryption keys.
 
 import base64
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+import structlog
 from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -65,6 +68,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_filters",
+    "axes",
+    "django_structlog",
     "accounts",
     "allocator",
     "budgets",
@@ -80,6 +86,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_structlog.middlewares.RequestMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised during authentication into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "allocator.urls"
@@ -118,7 +128,8 @@ CACHES = {"default": env.cache_url("CACHE_URL", default=f"dbcache://{CACHE_TABLE
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# django-axes first: it refuses every sign-in (password or SSO) while the account or the address is locked out.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -133,7 +144,7 @@ AUTH_PASSWORD_VALIDATORS = [
 OIDC_ENABLED = bool(env.str("OIDC_RP_CLIENT_ID", default=""))
 if OIDC_ENABLED:
     INSTALLED_APPS.append("mozilla_django_oidc")
-    AUTHENTICATION_BACKENDS.insert(0, "accounts.oidc.EmailOIDCBackend")
+    AUTHENTICATION_BACKENDS.insert(1, "accounts.oidc.EmailOIDCBackend")
     OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID")
     OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
     OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
@@ -142,6 +153,24 @@ if OIDC_ENABLED:
     OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT")
     OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
     OIDC_RP_SCOPES = "openid email profile"
+
+# Login abuse (django-axes): after LOGIN_FAILURE_LIMIT failed sign-ins for one account, or from one address, that
+# account or address is refused for LOGIN_COOLOFF_MINUTES (the login page says so); a success resets the count.
+# The address is the TCP peer unless LOGIN_PROXY_COUNT says how many proxies in front append to X-Forwarded-For,
+# so a client cannot dodge the per-address limit by sending its own header.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_VERBOSE = False
+# Admins read every failed sign-in (Django admin → Axes → Access failures), at most 1,000 kept per account.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_IPWARE_PROXY_COUNT = env.int("LOGIN_PROXY_COUNT", default=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -212,37 +241,82 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 120.0,
         "kwargs": {"kinds": ["simulated"]},
     },
+    # Approved requests whose mint task was never sent (broker down at approval) or was lost.
+    "sweep-unminted-requests": {"task": "allocator.tasks.sweep_unminted_requests", "schedule": crontab(minute="*/5")},
     "expire-key-secrets": {"task": "allocator.tasks.expire_key_secrets", "schedule": crontab(minute="*/10")},
     # Usage retention: raw buckets older than Policy.usage_retention_months go; daily rollups stay.
     "drop-old-usage": {"task": "allocator.tasks.drop_old_usage", "schedule": crontab(hour=3, minute=17)},
     # Budgets: the alert outbox (retries with backoff) every minute; enforcement also runs after each sync.
     "deliver-alerts": {"task": "budgets.tasks.deliver_alerts", "schedule": 60.0},
+    # Keys near a hard cap (or runaway) are synced and enforced every minute, within a call budget.
+    "fast-lane": {"task": "budgets.tasks.fast_lane", "schedule": 60.0},
+    # Provider-side spend-limit increase requests (Anthropic) join the approvals inbox.
+    "increase-requests": {"task": "budgets.tasks.increase_requests_sync", "schedule": crontab(minute="*/5")},
 }
 
 SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
 
+# Stripe invoices for the quarterly chargeback (optional): the secret API key, the API base (blank = Stripe itself;
+# set it to point at a fake such as localstripe) and the webhook endpoint's signing secret.
+STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Session first: a signed-in browser; then personal tokens (`Authorization: Bearer alloc_…`) for scripts.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "allocator.api.auth.BearerTokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "allocator.api.auth.SignedIn",
+        "allocator.api.auth.ReadOnlyTokensOnlyRead",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "allocator.api.pagination.Pages",
     "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
     "DEFAULT_PARSER_CLASSES": [
-        "allocator.api_parsers.BoundedJSONParser",
+        "allocator.api.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "EXCEPTION_HANDLER": "allocator.api.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Throttles count in the shared cache (CACHE_URL), so every web process sees the same counts.
+    "DEFAULT_THROTTLE_CLASSES": ["allocator.api.auth.AnonThrottle", "allocator.api.auth.TokenThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("API_THROTTLE_ANON", default="30/min"),
+        "token": env.str("API_THROTTLE_TOKEN", default="600/min"),
+    },
+    "COERCE_DECIMAL_TO_STRING": True,
+    "DATETIME_FORMAT": "iso-8601",
+    "EXCEPTION_HANDLER": "allocator.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Allocator API",
     "DESCRIPTION": (
-        "Sign in first (session cookie; send the CSRF token on writes). Every error, whatever the status, answers "
-        '`{"error": {"code": "...", "message": "...", "fields": {...}}}`, with `fields` only for invalid input.'
+        "Version 1. Authenticate with a personal token (`Authorization: Bearer alloc_…`, created at "
+        "/accounts/tokens/) or a browser session (send the CSRF token on writes). Every error, whatever the "
+        'status, answers `{"error": {"code": "...", "message": "...", "fields": {...}}}`, with `fields` only for '
+        "invalid input. Money is a decimal string in USD; times are ISO 8601 in UTC."
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SCHEMA_PATH_PREFIX": "/api/v1/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "KeyStatusEnum": "allocator.models.Key.Status",
+        "ProviderAccountStatusEnum": "allocator.models.ProviderAccount.Status",
+        "SyncRunStatusEnum": "allocator.usage.models.SyncRun.Status",
+        "AlertStatusEnum": "budgets.models.Alert.Status",
+        "KeyRequestStateEnum": "allocator.models.KeyRequest.State",
+        "BudgetRequestStateEnum": "budgets.models.BudgetRequest.State",
+    },
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
     # Swagger UI from drf-spectacular-sidecar's static files: the docs work with no internet access.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -253,16 +327,78 @@ if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes speak plain HTTP to the container, inside the cluster
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
+# Content-Security-Policy (django-csp): scripts only from the site's own static files (no inline script, no eval),
+# except an inline block carrying this response's nonce (Swagger UI's start-up script, the 500 page's styles);
+# style sheets likewise; style *attributes* (bar widths, small layout tweaks) are allowed, since they cannot run
+# code. Images may be data: URIs (Swagger UI's icons); the charts are inline SVG.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],  # only for browsers without the two directives below
+        "style-src-elem": [SELF, NONCE],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# Logs: one JSON object a line in production (LOG_FORMAT=json), key=value lines in development (console).
+# django-structlog binds a request_id to every line a request logs (the proxy's X-Request-ID with
+# LOG_TRUST_REQUEST_ID) and passes it on to the Celery tasks the request sends, so a key's mint is traced to its
+# approval. Nothing logs request bodies, secrets or credentials.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "console")
+if LOG_FORMAT not in ("json", "console"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or console.")
+_log_pre_chain = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+_log_renderers = {"json": structlog.processors.JSONRenderer(), "console": structlog.dev.ConsoleRenderer(colors=False)}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        name: {
+            "()": structlog.stdlib.ProcessorFormatter,
+            "foreign_pre_chain": _log_pre_chain,
+            "processors": [
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        }
+        for name, renderer in _log_renderers.items()
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "django.db.backends": {"level": "INFO"}},
+    # axes logs every sign-in at INFO ("deleted 0 failed attempts"); lockouts are WARNING, failures in the admin.
+    "loggers": {"httpx": {"level": "WARNING"}, "django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
 }
+structlog.configure(
+    processors=[
+        structlog.stdlib.filter_by_level,
+        *_log_pre_chain,
+        structlog.stdlib.PositionalArgumentsFormatter(),
+        structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+    ],
+    logger_factory=structlog.stdlib.LoggerFactory(),
+    wrapper_class=structlog.stdlib.BoundLogger,
+    cache_logger_on_first_use=True,
+)
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+# Keep the X-Request-ID a proxy in front sets (off by default: a client could otherwise choose its own ids).
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = env.bool("LOG_TRUST_REQUEST_ID", default=False)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING above, as JSON in production

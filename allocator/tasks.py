@@ -33,6 +33,20 @@ def mint_key(self, key_request_id: int) -> int | None:
 
 
 @shared_task
+def sweep_unminted_requests() -> int:
+    """Beat: send the mint again for approved requests that never got a key (the broker was down at approval).
+    Duplicates are harmless: the mint claims the request under a row lock and a request has at most one key."""
+    from allocator.key_requests import key_requests_unminted
+
+    sent = 0
+    for key_request_id in key_requests_unminted():
+        if not key_services.key_mint_send(key_request_id=key_request_id):
+            break  # still down: the next sweep tries again
+        sent += 1
+    return sent
+
+
+@shared_task
 def expire_key_secrets() -> int:
     return key_services.key_secrets_expire()
 

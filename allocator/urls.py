@@ -1,12 +1,11 @@
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import views as account_views
-from allocator import api, health
+from allocator import health
+from allocator.api import errors as api
 from allocator.views import errors
 
 admin.site.site_header = "Allocator administration"
@@ -18,9 +17,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("", include("allocator.urls_app")),
     path("budgets/", include("budgets.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
-    path("api/docs/", login_required(SpectacularSwaggerView.as_view(url_name="api_schema")), name="api_docs"),
-    path("api/", include("allocator.urls_api")),
+    path("api/", include("allocator.api.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from allocator.admin_base import APPROVAL_FIELDS, APPROVAL_REPAIRABLE, AllocatorAdmin, RepairAdmin
-from budgets.models import Alert, Budget, BudgetRequest, KeyEnforcement
+from budgets.models import Alert, Budget, BudgetRequest, KeyEnforcement, ProviderCap, SpendLimitRequest
 
 
 @admin.register(Budget)
@@ -81,3 +81,31 @@ class AlertAdmin(RepairAdmin):
         "sent_at",
     ]
     repairable = ("status", "next_attempt_at", "claimed_at")
+
+
+@admin.register(ProviderCap)
+class ProviderCapAdmin(RepairAdmin):
+    """Limits Allocator keeps at the provider: a stuck retry can be made due again, nothing else is edited here."""
+
+    list_display = ["account", "scope_key", "provider_scope_id", "limit_usd", "state", "last_set_at"]
+    list_filter = ["state", "account"]
+    search_fields = ["scope_key", "provider_scope_id"]
+    list_select_related = ["account"]
+    fields = [
+        "account", "scope_key", "provider_scope_id", "limit_usd", "enforcement_status", "allowed_models",
+        "degraded_reason", "state", "last_set_at", "last_error", "attempts", "next_attempt_at",
+    ]  # fmt: skip
+    repairable = ("next_attempt_at",)
+
+
+@admin.register(SpendLimitRequest)
+class SpendLimitRequestAdmin(RepairAdmin):
+    list_display = ["__str__", "account", "amount_usd", "state", "awaiting_step", "provider_state", "created_at"]
+    list_filter = ["state", "awaiting_step", "provider_state"]
+    search_fields = ["requester_email", "reason"]
+    list_select_related = ["account", "requester"]
+    fields = [
+        "account", "provider_request_id", "requester", "requester_email", "team", "amount_usd",
+        "approved_amount_usd", "reason", *APPROVAL_FIELDS, "provider_state", "provider_message", "created_at",
+    ]  # fmt: skip
+    repairable = APPROVAL_REPAIRABLE

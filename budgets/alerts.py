@@ -2,7 +2,8 @@
 
 An Alert row is written first (by enforcement or when a request waits for approval); `alert_deliver` sends it:
 in-app notifications always, then Slack (the team's incoming webhook, and finance's for cost-center and team
-budgets and finance-step approvals), and email when no Slack webhook is configured or Slack refuses for good.
+budgets and finance-step approvals), and email when no Slack webhook is configured or Slack refuses for good;
+the signed event webhooks too (budgets.webhooks), which alone receive `event` rows (decisions, key changes).
 Approval messages (with Approve/Reject buttons) go to Slack only: the approvers are told in-app when a request
 is filed.
 
@@ -31,8 +32,8 @@ from accounts.services import finance_people, notify, team_managers
 from allocator.models import KeyRequest
 from allocator.money import usd
 from allocator.quarters import Quarter
-from budgets import slack
-from budgets.models import Alert, BudgetPolicy, BudgetRequest, Scope
+from budgets import slack, webhooks
+from budgets.models import Alert, BudgetPolicy, BudgetRequest, Scope, SpendLimitRequest
 
 logger = logging.getLogger(__name__)
 
@@ -86,11 +87,20 @@ def alert_destinations(alert: Alert, *, policy: BudgetPolicy | None = None) -> d
 
 def _subject(request: KeyRequest | BudgetRequest) -> str:
     """The scope key of a request's approval messages, e.g. "budget_request:12"."""
+    if isinstance(request, SpendLimitRequest):
+        return f"spend_limit_request:{request.pk}"
     kind = "budget_request" if isinstance(request, BudgetRequest) else "key_request"
     return f"{kind}:{request.pk}"
 
 
 def _request_text(request: KeyRequest | BudgetRequest) -> str:
+    if isinstance(request, SpendLimitRequest):
+        amount = usd(request.amount_usd) if request.amount_usd is not None else "more"
+        return (
+            f"{request.requester_label} asks {request.account} for a spend limit of {amount}: "
+            f"“{request.reason[:300]}”. Waiting for the {request.awaiting_step} to decide "
+            "(Approve allows the amount asked)."
+        )
     if isinstance(request, BudgetRequest):
         asks = f"+{usd(request.amount_usd)} on {request.target_label}: “{request.reason[:300]}”"
     else:
@@ -127,7 +137,8 @@ def approval_alerts_sync() -> int:
     """Queue approval messages for pending key and budget requests that have none for their current step.
 
     Key requests are filed by allocator.key_requests, which knows nothing of Slack; this sweep (run before each
-    delivery round) gives them the same buttons. Three queries whatever the number of requests.
+    delivery round) gives them the same buttons, and provider spend-limit increase requests too. Four queries
+    whatever the number of requests.
     """
     existing = set(Alert.objects.filter(kind=Alert.Kind.APPROVAL).values_list("scope_key", "dedupe"))
     key_requests = (
@@ -138,9 +149,12 @@ def approval_alerts_sync() -> int:
     bumps = BudgetRequest.objects.filter(state=BudgetRequest.State.PENDING).select_related(
         "requester", "budget__team", "budget__project", "budget__user", "budget__cost_center", "key"
     )
+    increases = SpendLimitRequest.objects.filter(state=SpendLimitRequest.State.PENDING).select_related(
+        "requester", "account"
+    )
     new = [
         _approval_alert(request)
-        for request in [*key_requests, *bumps]
+        for request in [*key_requests, *bumps, *increases]
         if (_subject(request), request.awaiting_step) not in existing
     ]
     if new:
@@ -204,9 +218,16 @@ def alert_deliver(*, alert_id: int, now: datetime | None = None) -> DeliveryResu
     if not claimed:
         return DeliveryResult("skipped")
     alert = Alert.objects.select_related("team", "user", "key__requested_by", "budget").get(pk=alert_id)
+    attempt = _Attempt(done=list(alert.delivered_to or []))
+    if alert.kind != Alert.Kind.EVENT:  # events (a decision, a key suspended) are for the webhooks only
+        _deliver_to_people(alert, attempt=attempt, now=now)
+    _post_to_webhooks(alert, attempt=attempt)
+    return _record_outcome(alert, attempt=attempt, now=now)
+
+
+def _deliver_to_people(alert: Alert, *, attempt: _Attempt, now: datetime) -> None:
     recipients = alert_recipients(alert)
     _notify_once(alert, recipients=recipients, now=now)
-    attempt = _Attempt(done=list(alert.delivered_to or []))
     destinations = alert_destinations(alert, policy=BudgetPolicy.current())
     _post_to_slack(alert, destinations=destinations, attempt=attempt)
     # Email when there is no Slack at all, or when Slack refused for good and nothing reached Slack. Approval
@@ -215,7 +236,6 @@ def alert_deliver(*, alert_id: int, now: datetime | None = None) -> DeliveryResu
     refused = attempt.permanent and not slack_done and not attempt.retryable
     if alert.kind != Alert.Kind.APPROVAL and (not destinations or refused) and "email" not in attempt.done:
         _email(alert, recipients=recipients, attempt=attempt)
-    return _record_outcome(alert, attempt=attempt, now=now)
 
 
 def _notify_once(alert: Alert, *, recipients: list[User], now: datetime) -> None:
@@ -243,6 +263,15 @@ def _post_to_slack(alert: Alert, *, destinations: dict[str, str], attempt: _Atte
         attempt.done.append(name)
         # Record each success at once: a later failure must not make a retry repeat it.
         Alert.objects.filter(pk=alert.pk).update(delivered_to=attempt.done)
+
+
+def _post_to_webhooks(alert: Alert, *, attempt: _Attempt) -> None:
+    failed: list[tuple[str, webhooks.WebhookError]] = []
+    attempt.done += webhooks.webhooks_post(alert, done=attempt.done, failed=failed)
+    for name, error in failed:
+        (attempt.permanent if error.permanent else attempt.retryable).append(f"{name}: {error}")
+        if error.retry_after is not None:
+            attempt.retry_after = max(attempt.retry_after or 0, error.retry_after)
 
 
 def _email(alert: Alert, *, recipients: list[User], attempt: _Attempt) -> None:

@@ -18,6 +18,7 @@ from accounts.permissions import Access
 from allocator.money import ZERO, amount_error, sum_money, to_cents, usd
 from allocator.quarters import Quarter
 from budgets.models import Budget, Scope
+from budgets.reports.models import QuarterClose
 from budgets.thresholds import record_crossed_thresholds
 
 
@@ -150,6 +151,8 @@ def budget_set(
             raise PermissionDenied("Finance sets cost-center and team budgets.")
     elif not (access.is_finance or access.can_manage(team)):
         raise PermissionDenied("Only the team's manager or finance can split this budget.")
+    if (closed := QuarterClose.refusal(quarter)) is not None:
+        raise ValidationError(closed)
 
     scope_obj = fields[scope]
     budget = _find_budget(scope=scope, quarter=quarter, obj_id=scope_obj.pk)
@@ -207,6 +210,8 @@ def budgets_copy_from_previous_quarter(*, quarter: Quarter, by: User) -> int:
     """Copy every budget of the quarter before `quarter` whose scope has none in `quarter` yet."""
     if not Access(by).is_finance:
         raise PermissionDenied("Finance copies budgets between quarters.")
+    if (closed := QuarterClose.refusal(quarter)) is not None:
+        raise ValidationError(closed)
     previous = quarter.previous()
     count = budgets_copy_missing(source=previous, target=quarter, set_by=by)
     AuditEvent.record("budgets.copied", actor=by, source=previous.name, quarter=quarter.name, count=count)

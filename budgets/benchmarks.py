@@ -220,4 +220,5 @@ if register is not None:
         arguments=[(("--keys",), {"type": int, "default": 5000})],
     )
 
+import budgets.reports.benchmarks  # noqa: E402, F401  (registers `bench export`)
 from budgets import bench_pages  # noqa: E402,F401  (registers `bench pages`)

@@ -25,6 +25,7 @@ from allocator.quarters import Quarter
 from budgets.allocation import allocation, enforcement_enqueue, parent_budget
 from budgets.allowance import Allowance, key_allowance_raise
 from budgets.models import Budget, BudgetRequest, Scope
+from budgets.reports.models import QuarterClose
 from budgets.thresholds import record_crossed_thresholds
 
 
@@ -94,6 +95,8 @@ def _target_problem(*, requester: User, budget: Budget | None, key: Key | None) 
         if BudgetRequest.objects.filter(key=key, state=BudgetRequest.State.PENDING).exists():
             return "A request for this key's allowance is already waiting."
         return None
+    if (closed := QuarterClose.refusal(budget.quarter)) is not None:
+        return closed
     if budget.quarter != Quarter.current().name:
         return f"That budget is for {budget.quarter}; bumps are for the current quarter."
     if not bumpable_budgets(requester).filter(pk=budget.pk).exists():

@@ -10,6 +10,7 @@ queries of their own (the provider call and its audit trail).
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +31,8 @@ from budgets.runaway import runaway_alert, runaway_keys, runaway_text
 from budgets.series_store import series_store
 from budgets.spend import KEY_SCOPE, lifetime_spend, scope_spend
 from budgets.thresholds import Limit, insert_new_alerts, limit_alerts
+
+logger = logging.getLogger(__name__)
 
 _KEY_FIELDS = (
     "pk",
@@ -79,12 +82,14 @@ def enforce_budgets(*, now: datetime | None = None) -> EnforcementReport:
       key_suspend); keys this code suspended come back (key_reinstate) when none of their hard limits is spent
       any more (a bump, a raised budget or allowance, a new quarter).
     - OpenRouter keys get a provider-side cap, so the limit holds between syncs.
+    - Scopes mapped to a provider project, workspace or guardrail get its monthly limit (budgets.provider_caps).
     - Forecast alerts, and runaway detection from the last day of hourly usage buckets.
     """
     run = _Run(now or timezone.now())
     run.set_provider_caps()  # before any suspension, so the cap holds even if suspending fails
     run.suspend_spent_keys()
     run.reinstate_keys_with_room()
+    run.keep_provider_caps()
     alerts = run.handle_runaway_keys()
     alerts += run.limit_alerts()
     run.save(alerts)
@@ -258,6 +263,18 @@ class _Run:
             state = self._state(plan.pk)
             state.suspended_by, state.scope_key, state.note = "", "", ""
             self.report.reinstated.append(plan.pk)
+
+    def keep_provider_caps(self) -> None:
+        """Provider-side limits and model lists of mapped scopes, from this run's spend and budgets."""
+        from budgets.provider_caps import provider_caps_keep
+
+        try:
+            caps = provider_caps_keep(now=self.now, spend=self.spend, budgets=self.budgets)
+        except Exception as error:  # noqa: BLE001 - provider caps must never stop suspensions and alerts
+            logger.exception("keeping provider caps failed")
+            self.report.errors.append(f"provider caps: {error.__class__.__name__}")
+            return
+        self.report.errors += [f"provider cap #{pk}: write failed, retrying" for pk in caps.failed]
 
     def handle_runaway_keys(self) -> list[Alert]:
         """Alert at once about runaway keys; suspend the one key if policy says so."""

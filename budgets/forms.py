@@ -88,6 +88,7 @@ class BudgetPolicyForm(forms.ModelForm):
             ["alert_thresholds", "runaway_multiplier", "runaway_min_usd", "suspend_on_runaway", "forecast_alert_days"],
         ),
         ("Leaderboards: who sees whom", ["engineers_see_names", "managers_see_other_teams"]),
+        ("Caps at the provider", ["degrade_at_percent", "fast_lane_percent", "fast_lane_calls_per_minute"]),
     ]
 
     alert_thresholds = forms.CharField(
@@ -96,6 +97,34 @@ class BudgetPolicyForm(forms.ModelForm):
         help_text="Percentages separated by commas, e.g. 50, 80, 100. Each crossing alerts once per scope and quarter.",
     )
     runaway_min_usd = MoneyField(label="Runaway: ignore hours under (USD)")
+    degrade_at_percent = forms.IntegerField(
+        label="Cheaper models only from (% of a hard budget)",
+        min_value=0,
+        max_value=100,
+        required=False,
+        help_text=(
+            "Scopes mapped to a provider project, workspace or guardrail keep only small-tier models from here "
+            "until the budget is raised or the quarter turns; 0 turns it off."
+        ),
+    )
+    fast_lane_percent = forms.IntegerField(
+        label="Sync every minute from (% of a hard budget)",
+        min_value=0,
+        max_value=100,
+        required=False,
+        help_text="Keys of scopes past this share, and runaway keys, are synced and enforced every minute; 0 = never.",
+    )
+    fast_lane_calls_per_minute = forms.IntegerField(
+        label="Fast lane: provider calls a minute, at most", min_value=1, max_value=600, required=False
+    )
+    KEEP_WHEN_BLANK = ("degrade_at_percent", "fast_lane_percent", "fast_lane_calls_per_minute")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for name in self.KEEP_WHEN_BLANK:  # a form without these fields keeps what is stored
+            if cleaned.get(name) is None and name not in self.errors:
+                cleaned[name] = getattr(self.instance, name)
+        return cleaned
 
     class Meta:
         model = BudgetPolicy
@@ -107,6 +136,9 @@ class BudgetPolicyForm(forms.ModelForm):
             "forecast_alert_days",
             "engineers_see_names",
             "managers_see_other_teams",
+            "degrade_at_percent",
+            "fast_lane_percent",
+            "fast_lane_calls_per_minute",
         ]
         labels = {
             "engineers_see_names": "Engineers see names on their teams' leaderboards",

@@ -294,6 +294,7 @@ class Alert(models.Model):
         RUNAWAY = "runaway", "Runaway spend"
         SUSPENSION = "suspension", "Suspension"
         APPROVAL = "approval", "Waiting for approval"
+        EVENT = "event", "Event (webhooks only)"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -367,6 +368,16 @@ class BudgetPolicy(OneRowSettings):
     suspend_on_runaway = models.BooleanField(default=False)
     forecast_alert_days = models.PositiveIntegerField(default=14)
     finance_slack_webhook_url = EncryptedTextField(blank=True)
+    # Caps at the provider (budgets/provider_caps.py) and the fast lane (budgets/fast_lane.py).
+    degrade_at_percent = models.PositiveSmallIntegerField(
+        default=90, help_text="Share of a hard budget at which a mapped scope keeps only small-tier models; 0 = never."
+    )
+    fast_lane_percent = models.PositiveSmallIntegerField(
+        default=80, help_text="Share of a hard budget from which a scope's keys are synced every minute; 0 = never."
+    )
+    fast_lane_calls_per_minute = models.PositiveSmallIntegerField(
+        default=30, help_text="At most this many provider calls a minute for the fast lane."
+    )
     # Who sees whom on the leaderboards (accounts.permissions.Access.leaderboard_scope reads these).
     engineers_see_names = models.BooleanField(
         default=False, help_text="Engineers see their teams' leaderboards with names, not only their own position."
@@ -411,3 +422,9 @@ class SeriesSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"Daily series for {self.computed_for}"
+
+
+from budgets.increase_request_models import SpendLimitRequest  # noqa: E402, F401 - registered with the budgets app
+from budgets.provider_cap_models import ProviderCap  # noqa: E402, F401 - registered with the budgets app
+from budgets.reports.models import FrozenLine, QuarterClose, StripeCustomer, StripeInvoice  # noqa: E402, F401
+from budgets.webhooks import WebhookDestination  # noqa: E402, F401

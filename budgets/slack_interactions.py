@@ -21,12 +21,16 @@ from django.views.decorators.http import require_POST
 from accounts.models import User
 from allocator import approvals
 from allocator.models import ApprovalRequest, InvalidTransition, KeyRequest
-from budgets.models import BudgetRequest
+from budgets.models import BudgetRequest, SpendLimitRequest
 from budgets.slack import REPLAY_WINDOW, BadSignature, mrkdwn_escape, verify_signature
 
 logger = logging.getLogger(__name__)
 
-_REQUEST_KINDS: dict[str, type[ApprovalRequest]] = {"key_request": KeyRequest, "budget_request": BudgetRequest}
+_REQUEST_KINDS: dict[str, type[ApprovalRequest]] = {
+    "key_request": KeyRequest,
+    "budget_request": BudgetRequest,
+    "spend_limit_request": SpendLimitRequest,
+}
 
 
 def _refuse_replay(signature: str) -> None:
@@ -50,6 +54,8 @@ def slack_user(data: dict[str, Any]) -> User | None:
 
 
 def _describe(request: ApprovalRequest) -> str:
+    if isinstance(request, SpendLimitRequest):
+        return f"Spend-limit increase #{request.pk} ({request.requester_label} at {request.account})"
     if isinstance(request, BudgetRequest):
         return f"Budget request #{request.pk} (+${request.amount_usd:,} on {request.target_label})"
     return f"Key request #{request.pk} “{request.name}”"

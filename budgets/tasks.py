@@ -51,3 +51,50 @@ def slack_follow_up(self, response_url: str, body: dict) -> None:
             logger.warning("Slack follow-up refused: %s", error)
             return
         raise self.retry(exc=error, countdown=error.retry_after or 5 * 2**self.request.retries) from error
+
+
+@shared_task(acks_late=True, time_limit=300)
+def provider_caps_retry(account_id: int) -> int:
+    """Write the provider-side caps of one account again after a failed write (queued with backoff)."""
+    from budgets.provider_caps import provider_caps_keep
+
+    return len(provider_caps_keep(account_ids=[account_id], retrying=True).failed)
+
+
+@shared_task(acks_late=True, time_limit=120, expires=60)
+def fast_lane() -> dict:
+    """Beat, every minute: sync and enforce the keys near a hard cap (budgets.fast_lane); a run that waited a
+    minute in the queue is dropped, the next one is due."""
+    from budgets.fast_lane import fast_lane_run
+
+    report = fast_lane_run()
+    return {"keys": report.keys, "synced": report.synced, "deferred": report.deferred, "calls": report.calls}
+
+
+@shared_task(bind=True, max_retries=5, acks_late=True, time_limit=60)
+def increase_request_send(self, request_id: int) -> bool:
+    """Tell the provider how a spend-limit increase request was decided (retried with backoff)."""
+    from allocator.providers.base import ProviderError
+    from budgets.increase_requests import increase_request_send as send
+
+    try:
+        return send(pk=request_id)
+    except ProviderError as error:
+        raise self.retry(exc=error, countdown=error.retry_after or 30 * 2**self.request.retries) from error
+
+
+@shared_task(acks_late=True, time_limit=300)
+def increase_requests_sync() -> int:
+    """Beat: mirror pending spend-limit increase requests of every account whose provider has them."""
+    from allocator.models import ProviderAccount
+    from allocator.providers.base import ProviderError
+    from budgets.increase_requests import increase_requests_sync as mirror
+
+    created = 0
+    for account in ProviderAccount.objects.filter(enabled=True):
+        if account.capabilities.increase_requests:
+            try:
+                created += mirror(account=account)
+            except ProviderError as error:
+                logger.warning("increase requests of %s: %s", account, error)
+    return created

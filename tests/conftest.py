@@ -21,7 +21,7 @@ from allocator.celery import app as celery_app
 from allocator.models import Policy, ProviderAccount, ProviderKind
 from tests.factories import CostCenterFactory, MembershipFactory, ProjectFactory, TeamFactory, UserFactory
 
-pytest_plugins = ["tests.emulators.fixtures", "tests.fixed_instant", "tests.browser_support"]
+pytest_plugins = ["tests.emulators.fixtures", "tests.emulators.stripe", "tests.fixed_instant", "tests.browser_support"]
 
 
 @pytest.fixture(scope="session")

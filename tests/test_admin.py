@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -20,7 +21,7 @@ from allocator.models import (
     SyncRun,
     UsageBucket,
 )
-from budgets.models import Alert, BudgetRequest, KeyEnforcement
+from budgets.models import Alert, BudgetRequest, KeyEnforcement, ProviderCap, SpendLimitRequest
 from tests.budget_factories import AlertFactory, BudgetRequestFactory, spend, team_budget
 from tests.conftest import login
 from tests.factories import KeyFactory, KeyRequestFactory
@@ -40,6 +41,8 @@ def every_model(admin, engineer, team, project, simulated):
     BudgetRequestFactory(budget=budget, requester=engineer)
     AlertFactory(budget=budget, team=team)
     KeyEnforcement.objects.create(key=key, suspended_by="", scope_key=f"team:{team.pk}")
+    ProviderCap.objects.create(account=simulated, scope_key=f"team:{team.pk}", provider_scope_id="proj_1")
+    SpendLimitRequest.objects.create(account=simulated, provider_request_id="slir_1", requester_email="e@example.com")
     spend(key, "12.50")
     now = timezone.now()
     UsageBucket.objects.create(account=simulated, key=key, model="gpt-4o-mini", bucket_start=now, bucket_width="1h")
@@ -52,6 +55,10 @@ def every_model(admin, engineer, team, project, simulated):
     Notification.objects.create(user=engineer, text="hello")
     AuditEvent.record("key.minted", actor=admin, target=key)
     Group.objects.create(name="Helpers")
+    # django-axes' sign-in records (access attempts, failures, logins), from a real failed and a real sign-in.
+    sign_in = reverse("accounts:login")
+    Client().post(sign_in, {"username": engineer.email, "password": "pw"})
+    Client().post(sign_in, {"username": engineer.email, "password": "wrong"})  # after: a success clears failures
     return key
 
 

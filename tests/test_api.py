@@ -49,8 +49,9 @@ def test_key_list_is_scoped_and_never_contains_secrets(engineer, outsider, team,
     mine = KeyFactory(account=simulated, owner_user=engineer, team=team, pending_secret="sk-sim-SECRET")
     KeyFactory(account=simulated, owner_user=outsider, team=other_team)
     response = login(engineer).get(reverse("api:key_list"))
-    assert [k["id"] for k in response.json()] == [mine.pk]
-    assert b"sk-sim-SECRET" not in response.content and response.json()[0]["secret_available"] is True
+    keys = response.json()["results"]
+    assert [k["id"] for k in keys] == [mine.pk] and response.json()["count"] == 1
+    assert b"sk-sim-SECRET" not in response.content and keys[0]["secret_available"] is True
 
 
 def test_anonymous_api_calls_are_refused(client, db):

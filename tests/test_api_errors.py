@@ -5,7 +5,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from allocator import urls
-from allocator.api import exception_handler
+from allocator.api.errors import exception_handler
 from tests.conftest import login
 
 HUGE_ID = 2**64 + 1
@@ -37,19 +37,19 @@ def test_malformed_json_is_a_400_parse_error(engineer):
     _assert_error_shape(response, 400, "parse_error")
 
 
-@pytest.mark.parametrize("action", ["key_request_approve", "key_request_reject"])
+@pytest.mark.parametrize("action", ["approve", "reject"])
 def test_ids_beyond_64_bits_are_a_404(manager, action):
-    response = login(manager).post(reverse(f"api:{action}", args=[HUGE_ID]), {"reason": "x"})
+    response = login(manager).post(f"/api/v1/key-requests/{HUGE_ID}/{action}/", {"reason": "x"})
     _assert_error_shape(response, 404, "not_found")
 
 
 def test_unknown_api_paths_answer_json_404(engineer):
-    _assert_error_shape(login(engineer).get("/api/nothing-here/"), 404, "not_found")
-    _assert_error_shape(login(engineer).get("/api/key-requests/1/explode/"), 404, "not_found")
+    _assert_error_shape(login(engineer).get("/api/v1/nothing-here/"), 404, "not_found")
+    _assert_error_shape(login(engineer).get("/api/v1/key-requests/1/explode/"), 404, "not_found")
 
 
 def test_unknown_api_paths_answer_json_404_to_anonymous_callers_too(client, db):
-    _assert_error_shape(client.get("/api/nothing-here/"), 404, "not_found")
+    _assert_error_shape(client.get("/api/v1/nothing-here/"), 404, "not_found")
 
 
 def test_wrong_method_is_a_405_in_the_error_shape(engineer):
@@ -74,3 +74,12 @@ def test_a_crash_outside_the_views_answers_json_under_api_and_html_elsewhere(db)
     assert api.status_code == 500 and api["Content-Type"] == "application/json"
     page = urls.server_error(RequestFactory().get("/keys/"))
     assert page.status_code == 500 and page["Content-Type"].startswith("text/html")
+
+
+def test_posts_to_unknown_api_paths_answer_json_404_not_the_csrf_page(db):
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).post("/api/v1/alerts/-5/retry/")
+    _assert_error_shape(response, 404, "not_found")
+    moved = Client(enforce_csrf_checks=True).post("/api/key-requests/")
+    assert "/api/v1/" in _assert_error_shape(moved, 404, "not_found")["message"]

@@ -1,5 +1,6 @@
-"""The main pages in a real browser (headless Chromium) as a manager and as finance: no script errors, nothing
-wider than a 1280 px window, and htmx served by the site itself (no request leaves it)."""
+"""The main pages in a real browser (headless Chromium) as a manager and as finance: no script errors and no
+Content-Security-Policy violations, nothing wider than a 1280 px window, and htmx served by the site itself (no
+request leaves it)."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -7,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from allocator.quarters import Quarter
 from tests.browser_support import BROWSER_MARKS, sign_in
 from tests.budget_factories import BudgetRequestFactory, simulated_key, spend, team_budget, user_budget
 from tests.factories import KeyRequestFactory
@@ -27,10 +29,13 @@ COMMON_PAGES = [
     "/budgets/bumps/new/",
     "/budgets/bumps/{bump}/",
     "/budgets/alerts/",
+    "/budgets/people/{person}/",
+    "/keys/team/",
+    "/budgets/chargeback/",
     "/accounts/organisation/",
     "/accounts/notifications/",
 ]
-FINANCE_PAGES = ["/sync/", "/accounts/audit/"]
+FINANCE_PAGES = ["/sync/", "/accounts/audit/", "/budgets/chargeback/close/?quarter={previous_quarter}"]
 
 
 
@@ -45,28 +50,54 @@ def rows(engineer, manager, team, simulated, policy):
         spend(key, Decimal("9.75"), day=today - timedelta(days=days_ago))
     key_request = KeyRequestFactory(requester=engineer, team=team, account=simulated, purpose="Reranker evaluation")
     bump = BudgetRequestFactory(requester=engineer, team=team, budget=budget, reason="Eval run for the new ranker")
-    return {"key": key.pk, "key_request": key_request.pk, "team": team.pk, "budget": budget.pk, "bump": bump.pk}
+    return {
+        "key": key.pk,
+        "key_request": key_request.pk,
+        "team": team.pk,
+        "budget": budget.pk,
+        "bump": bump.pk,
+        "person": engineer.pk,
+        "previous_quarter": Quarter.current().previous().name,
+    }
 
 
 
-def _visit_all(page, live_server, paths):
-    """Open each page; return what went wrong on any of them, one line per problem."""
-    problems, errors, foreign = [], [], []
-    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+# Every Content-Security-Policy violation is reported on the console (Chromium also logs "Refused to ...").
+CSP_REPORTER = """document.addEventListener("securitypolicyviolation", (e) =>
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`));"""
+
+
+def _watch(page, live_server, errors, foreign):
+    page.add_init_script(CSP_REPORTER)
+
+    def console(message):
+        # The Django admin links no icon, so the browser's own /favicon.ico guess answers 404 there.
+        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+            errors.append(f"{message.text} ({message.location.get('url')})")
+
+    page.on("console", console)
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("request", lambda request: request.url.startswith(live_server.url) or foreign.append(request.url))
+
+
+def _visit_all(page, live_server, paths, htmx=True):
+    """Open each page; return what went wrong on any of them, one line per problem."""
+    problems, errors, foreign = [], [], []
+    _watch(page, live_server, errors, foreign)
     for path in paths:
         errors.clear()
         response = page.goto(live_server.url + path)
-        page.wait_for_load_state("load")
+        page.wait_for_load_state("networkidle")
         if response.status != 200:
             problems.append(f"{path}: status {response.status}")
+        if "script-src 'self'" not in (response.headers.get("content-security-policy") or ""):
+            problems.append(f"{path}: no Content-Security-Policy header")
         if errors:
             problems.append(f"{path}: console errors {errors}")
         scroll_width, window_width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-        if scroll_width > window_width:
+        if htmx and scroll_width > window_width:
             problems.append(f"{path}: {scroll_width} px wide in a {window_width} px window")
-        if not page.evaluate("typeof window.htmx === 'object'"):
+        if htmx and not page.evaluate("typeof window.htmx === 'object'"):
             problems.append(f"{path}: htmx is not loaded")
     problems += [f"request left the site: {url}" for url in foreign]
     return problems
@@ -85,7 +116,19 @@ def test_main_pages_load_cleanly_in_a_browser(browser, live_server, cast, rows, 
 
 def test_budget_pages_fit_a_phone(browser, live_server, manager, rows):
     # Wide tables scroll inside their card; the page itself never scrolls sideways on a 390 px phone.
-    paths = [path.format(**rows) for path in ["/", "/keys/", "/budgets/", "/budgets/teams/{team}/", "/budgets/alerts/"]]
+    paths = [
+        path.format(**rows)
+        for path in [
+            "/",
+            "/keys/",
+            "/keys/{key}/",
+            "/keys/team/",
+            "/budgets/",
+            "/budgets/teams/{team}/",
+            "/budgets/people/{person}/",
+            "/budgets/alerts/",
+        ]
+    ]
     page = sign_in(browser, live_server, manager.email, width=390)
 
     assert _visit_all(page, live_server, paths) == []
@@ -123,3 +166,38 @@ def test_sync_status_tables_fit_their_cards_at_1280(browser, live_server, financ
         ".filter(t => t.scrollWidth > t.parentElement.clientWidth + 1).map(t => t.scrollWidth)"
     )
     assert overflowing == []
+
+
+def test_finance_spend_charts_fit_a_phone(browser, live_server, finance, rows):
+    from allocator.quarters import Quarter
+    from allocator.usage.summaries import summaries_rebuild
+
+    summaries_rebuild(quarter=Quarter.current())
+    page = sign_in(browser, live_server, finance.email, width=390)
+    assert _visit_all(page, live_server, ["/budgets/", "/budgets/people/{person}/".format(**rows)]) == []
+    assert page.evaluate("document.querySelectorAll('#person-trend svg rect').length") > 0
+
+
+def test_api_docs_and_admin_work_under_the_content_security_policy(browser, live_server, admin, settings):
+    settings.WHITENOISE_USE_FINDERS = True  # Swagger UI's files straight from the packages, as `make run` serves them
+    page = sign_in(browser, live_server, admin.email)
+
+    assert _visit_all(page, live_server, ["/api/v1/docs/", "/admin/", "/admin/allocator/key/"], htmx=False) == []
+    page.goto(f"{live_server.url}/api/v1/docs/")
+    page.wait_for_selector(".opblock-summary-path", timeout=15_000)  # Swagger UI ran and rendered the schema
+    assert "/api/v1/key-requests/" in page.inner_text("#swagger-ui")
+
+
+def test_confirmations_and_the_status_filter_work_without_inline_script(browser, live_server, engineer, rows):
+    page = sign_in(browser, live_server, engineer.email)
+    page.goto(f"{live_server.url}/requests/{rows['key_request']}/")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click("text=Cancel request")
+    assert "Cancel request" in page.inner_text("main")  # dismissed: nothing happened
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("text=Cancel request")
+    page.wait_for_selector("text=Request cancelled.")
+
+    page.goto(f"{live_server.url}/keys/")
+    page.select_option("select[name=status]", "active")
+    page.wait_for_url("**/keys/?status=active")

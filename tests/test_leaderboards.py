@@ -127,6 +127,13 @@ def test_manager_sees_only_their_team_unless_policy_allows(manager, board, other
     BudgetPolicy.objects.filter(pk=BudgetPolicy.current().pk).update(managers_see_other_teams=True)
     response = login(manager).get(URL, {"team": other_team.pk})
     assert [r.name for r in _rows(response)] == ["Gus Growth"]
+    # Seeing another team's board does not open its people's pages: their names carry no link there.
+    gus = response.context["page"].object_list[0]
+    assert gus.url == ""
+    own = login(manager).get(URL)
+    links = {row.name: row.url for row in own.context["page"].object_list}
+    assert links.pop("Gus Growth") == ""
+    assert all(url.startswith("/budgets/people/") for url in links.values())
 
 
 def test_engineer_sees_own_position_and_no_other_names(engineer, board):

@@ -7,10 +7,15 @@ the team, its cost center, its budget, the engineer's budget request and an aler
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+from types import SimpleNamespace
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from accounts.api_tokens import api_token_create
 from allocator.models import Key, KeyRequest
+from budgets.models import SpendLimitRequest
 from tests.budget_factories import AlertFactory, BudgetRequestFactory, team_budget, user_budget
 from tests.conftest import login
 from tests.factories import KeyFactory, KeyRequestFactory
@@ -21,19 +26,23 @@ ROLES = ["anonymous", "engineer", "manager", "finance", "admin", "outsider"]
 MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "home": (None, (302, 200, 200, 200, 200, 200)),
     "healthz": (None, (200, 200, 200, 200, 200, 200)),
-    "api_schema": (None, (403, 200, 200, 200, 200, 200)),
-    "api_docs": (None, (302, 200, 200, 200, 200, 200)),
+    "api:schema": (None, (403, 200, 200, 200, 200, 200)),
+    "api:docs": (None, (302, 200, 200, 200, 200, 200)),
     "admin:index": (None, (302, 302, 302, 302, 200, 302)),
     "accounts:login": (None, (200, 302, 302, 302, 302, 302)),
     "accounts:logout": (None, (405, 405, 405, 405, 405, 405)),
     "accounts:organisation": (None, (302, 200, 200, 200, 200, 200)),
     "accounts:audit": (None, (302, 403, 403, 200, 200, 403)),
     "accounts:audit_export": (None, (302, 403, 403, 200, 200, 403)),
+    "accounts:tokens": (None, (302, 200, 200, 200, 200, 200)),
+    "accounts:token_revoke": ("token", (302, 405, 405, 405, 405, 405)),
     "accounts:notifications": (None, (302, 200, 200, 200, 200, 200)),
     "accounts:notifications_read": (None, (302, 405, 405, 405, 405, 405)),
     "allocator:key_list": (None, (302, 200, 200, 200, 200, 200)),
     "allocator:key_admin_list": (None, (302, 403, 403, 403, 200, 403)),
+    "allocator:key_team_list": (None, (302, 403, 200, 200, 200, 403)),
     "allocator:key_detail": ("key", (302, 200, 200, 200, 200, 404)),
+    "allocator:key_cost_sources": ("key", (302, 200, 200, 200, 200, 404)),
     "allocator:key_reveal": ("key", (302, 200, 200, 200, 200, 404)),
     "allocator:key_rotate": ("key", (302, 200, 200, 403, 200, 404)),
     "allocator:key_revoke": ("key", (302, 200, 200, 403, 200, 404)),
@@ -65,11 +74,14 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "budgets:detail": ("budget", (302, 200, 200, 200, 200, 404)),
     "budgets:team": ("team", (302, 403, 200, 200, 200, 404)),
     "budgets:team_split": ("team", (302, 403, 302, 302, 302, 404)),
+    "budgets:person": ("person", (302, 200, 200, 200, 200, 404)),
     "budgets:bump_create": (None, (302, 200, 200, 200, 200, 200)),
     "budgets:bump_detail": ("bump", (302, 200, 200, 200, 200, 404)),
     "budgets:bump_approve": ("bump", (302, 405, 405, 405, 405, 405)),
     "budgets:bump_reject": ("bump", (302, 405, 405, 405, 405, 405)),
     "budgets:bump_cancel": ("bump", (302, 405, 405, 405, 405, 405)),
+    "budgets:increase_approve": ("increase", (302, 405, 405, 405, 405, 405)),
+    "budgets:increase_reject": ("increase", (302, 405, 405, 405, 405, 405)),
     "budgets:alerts": (None, (302, 200, 200, 200, 200, 200)),
     "budgets:alert_retry": ("alert", (302, 405, 405, 405, 405, 405)),
     "budgets:slack_settings": (None, (302, 403, 403, 403, 200, 403)),
@@ -79,10 +91,43 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "budgets:adoption": (None, (302, 200, 200, 200, 200, 200)),
     "budgets:compare_team": ("team", (302, 403, 200, 200, 200, 404)),
     "budgets:compare_cost_center": ("cost_center", (302, 403, 403, 200, 200, 403)),
+    "budgets:chargeback": (None, (302, 403, 200, 200, 200, 403)),
+    "budgets:chargeback_export": ("format", (302, 403, 200, 200, 200, 403)),
+    "budgets:chargeback_close": (None, (302, 403, 403, 200, 200, 403)),
+    "budgets:chargeback_customers": (None, (302, 405, 405, 405, 405, 405)),
+    "budgets:chargeback_invoice": (None, (302, 405, 405, 405, 405, 405)),
+    "budgets:stripe_webhook": (None, (405, 405, 405, 405, 405, 405)),
+    # The API's GETs; tests/test_api_role_matrix.py walks every endpoint with its real method.
     "api:key_list": (None, (403, 200, 200, 200, 200, 200)),
+    "api:key_detail": ("key", (403, 200, 200, 200, 200, 404)),
+    "api:key_reveal": ("key", (403, 405, 405, 405, 405, 405)),
+    "api:key_rotate": ("key", (403, 405, 405, 405, 405, 405)),
+    "api:key_revoke": ("key", (403, 405, 405, 405, 405, 405)),
+    "api:key_suspend": ("key", (403, 405, 405, 405, 405, 405)),
+    "api:key_reinstate": ("key", (403, 405, 405, 405, 405, 405)),
     "api:key_request_list": (None, (403, 200, 200, 200, 200, 200)),
+    "api:key_request_detail": ("request", (403, 200, 200, 200, 200, 404)),
     "api:key_request_approve": ("request", (403, 405, 405, 405, 405, 405)),
     "api:key_request_reject": ("request", (403, 405, 405, 405, 405, 405)),
+    "api:key_request_cancel": ("request", (403, 405, 405, 405, 405, 405)),
+    "api:budget_request_list": (None, (403, 200, 200, 200, 200, 200)),
+    "api:budget_request_detail": ("bump", (403, 200, 200, 200, 200, 404)),
+    "api:budget_request_approve": ("bump", (403, 405, 405, 405, 405, 405)),
+    "api:budget_request_reject": ("bump", (403, 405, 405, 405, 405, 405)),
+    "api:budget_request_cancel": ("bump", (403, 405, 405, 405, 405, 405)),
+    "api:budget_list": (None, (403, 200, 200, 200, 200, 200)),
+    "api:budget_split": (None, (403, 405, 405, 405, 405, 405)),
+    "api:usage_list": (None, (403, 200, 200, 200, 200, 200)),
+    "api:alert_list": (None, (403, 200, 200, 200, 200, 200)),
+    "api:alert_retry": ("alert", (403, 405, 405, 405, 405, 405)),
+    "api:provider_account_list": (None, (403, 200, 200, 200, 200, 200)),
+    "api:sync_now": ("account", (403, 403, 403, 405, 405, 403)),
+    "api:sync_run_list": (None, (403, 403, 403, 200, 200, 403)),
+    "api:audit_event_list": (None, (403, 403, 403, 200, 200, 403)),
+    "api:cost_center_list": (None, (403, 200, 200, 200, 200, 200)),
+    "api:team_list": (None, (403, 200, 200, 200, 200, 200)),
+    "api:project_list": (None, (403, 200, 200, 200, 200, 200)),
+    "api:person_list": (None, (403, 200, 200, 200, 200, 200)),
 }
 
 
@@ -112,7 +157,14 @@ def objects(cast, simulated, team):
     budget = team_budget(team, "1000")
     bump = BudgetRequestFactory(budget=user_budget(cast["engineer"], team, "100"), requester=cast["engineer"])
     alert = AlertFactory(scope_key=budget.scope_key, team=team, budget=budget)
+    increase = SpendLimitRequest.objects.create(
+        account=simulated, provider_request_id="slir_1", requester=cast["engineer"], requester_email="e@x", team=team
+    )
+    expires_on = date.today() + timedelta(days=30)
+    token, _ = api_token_create(user=cast["engineer"], name="ci", read_only=True, expires_on=expires_on)
     return {
+        "increase": increase,
+        "token": token,
         "key": key,
         "request": key_request,
         "account": simulated,
@@ -121,6 +173,8 @@ def objects(cast, simulated, team):
         "budget": budget,
         "bump": bump,
         "alert": alert,
+        "person": cast["engineer"],
+        "format": SimpleNamespace(pk="csv"),  # the export's format, in place of an object id
     }
 
 

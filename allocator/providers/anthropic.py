@@ -15,12 +15,17 @@ from typing import Any
 from allocator.providers.base import (
     Capabilities,
     CostRow,
+    FeatureUnavailable,
+    IncreaseRequest,
+    OptionSpec,
     Provider,
     ProviderError,
     RemoteKey,
+    ScopeLimit,
     UsageRow,
     parse_time,
     token_count,
+    whole_cents,
 )
 
 API_VERSION = "2023-06-01"
@@ -31,10 +36,45 @@ USAGE_GROUP_BY = ("api_key_id", "model", "workspace_id")
 STATUS_MAP = {"active": "active", "inactive": "suspended", "archived": "revoked", "expired": "expired"}
 # Keys and usage in the organization's default workspace report workspace_id null.
 DEFAULT_WORKSPACE = "default"
+SPEND_LIMITS = "/v1/organizations/spend_limits"
+INCREASE_REQUESTS = "/v1/organizations/spend_limit_increase_requests"
+UNAVAILABLE = "not available for this organization"
 
 
 def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _workspace_of(item: dict[str, Any]) -> str | None:
+    """The key's workspace: `scope.workspace_id` (current), else the deprecated `workspace_id`."""
+    scope = item.get("scope") or {}
+    if isinstance(scope, dict) and scope.get("type") == "workspace" and scope.get("workspace_id"):
+        return scope["workspace_id"]
+    return item.get("workspace_id")
+
+
+def _minor_units(value: Any) -> Decimal:
+    if not isinstance(value, str) or not value.isdigit():
+        raise ValueError("amount is not an integer string")
+    return Decimal(value) / 100
+
+
+def _spend_limit(item: dict[str, Any]) -> ScopeLimit:
+    return ScopeLimit(amount_usd=_minor_units(item["amount"]), status="enforcing", interval=item.get("period", ""))
+
+
+def _increase_request(item: dict[str, Any]) -> IncreaseRequest:
+    requester = item.get("requester") or {}
+    amount = item.get("requested_amount")
+    created = item.get("created_at")
+    return IncreaseRequest(
+        request_id=str(item["id"]),
+        requester=str(requester.get("email") or requester.get("name") or "someone"),
+        amount_usd=_minor_units(amount) if amount is not None else None,
+        reason=str(item.get("reason") or ""),
+        status=str(item.get("status") or "pending"),
+        created_at=parse_time(created) if created else None,
+    )
 
 
 class AnthropicProvider(Provider):
@@ -49,8 +89,13 @@ class AnthropicProvider(Provider):
         cost=True,
         per_key_cost=False,
         request_counts=False,
+        caps_scope_spend=True,
+        increase_requests=True,
     )
     usage_bucket_width = "1h"
+    scope_noun = "workspace"
+    scope_container_field = "workspace_id"
+    recent_usage_calls = 2  # usage report, cost report
 
     display_name = "Anthropic"
     client_base_url = "https://api.anthropic.com"
@@ -58,6 +103,19 @@ class AnthropicProvider(Provider):
     credential_help = (
         "An Admin API key (sk-ant-admin…), made by an organization admin in the Claude Console under "
         "Settings → Admin keys. Anthropic cannot create keys by API: make keys in the Console, then import them."
+    )
+    option_specs = (
+        OptionSpec(
+            name="scope_per",
+            label="One workspace per",
+            kind="choice",
+            choices=(("", "none"), ("team", "team"), ("project", "Allocator project")),
+            help=(
+                "When each team's (or project's) keys live in a workspace of their own, Allocator keeps that "
+                "workspace's monthly spend limit (Spend Limits API, beta) at what its tightest hard budget still "
+                "allows. Organizations without the feature show it as not available."
+            ),
+        ),
     )
 
     def auth_headers(self) -> dict[str, str]:
@@ -101,8 +159,68 @@ class AnthropicProvider(Provider):
             hint=item.get("partial_key_hint") or "",
             status=STATUS_MAP.get(item.get("status"), "suspended"),
             created_at=parse_time(created) if created else None,
-            provider_data={"workspace_id": item.get("workspace_id")},
+            provider_data={"workspace_id": _workspace_of(item)},
         )
+
+    # --- scope caps: Spend Limits (beta, provider-apis.md §8) --------------------------------------
+    def _limits_call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A Spend Limits call; 403/404 mean the organization does not have the feature (a state, not an error)."""
+        try:
+            return self.http.request(method, path, **kwargs)
+        except ProviderError as e:
+            if e.status in (403, 404):
+                raise FeatureUnavailable(f"Anthropic spend limits are {UNAVAILABLE}", status=e.status) from e
+            raise
+
+    def scope_limit_get(self, *, scope_id: str) -> ScopeLimit | None:
+        body = self._limits_call(
+            "GET", SPEND_LIMITS + "/effective", params={"scope_type": "workspace", "workspace_id": scope_id}
+        )
+        try:
+            monthly = [item for item in body["data"] if item.get("period") == "monthly"]
+            return _spend_limit(monthly[0]) if monthly else None
+        except (KeyError, TypeError, AttributeError, ArithmeticError, ValueError) as e:
+            raise ProviderError("Anthropic sent a malformed effective spend limit") from e
+
+    def scope_limit_set(self, *, scope_id: str, amount_usd: Decimal) -> ScopeLimit:
+        """Upsert the workspace's monthly limit; `amount` is an integer string in minor units (cents)."""
+        payload = {
+            "scope": {"type": "workspace", "workspace_id": scope_id},
+            "period": "monthly",
+            "amount": str(whole_cents(amount_usd)),
+            "currency": "USD",
+        }
+        body = self._limits_call("POST", SPEND_LIMITS, json=payload)
+        try:
+            return _spend_limit(body)
+        except (KeyError, TypeError, AttributeError, ArithmeticError, ValueError) as e:
+            raise ProviderError("Anthropic sent a malformed spend limit") from e
+
+    def scope_limit_remove(self, *, scope_id: str) -> None:
+        """Upserting the (scope, period) pair with a null amount clears it."""
+        payload = {"scope": {"type": "workspace", "workspace_id": scope_id}, "period": "monthly", "amount": None}
+        self._limits_call("POST", SPEND_LIMITS, json=payload)
+
+    # --- spend-limit increase requests (Claude Enterprise) -----------------------------------------
+    def increase_requests_list(self) -> list[IncreaseRequest]:
+        """Pending requests, followed page by page; 403/404 = the organization has no such requests."""
+        try:
+            items = list(self.listed(INCREASE_REQUESTS, {"status": "pending"}, after="after_id", limit=PAGE_SIZE))
+        except ProviderError as e:
+            if e.status in (403, 404):
+                raise FeatureUnavailable(f"Spend-limit increase requests are {UNAVAILABLE}", status=e.status) from e
+            raise
+        try:
+            return [_increase_request(item) for item in items]
+        except (KeyError, TypeError, AttributeError, ArithmeticError, ValueError) as e:
+            raise ProviderError("Anthropic sent a malformed spend-limit increase request") from e
+
+    def increase_request_decide(self, *, request_id: str, approve: bool, amount_usd: Decimal | None = None) -> None:
+        if approve:
+            payload = {"amount": str(whole_cents(amount_usd))} if amount_usd is not None else {}
+            self.http.request("POST", f"{INCREASE_REQUESTS}/{request_id}/approve", json=payload)
+        else:
+            self.http.request("POST", f"{INCREASE_REQUESTS}/{request_id}/deny", json={})
 
     # --- usage ------------------------------------------------------------------------------------
     def pull_usage(self, *, start: datetime, end: datetime) -> Iterator[list[UsageRow]]:

@@ -56,6 +56,47 @@ class Capabilities:
     cost: bool = False  # provider reports billed cost (coarser grain than usage, maybe)
     per_key_cost: bool = False  # provider reports cost per key (no price table needed)
     request_counts: bool = True  # usage has request counts (Anthropic's report has none)
+    # Caps on a scope (an OpenAI project, an Anthropic workspace, an OpenRouter guardrail) that the provider
+    # enforces between syncs: a spend limit per month, and a model allow-list.
+    caps_scope_spend: bool = False
+    restricts_models: bool = False
+    increase_requests: bool = False  # members ask the provider for more (Anthropic spend-limit increase requests)
+
+
+class FeatureUnavailable(ProviderError):
+    """The provider refused a feature for this organization (403/404 on a beta or plan-bound endpoint): a state
+    to show ("not available for this organization"), not a failure to retry."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message, permanent=True, status=status)
+
+
+@dataclass(frozen=True)
+class ScopeLimit:
+    """A spend limit the provider holds on one scope. `status` is the provider's enforcement word
+    ("enforcing", "inactive") or "" when it reports none."""
+
+    amount_usd: Decimal
+    status: str = ""
+    interval: str = "month"
+
+
+@dataclass(frozen=True)
+class IncreaseRequest:
+    """A member's request to the provider for a higher spend limit (Anthropic)."""
+
+    request_id: str
+    requester: str  # email or name, as the provider gives it
+    amount_usd: Decimal | None  # what was asked for, if the provider says
+    reason: str
+    status: str  # "pending", "approved", "denied"
+    created_at: datetime | None = None
+
+
+# The three sentences pages show for "which guard holds" (see Provider.guard_text).
+GUARD_PROVIDER = "capped at the provider"
+GUARD_PROVIDER_MONTHLY = "capped at the provider monthly; Allocator suspends within about 2 minutes"
+GUARD_NEXT_SYNC = "Allocator suspends after the next sync"
 
 
 @dataclass
@@ -117,6 +158,11 @@ class CostRow:
     dimensions: dict[str, str] = field(default_factory=dict)
 
 
+def whole_cents(amount: Decimal) -> int:
+    """An amount in integer cents, rounded down: a limit written at the provider never allows more than asked."""
+    return int((amount * 100).to_integral_value(rounding="ROUND_FLOOR"))
+
+
 def parse_time(value: str) -> datetime:
     """An ISO 8601 time from a provider, as aware UTC (a time without an offset is UTC)."""
     moment = datetime.fromisoformat(value)
@@ -163,8 +209,9 @@ class OptionSpec:
     name: str
     label: str
     help: str = ""
-    kind: str = "text"  # "text", "int", "bool" or "list" (comma-separated)
+    kind: str = "text"  # "text", "int", "bool", "list" (comma-separated) or "choice"
     required: bool = False
+    choices: tuple[tuple[str, str], ...] = ()  # for kind "choice": (value, label)
 
 
 class Provider:
@@ -196,6 +243,12 @@ class Provider:
     # The provider reports other providers' models (the simulated one plays "gpt-4o" and "claude-sonnet-4"): a
     # manual price set for such a model re-prices its accounts too.
     reports_real_models: bool = False
+
+    # Scope caps: what the provider calls the container a scope maps to, and the key field that names it.
+    scope_noun: str = ""  # "project", "workspace", "guardrail"
+    scope_container_field: str = ""  # provider_data field of a key naming its container ("project_id", ...)
+    creates_scope_containers: bool = False  # Allocator makes the container itself (and mints the scope's keys there)
+    recent_usage_calls: int = 1  # provider calls one pull of today's usage costs (the fast lane's budget unit)
 
     def __init__(self, *, base_url: str = "", credential: str = "", options: dict[str, Any] | None = None):
         self.base_url = (base_url or self.default_base_url).rstrip("/")
@@ -275,10 +328,60 @@ class Provider:
         """Call a cheap read endpoint; return a human sentence on success, raise ProviderError if not."""
         raise NotImplementedError
 
+    # --- scope caps -------------------------------------------------------------------------------
+    @property
+    def scope_per(self) -> str:
+        """ "team" or "project" when the account maps each such scope to a provider-side container, else ""."""
+        value = str(self.options.get("scope_per") or "")
+        return value if self.capabilities.caps_scope_spend and value in ("team", "project") else ""
+
+    def guard_text(self) -> str:
+        """Which guard holds a key of this account between syncs, in the words pages show."""
+        if self.capabilities.provider_limit:
+            return GUARD_PROVIDER
+        if self.scope_per:
+            return GUARD_PROVIDER_MONTHLY
+        return GUARD_NEXT_SYNC
+
+    def scope_container_create(self, *, name: str) -> str:
+        """Create the provider-side container of one scope; return its id."""
+        raise ProviderError(f"{self.kind} cannot create a {self.scope_noun or 'scope'} through its API", permanent=True)
+
+    def scope_limit_get(self, *, scope_id: str) -> ScopeLimit | None:
+        raise ProviderError(f"{self.kind} has no spend limits", permanent=True)
+
+    def scope_limit_set(self, *, scope_id: str, amount_usd: Decimal) -> ScopeLimit:
+        """Set the monthly spend limit of one container (rounded down to whole cents)."""
+        raise ProviderError(f"{self.kind} has no spend limits", permanent=True)
+
+    def scope_limit_remove(self, *, scope_id: str) -> None:
+        raise ProviderError(f"{self.kind} has no spend limits", permanent=True)
+
+    def scope_models_set(self, *, scope_id: str, models: list[str] | None) -> None:
+        """Allow only `models` in the container; None lifts the restriction."""
+        raise ProviderError(f"{self.kind} cannot restrict models", permanent=True)
+
+    def scope_keys_assign(self, *, scope_id: str, provider_key_ids: list[str]) -> None:
+        """Put keys under the container's caps (OpenRouter guardrails are assigned to keys; elsewhere a key lives in
+        its project or workspace already)."""
+        return None
+
+    def increase_requests_list(self) -> list[IncreaseRequest]:
+        raise ProviderError(f"{self.kind} has no spend-limit increase requests", permanent=True)
+
+    def increase_request_decide(self, *, request_id: str, approve: bool, amount_usd: Decimal | None = None) -> None:
+        raise ProviderError(f"{self.kind} has no spend-limit increase requests", permanent=True)
+
     # --- keys -------------------------------------------------------------------------------------
     def mint_key(self, *, name: str, limit_usd: Decimal | None = None, expires_at: datetime | None = None) -> MintedKey:
-        """Create a key at the provider. The returned secret is the only copy."""
+        """Create a key at the provider. The returned secret is the only copy. Minting in a scope's container is
+        the same call on an adapter built with that container's options (see `in_scope_container`)."""
         raise ProviderError(f"{self.kind} cannot create keys through its API", permanent=True)
+
+    def in_scope_container(self, scope_id: str) -> Provider:
+        """This adapter, minting into the container `scope_id` (OpenAI: that project)."""
+        options = {**self.options, self.scope_container_field or "scope_id": scope_id}
+        return type(self)(base_url=self.base_url, credential=self.credential, options=options)
 
     def suspend_key(self, *, provider_key_id: str, provider_data: dict[str, Any]) -> None:
         raise ProviderError(f"{self.kind} cannot suspend keys", permanent=True)

@@ -20,8 +20,10 @@ from allocator.providers.base import (
     Provider,
     ProviderError,
     RemoteKey,
+    ScopeLimit,
     UsageRow,
     token_count,
+    whole_cents,
 )
 
 USAGE_KINDS = ("completions", "embeddings")
@@ -69,8 +71,14 @@ class OpenAIProvider(Provider):
         cost=True,
         per_key_cost=True,
         request_counts=True,
+        caps_scope_spend=True,
+        restricts_models=True,
     )
     usage_bucket_width = "1h"
+    scope_noun = "project"
+    scope_container_field = "project_id"
+    creates_scope_containers = True
+    recent_usage_calls = 3  # completions, embeddings, costs
 
     display_name = "OpenAI"
     client_base_url = "https://api.openai.com/v1"
@@ -86,6 +94,17 @@ class OpenAIProvider(Provider):
             help=(
                 "The project new keys are minted in (proj_…, from Settings → Projects). Each key is a service "
                 "account of this project. Leave empty to only import and track keys of every project."
+            ),
+        ),
+        OptionSpec(
+            name="scope_per",
+            label="One OpenAI project per",
+            kind="choice",
+            choices=(("", "none (all keys in the project above)"), ("team", "team"), ("project", "Allocator project")),
+            help=(
+                "Allocator creates one OpenAI project per team (or per Allocator project), mints that scope's keys "
+                "there, and keeps the project's monthly hard spend limit at what its tightest hard budget still "
+                "allows; degrading to cheaper models uses the project's model permissions."
             ),
         ),
     )
@@ -152,8 +171,10 @@ class OpenAIProvider(Provider):
         self._delete_service_account(provider_data)
 
     def reinstate_key(self, *, provider_key_id: str, provider_data: dict[str, Any]) -> MintedKey | None:
-        """Mint a replacement service account; the caller must hand the new secret to the key's owner."""
-        return self.mint_key(name=provider_data.get("name") or "allocator-key")
+        """Mint a replacement service account, in the key's own project; the caller must hand the new secret to
+        the key's owner."""
+        adapter = self.in_scope_container(provider_data["project_id"]) if provider_data.get("project_id") else self
+        return adapter.mint_key(name=provider_data.get("name") or "allocator-key")
 
     def revoke_key(self, *, provider_key_id: str, provider_data: dict[str, Any]) -> None:
         self._delete_service_account(provider_data)
@@ -198,6 +219,56 @@ class OpenAIProvider(Provider):
             created_at=datetime.fromtimestamp(created, tz=UTC) if created is not None else None,
             provider_data=provider_data,
         )
+
+    # --- scope caps (provider-apis.md §1.5, §8) ----------------------------------------------------
+    def scope_container_create(self, *, name: str) -> str:
+        body = self.http.request("POST", "/organization/projects", json={"name": name})
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            raise ProviderError("OpenAI created a project but returned no id")
+        return body["id"]
+
+    def _spend_limit(self, body: Any) -> ScopeLimit:
+        try:
+            cents = body["threshold_amount"]
+            if isinstance(cents, bool) or not isinstance(cents, int):
+                raise TypeError("threshold_amount is not an integer")
+            status = (body.get("enforcement") or {}).get("status") or ""
+            return ScopeLimit(amount_usd=Decimal(cents) / 100, status=str(status), interval=body.get("interval", ""))
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ProviderError("OpenAI sent a malformed project spend limit") from e
+
+    def scope_limit_get(self, *, scope_id: str) -> ScopeLimit | None:
+        try:
+            body = self.http.request("GET", f"/organization/projects/{scope_id}/spend_limit")
+        except ProviderError as e:
+            if e.status == 404:
+                return None
+            raise
+        return self._spend_limit(body)
+
+    def scope_limit_set(self, *, scope_id: str, amount_usd: Decimal) -> ScopeLimit:
+        """The project's hard limit, monthly, in integer cents (OpenAI has no quarterly interval)."""
+        payload = {"threshold_amount": whole_cents(amount_usd), "currency": "USD", "interval": "month"}
+        body = self.http.request("POST", f"/organization/projects/{scope_id}/spend_limit", json=payload)
+        return self._spend_limit(body)
+
+    def scope_limit_remove(self, *, scope_id: str) -> None:
+        try:
+            self.http.request("DELETE", f"/organization/projects/{scope_id}/spend_limit")
+        except ProviderError as e:
+            if e.status != 404:
+                raise
+
+    def scope_models_set(self, *, scope_id: str, models: list[str] | None) -> None:
+        path = f"/organization/projects/{scope_id}/model_permissions"
+        if models is None:
+            try:
+                self.http.request("DELETE", path)
+            except ProviderError as e:
+                if e.status != 404:
+                    raise
+            return
+        self.http.request("POST", path, json={"mode": "allow_list", "model_ids": list(models)})
 
     # --- usage ------------------------------------------------------------------------------------
     def pull_usage(self, *, start: datetime, end: datetime) -> Iterator[list[UsageRow]]:

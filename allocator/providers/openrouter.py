@@ -17,9 +17,11 @@ from django.utils import timezone
 from allocator.providers.base import (
     Capabilities,
     MintedKey,
+    OptionSpec,
     Provider,
     ProviderError,
     RemoteKey,
+    ScopeLimit,
     UsageRow,
     parse_time,
     token_count,
@@ -54,8 +56,13 @@ class OpenRouterProvider(Provider):
         cost=False,
         per_key_cost=True,
         request_counts=True,
+        caps_scope_spend=True,
+        restricts_models=True,
     )
     usage_bucket_width = "1d"
+    scope_noun = "guardrail"
+    creates_scope_containers = True
+    recent_usage_calls = 1  # GET /keys carries each key's live usage_daily
     usage_history_days = ACTIVITY_DAYS  # /activity serves the last 30 completed UTC days only
     replace_only_seen_keys = True  # deleted keys are no longer listed, and their history goes with them
 
@@ -65,6 +72,19 @@ class OpenRouterProvider(Provider):
     credential_help = (
         "A management (provisioning) key, made at openrouter.ai under Settings → Management keys (older name: "
         "Provisioning keys). It can create, cap and disable keys, but cannot call models itself."
+    )
+    option_specs = (
+        OptionSpec(
+            name="scope_per",
+            label="One guardrail per",
+            kind="choice",
+            choices=(("", "none (per-key limits only)"), ("team", "team"), ("project", "Allocator project")),
+            help=(
+                "Besides each key's own limit, Allocator keeps one guardrail per team (or project) over all its keys: "
+                "a monthly budget at what the tightest hard budget still allows, and the model allow-list when "
+                "the scope is degraded to cheaper models."
+            ),
+        ),
     )
 
     # --- credential check -------------------------------------------------------------------------
@@ -119,6 +139,53 @@ class OpenRouterProvider(Provider):
     def set_key_limit(self, *, provider_key_id: str, limit_usd: Decimal | None) -> None:
         limit = float(limit_usd) if limit_usd is not None else None
         self.http.request("PATCH", f"/keys/{provider_key_id}", json={"limit": limit})
+
+    # --- scope caps: guardrails (provider-apis.md §8) ----------------------------------------------
+    def scope_container_create(self, *, name: str) -> str:
+        body = self.http.request("POST", "/guardrails", json={"name": name})
+        try:
+            guardrail_id = body["data"]["id"]
+            if not isinstance(guardrail_id, str) or not guardrail_id:
+                raise TypeError("no id")
+        except (KeyError, TypeError) as e:
+            raise ProviderError("OpenRouter created a guardrail but returned no id") from e
+        return guardrail_id
+
+    def _guardrail_limit(self, body: Any) -> ScopeLimit | None:
+        try:
+            data = body["data"]
+            if data.get("limit_usd") is None:
+                return None
+            return ScopeLimit(amount_usd=_money(data["limit_usd"]), status="enforcing", interval=data["reset_interval"])
+        except (KeyError, TypeError, AttributeError, ArithmeticError) as e:
+            raise ProviderError("OpenRouter sent a malformed guardrail") from e
+
+    def scope_limit_get(self, *, scope_id: str) -> ScopeLimit | None:
+        return self._guardrail_limit(self.http.request("GET", f"/guardrails/{scope_id}"))
+
+    def scope_limit_set(self, *, scope_id: str, amount_usd: Decimal) -> ScopeLimit:
+        """A guardrail budget needs `limit_usd` and `reset_interval` together."""
+        payload = {"limit_usd": float(amount_usd.quantize(Decimal("0.01"), rounding="ROUND_FLOOR")),
+                   "reset_interval": "monthly"}  # fmt: skip
+        limit = self._guardrail_limit(self.http.request("PATCH", f"/guardrails/{scope_id}", json=payload))
+        if limit is None:
+            raise ProviderError("OpenRouter accepted a guardrail budget but reports none")
+        return limit
+
+    def scope_limit_remove(self, *, scope_id: str) -> None:
+        try:
+            self.http.request("DELETE", f"/guardrails/{scope_id}")
+        except ProviderError as e:
+            if e.status != 404:
+                raise
+
+    def scope_models_set(self, *, scope_id: str, models: list[str] | None) -> None:
+        self.http.request("PATCH", f"/guardrails/{scope_id}", json={"allowed_models": models})
+
+    def scope_keys_assign(self, *, scope_id: str, provider_key_ids: list[str]) -> None:
+        if provider_key_ids:
+            body = {"key_hashes": list(provider_key_ids)}
+            self.http.request("POST", f"/guardrails/{scope_id}/assignments/keys", json=body)
 
     def _raw_keys(self) -> list[dict[str, Any]]:
         """Every key, disabled ones included, paging by offset until a short page."""

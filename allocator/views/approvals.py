@@ -46,5 +46,7 @@ def _decided_row(request: HttpRequest, pk: int, context: dict) -> HttpResponse:
 request_approve, request_reject = decision_views(
     fetch=get_request_for_user,
     partial=_decided_row,
-    done=lambda kr: f"Request “{kr.name}” {kr.get_state_display().lower()}.",
+    done=lambda kr: f"Request “{kr.name}” approved: minting is queued."
+    if kr.state == kr.State.APPROVED
+    else f"Request “{kr.name}” {kr.get_state_display().lower()}.",
 )

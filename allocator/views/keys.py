@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from decimal import Decimal
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 
 from accounts.permissions import Access, get_visible_or_404, require_admin
 from accounts.timeline import timeline
 from allocator import keys as key_services
 from allocator.converters import MAX_ID
 from allocator.forms import KeyActionForm
+from allocator.key_usage import key_recent_days
 from allocator.models import (
     InvalidTransition,
     Key,
     ProviderAccount,
 )
-from allocator.money import ZERO, sum_money
 from allocator.providers import provider_class
 from allocator.providers.base import ProviderError
 from allocator.quarters import Quarter
-from allocator.usage.models import DailyRollup
+from budgets.reports.key_usage import key_cost_sources
+from budgets.reports.team_keys import DEFAULT_SORT, budget_states, team_key_page, visible_teams
 from budgets.spend import KEY_SCOPE, spend_of_scope, with_quarter_spend
 
 
@@ -90,26 +87,72 @@ def key_admin_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+# The team key list's columns: (?sort= name or "" if not sortable, header).
+TEAM_KEY_COLUMNS = [
+    ("name", "Key"),
+    ("owner", "Owner"),
+    ("team", "Team"),
+    ("status", "Status"),
+    ("spend", "Spend"),
+    ("allowance", "Allowance"),
+    ("", "Owner's budget"),
+]
+
+
+def _team_filter(request: HttpRequest, access: Access) -> tuple[str, list[int] | None]:
+    """`?team=` as the team ids to list: one of the viewer's teams (another team's id is a 404), or all of them."""
+    team = request.GET.get("team", "")
+    if not team:
+        return "", None if access.sees_everything else sorted(access.managed_team_ids)
+    if not team.isdigit() or int(team) > MAX_ID:
+        raise BadRequest(f"“{team}” is not a team: pick one from the list.")
+    if not (access.sees_everything or int(team) in access.managed_team_ids):
+        raise Http404
+    return team, [int(team)]
+
+
+@login_required
+def key_team_list(request: HttpRequest) -> HttpResponse:
+    """Every key in the teams I manage (finance and admins: every team), with spend and budget state."""
+    access = Access.for_request(request)
+    if not (access.is_manager or access.sees_everything):
+        raise PermissionDenied
+    team, team_ids = _team_filter(request, access)
+    status = request.GET.get("status", "")
+    if status and status not in Key.Status.values:
+        raise BadRequest(f"“{status}” is not a key status: pick one from the list.")
+    sort = request.GET.get("sort", DEFAULT_SORT)
+    quarter = Quarter.current()
+    page = team_key_page(team_ids=team_ids, status=status, sort=sort, quarter=quarter, page=request.GET.get("page"))
+    states = budget_states(list(page), quarter)
+    for key in page:
+        key.budget_state = states.get(key.pk)
+    query = request.GET.copy()
+    query.pop("page", None)
+    sort_query = query.copy()
+    sort_query.pop("sort", None)
+    return render(
+        request,
+        "allocator/key_team_list.html",
+        {
+            "page": page,
+            "team": team,
+            "teams": visible_teams(access),
+            "status": status,
+            "statuses": Key.Status.choices,
+            "sort": sort,
+            "sort_columns": TEAM_KEY_COLUMNS,
+            "query": query.urlencode(),
+            "sort_query": sort_query.urlencode(),
+            "quarter": quarter,
+        },
+    )
+
+
 def _get_key_for_user(request: HttpRequest, pk: int) -> Key:
     return get_visible_or_404(
         request, Key.objects.select_related("account", "owner_user", "owner_project", "team", "request"), pk=pk
     )
-
-
-def _recent_days(key: Key, quarter: Quarter) -> list[tuple[date, Decimal]]:
-    """The key's spend on each of the last 14 days of the quarter up to today, newest first (one query)."""
-    end = min(timezone.now().date(), quarter.last_day)
-    days = [d for d in (end - timedelta(days=i) for i in range(14)) if d >= quarter.start]
-    if not days:
-        return []
-    rows = (
-        DailyRollup.objects.filter(key_id=key.pk, day__gte=days[-1], day__lte=days[0])
-        .values("day")
-        .annotate(total=sum_money("cost_usd"))
-        .order_by()
-    )
-    totals = {row["day"]: row["total"] for row in rows}
-    return [(day, totals.get(day, ZERO)) for day in days]
 
 
 @login_required
@@ -129,7 +172,7 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "key": key,
             "spend": spend,
             "quarter": quarter,
-            "recent_days": _recent_days(key, quarter),
+            "recent_days": key_recent_days(key, quarter),
             "timeline": timeline(key, key.request),
             "can_reveal": can_reveal,
             "can_owner": access.can_act_as_owner(key),
@@ -139,6 +182,19 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
             # Suspended because the key's own allowance is spent (not a budget): a bump of the allowance helps.
             "allowance_spent": enforcement is not None and enforcement.scope_key == f"{KEY_SCOPE}:{key.pk}",
         },
+    )
+
+
+@login_required
+def key_cost_sources_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Where the key's cost this quarter comes from, per model; the key page loads it after itself (htmx)."""
+    key = _get_key_for_user(request, pk)
+    quarter = Quarter.current()
+    template = "budgets/reports/key_sources.html"
+    if request.htmx:
+        template += "#sources"
+    return render(
+        request, template, {"key": key, "quarter": quarter, "sources": key_cost_sources(key=key, quarter=quarter)}
     )
 
 

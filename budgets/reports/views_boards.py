@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Team
@@ -39,17 +39,17 @@ from budgets.reports.svg import Bar, hbars
 from budgets.reports.visibility import BoardFilters, board_filters, positions
 
 
-def person_url(pk: int | None) -> str:
-    """The person page, once it exists (budgets:person); no link until then."""
-    try:
-        return reverse("budgets:person", args=[pk]) if pk else ""
-    except NoReverseMatch:
+def person_url(pk: int | None, access: Access) -> str:
+    """The person page (budgets:person) where the viewer may open it; no link otherwise (a board that shows
+    other teams' names does not make their pages visible)."""
+    if not pk or not access.can_view_person_id(pk):
         return ""
+    return reverse("budgets:person", args=[pk])
 
 
 def _row_url(tab: str, row: BoardRow, access: Access, filters: BoardFilters) -> str:
     if tab == "people":
-        return person_url(row.pk)
+        return person_url(row.pk, access)
     if tab == "teams" and row.pk:
         if access.sees_everything or row.pk in access.managed_team_ids:
             return reverse("budgets:team", args=[row.pk])
@@ -135,6 +135,7 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def efficiency(request: HttpRequest) -> HttpResponse:
+    access = Access.for_request(request)
     filters = board_filters(request)
     scope = filters.scope
     context: dict[str, Any] = {"filters": filters, "rule": SMALL_TIER_RULE, "heavy_multiple": HEAVY_MULTIPLE,
@@ -148,11 +149,11 @@ def efficiency(request: HttpRequest) -> HttpResponse:
             rows = board_rows(quarter=filters.quarter, kind="user", team_id=team.pk)
             people, med = people_efficiency(rows)
             for person in people:
-                person.url = person_url(int(person.ref))  # type: ignore[attr-defined]
+                person.url = person_url(int(person.ref), access)  # type: ignore[attr-defined]
             team_members = team_adoption(teams=[team], today=timezone.now().date())[0]
             idle = team_members.idle
             for member in idle:
-                member.url = person_url(member.user.pk)  # type: ignore[attr-defined]
+                member.url = person_url(member.user.pk, access)  # type: ignore[attr-defined]
             context |= {
                 "team": team,
                 "people": people,
@@ -168,6 +169,7 @@ def efficiency(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def adoption(request: HttpRequest) -> HttpResponse:
+    access = Access.for_request(request)
     filters = board_filters(request)
     scope = filters.scope
     if filters.team and filters.team_given:
@@ -182,7 +184,7 @@ def adoption(request: HttpRequest) -> HttpResponse:
     for item in items:
         item.names = item.team.pk in named  # type: ignore[attr-defined]
         for member in item.members:
-            member.url = person_url(member.user.pk)  # type: ignore[attr-defined]
+            member.url = person_url(member.user.pk, access)  # type: ignore[attr-defined]
     context = {"filters": filters, "items": items, "top_percent": int(TOP_SHARE * 100)}
     return render(request, "budgets/adoption.html", context)
 

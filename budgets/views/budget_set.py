@@ -112,7 +112,11 @@ def copy_previous(request: HttpRequest) -> HttpResponse:
     quarter = Quarter.from_param(request.POST.get("quarter") or request.GET.get("quarter"))
     previous = quarter.previous()
     if request.method == "POST":
-        count = allocation_services.budgets_copy_from_previous_quarter(quarter=quarter, by=request.user)
+        try:
+            count = allocation_services.budgets_copy_from_previous_quarter(quarter=quarter, by=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect(reverse("budgets:overview") + f"?quarter={quarter}")
         messages.success(request, f"Copied {count} budget{'s' if count != 1 else ''} from {previous} into {quarter}.")
         return redirect(reverse("budgets:overview") + f"?quarter={quarter}")
     source = Budget.objects.filter(quarter=previous.name)

@@ -1,4 +1,5 @@
-"""Slack settings (admin): incoming webhooks per team and for finance, with a test message."""
+"""Slack settings (admin): incoming webhooks per team and for finance, with a test message; and the signed
+event webhooks (budgets.webhooks), whose secret is shown once when a URL is set."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent, Team
 from accounts.permissions import Access
-from budgets import slack
+from budgets import slack, webhooks
 from budgets.models import BudgetPolicy
 
 
@@ -66,6 +67,15 @@ def _save_webhooks(request: HttpRequest, policy: BudgetPolicy, teams: list[Team]
         messages.success(request, f"Saved: {', '.join(changed)}.")
 
 
+def _save_event_webhooks(request: HttpRequest, teams: list[Team]) -> dict[str, str]:
+    changed, errors, new_secrets = webhooks.webhooks_save(posted=request.POST, teams=teams, by=request.user)
+    for error in errors:
+        messages.error(request, error)
+    if changed:
+        messages.success(request, f"Event webhooks saved: {', '.join(changed)}.")
+    return new_secrets
+
+
 @login_required
 def slack_settings(request: HttpRequest) -> HttpResponse:
     """Incoming webhooks: one per team, one for finance. Stored encrypted; never shown back in full."""
@@ -74,16 +84,23 @@ def slack_settings(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     policy = BudgetPolicy.current()
     teams = list(Team.objects.select_related("cost_center"))
+    new_secrets: dict[str, str] = {}
     if request.method == "POST":
         if test := request.POST.get("test"):
             _send_test(request, policy, teams, test)
         else:
             _save_webhooks(request, policy, teams)
-        return redirect("budgets:slack_settings")
+            new_secrets = _save_event_webhooks(request, teams)
+        if not new_secrets:
+            return redirect("budgets:slack_settings")
+    event_finance_hint, event_teams = webhooks.webhooks_masked(teams)
     return render(
         request,
         "budgets/slack_settings.html",
         {
+            "new_secrets": new_secrets,
+            "event_finance_hint": event_finance_hint,
+            "event_teams": event_teams,
             "finance_hint": _masked(policy.finance_slack_webhook_url),
             "teams": [(t, _masked(t.slack_webhook_url)) for t in teams],
             "signing_secret_set": bool(settings.SLACK_SIGNING_SECRET),

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from tests.emulators.anthropic_caps import SpendLimitsMixin
 from tests.emulators.base import (
     BUCKET_LIMITS,
     BUCKET_SECONDS,
@@ -91,7 +92,7 @@ def _parse_time(request: RecordedRequest, name: str, required: bool) -> int | No
     return int(moment.timestamp())
 
 
-class AnthropicEmulator(Emulator):
+class AnthropicEmulator(SpendLimitsMixin, Emulator):
     base_path = ""
     credential = "sk-ant-admin01-emulator-0123456789"
     name = "anthropic-emulator"
@@ -111,6 +112,7 @@ class AnthropicEmulator(Emulator):
         self.route("POST", ORG + r"/api_keys/(?P<key_id>[^/]+)", self._update_key)
         self.route("GET", ORG + "/usage_report/messages", self._usage)
         self.route("GET", ORG + "/cost_report", self._costs)
+        self.install_caps()
 
     # --- seeding helpers ------------------------------------------------------------------------------
     def add_key(

@@ -10,6 +10,7 @@ from tests.emulators.anthropic import AnthropicEmulator
 from tests.emulators.openai import OpenAIEmulator
 from tests.emulators.openrouter import OpenRouterEmulator
 from tests.emulators.slack import SlackEmulator
+from tests.emulators.webhook_receiver import WebhookReceiver
 
 
 @pytest.fixture
@@ -33,4 +34,10 @@ def openrouter_emulator() -> Iterator[OpenRouterEmulator]:
 @pytest.fixture
 def slack_emulator() -> Iterator[SlackEmulator]:
     with SlackEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as emulator:
         yield emulator

@@ -27,6 +27,7 @@ from tests.emulators.base import (
     int_param,
     json_reply,
 )
+from tests.emulators.openai_caps import ProjectCapsMixin
 
 USAGE_KINDS = (
     "completions",
@@ -59,7 +60,7 @@ def _redact(value: str) -> str:
     return f"{value[:6]}...{value[-4:]}"
 
 
-class OpenAIEmulator(Emulator):
+class OpenAIEmulator(ProjectCapsMixin, Emulator):
     base_path = "/v1"
     credential = "sk-admin-emulator-0123456789"
     name = "openai-emulator"
@@ -73,6 +74,7 @@ class OpenAIEmulator(Emulator):
         self.secrets: dict[str, str] = {}  # key id -> full secret (only for keys minted via service accounts)
         self.usage: list[dict[str, Any]] = []
         self.costs: list[dict[str, Any]] = []
+        self.install_caps(P)
 
         self.route("GET", r"/v1/organization/projects", self._list_projects)
         self.route("POST", r"/v1/organization/projects", self._create_project)

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from tests.emulators.base import Emulator, EmulatorError, RecordedRequest, Reply, int_param, json_reply
+from tests.emulators.openrouter_caps import GuardrailsMixin
 
 PAGE_SIZE = 100
 ACTIVITY_DAYS = 30
@@ -38,7 +39,7 @@ def _money(value: Any) -> float:
     return float(Decimal(str(value)))
 
 
-class OpenRouterEmulator(Emulator):
+class OpenRouterEmulator(GuardrailsMixin, Emulator):
     base_path = "/api/v1"
     credential = "sk-or-v1-management-emulator-0123456789"
     name = "openrouter-emulator"
@@ -58,6 +59,7 @@ class OpenRouterEmulator(Emulator):
         self.route("DELETE", r"/api/v1/keys/(?P<key_hash>[0-9a-f]+)", self._delete_key)
         self.route("GET", r"/api/v1/credits", lambda request: json_reply({"data": dict(self.credits)}))
         self.route("GET", r"/api/v1/activity", self._activity)
+        self.install_caps()
 
     # --- seeding helpers ------------------------------------------------------------------------------
     def add_key(

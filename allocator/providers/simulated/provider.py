@@ -29,6 +29,7 @@ class SimulatedProvider(Provider):
         request_counts=True,
     )
     usage_bucket_width = "1h"
+    recent_usage_calls = 0  # it runs inside Allocator: no provider calls
     display_name = "Simulated (built in)"
     client_base_url = "https://simulated.invalid/v1"
     credential_label = "Credential"

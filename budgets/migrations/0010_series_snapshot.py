@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("budgets", "0005_leaderboard_visibility"),
+        ("budgets", "0009_spend_limit_requests"),
     ]
 
     operations = [
