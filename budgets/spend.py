@@ -76,10 +76,23 @@ def _per_scope(rows: QuerySet[DailyRollup], keys: Iterable[str], *fields: str) -
     return list(parts[0].union(*parts[1:], all=True)) if len(parts) > 1 else list(parts[0])
 
 
+# Up to this many people, projects and keys a page reads their quarter from their own rollups (indexed); more
+# (the finance overview) from the usage summary. Teams and cost centers always come from the summary.
+OWN_ROLLUPS_BELOW = 100
+_OWN_SCOPES = (Scope.USER, Scope.PROJECT, KEY_SCOPE)
+
+
 def spend_of_scopes(*, quarter: Quarter, keys: Iterable[str]) -> dict[str, Decimal]:
-    """Spend in the quarter of just these scope keys, from the quarter's usage summary (one query on a small
-    table, refreshed with the rollups by every sync). Scopes with no spend are missing from the answer."""
-    return {key: row["cost_usd"] for key, row in scope_totals(quarter=quarter, scope_keys=keys).items()}
+    """Spend in the quarter of just these scope keys: a few people's, projects' or keys' from their rollups, the
+    rest from the quarter's usage summary (refreshed with the rollups by every sync). One or two queries, whatever
+    the number of scopes or rows; scopes with no spend are missing from the answer."""
+    keys = set(keys)
+    own = {key for key in keys if key.partition(":")[0] in _OWN_SCOPES}
+    if len(own) >= OWN_ROLLUPS_BELOW:
+        own = set()
+    spend = {key: row["cost_usd"] for key, row in scope_totals(quarter=quarter, scope_keys=keys - own).items()}
+    spend.update({scope_key(row["scope"], row["ref"]): row["total"] for row in _per_scope(_in_quarter(quarter), own)})
+    return spend
 
 
 # Daily cost of these scopes is summarised per day; people, projects and keys are read from their rollups.

@@ -88,6 +88,8 @@ def org(policy, simulated, engineer, manager, team, project, cost_center):
     team_budget(team, "4000")
     project_budget(project, "800")
     mine = user_budget(engineer, team, "200")
+    user_budget(manager, team, "300")  # so the request waiting for finance counts against a personal budget too
+    MembershipFactory(user=UserFactory(), team=team)  # a member without a budget in this team
     _spend_days(simulated_key(simulated, team=team, owner_user=engineer), "5")
     _spend_days(simulated_key(simulated, team=team, owner_project=project), "7")
     bump = BudgetRequestFactory(budget=mine, requester=engineer, team=team)
