@@ -221,3 +221,4 @@ if register is not None:
     )
 
 import budgets.reports.benchmarks  # noqa: E402, F401  (registers `bench export`)
+from budgets import bench_pages  # noqa: E402,F401  (registers `bench pages`)

@@ -28,6 +28,7 @@ from budgets.allowance import Allowance
 from budgets.forecast import budget_scope_series
 from budgets.models import Alert, Budget, BudgetPolicy, KeyEnforcement, Scope, scope_key
 from budgets.runaway import runaway_alert, runaway_keys, runaway_text
+from budgets.series_store import series_store
 from budgets.spend import KEY_SCOPE, lifetime_spend, scope_spend
 from budgets.thresholds import Limit, insert_new_alerts, limit_alerts
 
@@ -303,10 +304,12 @@ class _Run:
 
     def limit_alerts(self) -> list[Alert]:
         """Threshold, forecast and suspension alerts of every budget and allowance."""
+        series = budget_scope_series(today=self.today)
+        series_store(series=series, today=self.today)  # for the pages
         return limit_alerts(
             limits=self.limits,
             spend=self.spend,
-            series=budget_scope_series(today=self.today),
+            series=series,
             today=self.today,
             elapsed=(self.now - self.now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds() / 86400,
             quarter=self.quarter,

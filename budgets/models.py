@@ -409,6 +409,21 @@ class BudgetPolicy(OneRowSettings):
         return sorted(values) or default_thresholds()
 
 
+class SeriesSnapshot(models.Model):
+    """The daily spend of every budget scope over the forecast's look-back, as the last enforcement run read it
+    (one row): pages that show many scopes read this instead of six weeks of rollups (budgets/series_store.py)."""
+
+    computed_for = models.DateField(help_text="The run's today: the series are the complete days before it.")
+    computed_at = models.DateTimeField(default=timezone.now)
+    series = models.JSONField(default=dict, help_text='{"team:3": [micro-dollars per day, oldest first]}')
+
+    class Meta:
+        verbose_name = "daily series snapshot"
+
+    def __str__(self) -> str:
+        return f"Daily series for {self.computed_for}"
+
+
 from budgets.increase_request_models import SpendLimitRequest  # noqa: E402, F401 - registered with the budgets app
 from budgets.provider_cap_models import ProviderCap  # noqa: E402, F401 - registered with the budgets app
 from budgets.reports.models import FrozenLine, QuarterClose, StripeCustomer, StripeInvoice  # noqa: E402, F401

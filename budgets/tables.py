@@ -1,5 +1,5 @@
-"""Budget tables for the pages: one quarter's numbers per scope, table rows, and the finance, split and bump rows
-built from them."""
+"""Budget tables for the pages: one quarter's numbers of the scopes a page shows, table rows, and the finance,
+split and bump rows built from them."""
 
 from __future__ import annotations
 
@@ -17,41 +17,65 @@ from allocator.quarters import Quarter
 from budgets import allocation as allocation_services
 from budgets import charts
 from budgets.bumps import bump_target
-from budgets.forecast import Forecast, daily_series, forecast
+from budgets.forecast import Forecast, forecast
 from budgets.models import Budget, BudgetRequest, Scope, scope_key
-from budgets.spend import scope_spend
+from budgets.projection import LOOKBACK_DAYS
+from budgets.series_store import series_from, series_snapshot
+from budgets.spend import KEY_SCOPE, daily_of_scopes, spend_of_scopes
+
+# Past this many scopes a page reads their daily series from the snapshot the last enforcement run kept (one row)
+# instead of their rollups; a page of one person or team reads its own few rollups.
+SNAPSHOT_FROM = 100
+_UNREAD = object()
 
 
 class Numbers:
-    """Spend of every scope for one quarter (one query) and the daily series of the scopes a page shows: scopes
-    announced with `want()` are read together on the first forecast (one query per batch, whatever the rows)."""
+    """Spend and the daily series of one quarter, read only for the scopes a page shows: pass their keys (or
+    `load` them before building rows). Each load is a fixed number of queries, whatever the number of scopes or
+    of usage rows; a scope asked for without being loaded is loaded on its own."""
 
-    def __init__(self, quarter: Quarter, *, scope_keys: Iterable[str] = ()) -> None:
+    def __init__(self, quarter: Quarter, keys: Iterable[str] = ()) -> None:
         self.quarter = quarter
         now = timezone.now()
         self.today = now.date()
         self.elapsed = (now.hour * 3600 + now.minute * 60 + now.second) / 86400  # of today (UTC), for its rest
         self.live = quarter.contains(self.today)
-        self.spend = scope_spend(quarter=quarter)
-        self._series: dict[str, dict] = {}
-        self._wanted: set[str] = set(scope_keys)
+        self.spend: dict[str, Decimal] = {}
+        self._series: dict[str, dict[date, Decimal]] = {}
+        self._loaded: set[str] = set()
+        self._snapshot: Any = _UNREAD
+        self.load(keys)
 
-    def want(self, keys: Iterable[str]) -> None:
-        """Scopes this page will forecast: read with the next batch."""
-        self._wanted.update(k for k in keys if k not in self._series)
+    def load(self, keys: Iterable[str]) -> Numbers:
+        new = set(keys) - self._loaded
+        if not new:
+            return self
+        self._loaded |= new
+        self.spend.update(spend_of_scopes(quarter=self.quarter, keys=new))
+        # Forecasts of budget scopes only: a key's allowance has no run-out forecast.
+        forecast_keys = [key for key in new if not key.startswith(f"{KEY_SCOPE}:")]
+        if self.live and forecast_keys:
+            self._series.update(self._read_series(forecast_keys))
+        return self
 
-    def series(self, key: str) -> dict | None:
+    def _read_series(self, keys: list[str]) -> dict[str, dict[date, Decimal]]:
+        if len(keys) >= SNAPSHOT_FROM:
+            if self._snapshot is _UNREAD:
+                self._snapshot = series_snapshot(today=self.today)  # as the last enforcement run read them
+            if self._snapshot is not None:
+                return series_from(self._snapshot, keys=keys, today=self.today)
+        start = self.today - timedelta(days=LOOKBACK_DAYS)
+        found = daily_of_scopes(keys=keys, start=start, end=self.today)
+        return {key: found.get(key, {}) for key in keys}
+
+    def series(self, key: str) -> dict[date, Decimal] | None:
         if not self.live:
             return None
-        if key not in self._series:
-            self._wanted.add(key)
-            asked = self._wanted - self._series.keys()
-            self._series.update(daily_series(today=self.today, scope_keys=asked))
-            self._series.update({k: {} for k in asked if k not in self._series})
-            self._wanted.clear()
+        self.load([key])
         return self._series.get(key, {})
 
     def forecast(self, key: str, amount: Decimal | None) -> Forecast:
+        self.load([key])
         return forecast(
             spend=self.spend.get(key, ZERO),
             amount=amount,
@@ -117,63 +141,75 @@ def finance_rows(quarter: Quarter, numbers: Numbers, *, team_ids: set[int] | Non
         b.scope_key: b for b in Budget.objects.filter(quarter=quarter.name, scope__in=[Scope.COST_CENTER, Scope.TEAM])
     }
     split = allocation_services.split_totals(quarter=quarter)
-    lines: list[tuple[str, Any, int]] = []
+    shown: list[tuple[str, Any, int]] = []
     for cc in CostCenter.objects.prefetch_related("teams").order_by("code"):
         teams = [t for t in cc.teams.all() if team_ids is None or t.pk in team_ids]
         if team_ids is not None and not teams:
             continue
         if team_ids is None:
-            lines.append((Scope.COST_CENTER, cc, 0))
-        lines += [(Scope.TEAM, team, 1) for team in teams]
-    numbers.want(scope_key(scope, obj.pk) for scope, obj, _ in lines)
-    rows = []
-    for scope, obj, level in lines:
+            shown.append((Scope.COST_CENTER, cc, 0))
+        shown.extend((Scope.TEAM, team, 1) for team in teams)
+    numbers.load(scope_key(scope, obj.pk) for scope, obj, _ in shown)
+    rows: list[Row] = []
+    for scope, obj, level in shown:
         key = scope_key(scope, obj.pk)
         rows.append(row_for(numbers, scope, obj, budgets.get(key), level=level, allocated=split.get(key)))
     return rows
 
 
-def slice_rows(quarter: Quarter, numbers: Numbers, *, team_ids: set[int] | None = None) -> list[Row]:
-    """Project and personal budgets of the quarter (of the given teams only, if team_ids), as rows."""
+def slice_forecasts(quarter: Quarter, numbers: Numbers, *, team_ids: set[int] | None = None) -> list[Forecast]:
+    """Forecasts of the quarter's project and personal budgets (of the given teams only, if team_ids), to count
+    what needs attention: read as plain values, however many there are."""
     budgets = Budget.objects.filter(quarter=quarter.name, scope__in=[Scope.PROJECT, Scope.USER])
     if team_ids is not None:
         budgets = budgets.filter(team_id__in=team_ids)
-    budgets = list(budgets.select_related("cost_center", "team", "project", "user"))  # scope_object reads them all
-    numbers.want(b.scope_key for b in budgets)
-    return [row_for(numbers, b.scope, b.scope_object, b, level=2) for b in budgets]
+    lines = [
+        (scope_key(scope, project_id if scope == Scope.PROJECT else user_id), amount)
+        for scope, project_id, user_id, amount in budgets.values_list("scope", "project_id", "user_id", "amount_usd")
+    ]
+    numbers.load(key for key, _ in lines)
+    return [numbers.forecast(key, amount) for key, amount in lines]
 
 
 def split_rows(team: Team, quarter: Quarter, numbers: Numbers) -> tuple[Budget | None, list[Row]]:
     """The team's budget and one row per active project and per member (the manager's split table)."""
     budgets = {b.scope_key: b for b in Budget.objects.filter(quarter=quarter.name, team=team)}
     team_budget = budgets.get(scope_key(Scope.TEAM, team.pk))
-    rows: list[Row] = []
     projects = list(Project.objects.filter(team=team, is_active=True))
     members = list(Membership.objects.filter(team=team).select_related("user").order_by("-role", "user__full_name"))
-    numbers.want(
+    # A person's budget may be a slice of another of their teams: show it, but it is not this team's (one query
+    # for every member without a budget here).
+    elsewhere = {
+        b.user_id: b
+        for b in Budget.objects.filter(
+            quarter=quarter.name,
+            scope=Scope.USER,
+            user_id__in=[m.user_id for m in members if scope_key(Scope.USER, m.user_id) not in budgets],
+        ).order_by("-pk")
+    }
+    numbers.load(
         [scope_key(Scope.TEAM, team.pk)]
         + [scope_key(Scope.PROJECT, p.pk) for p in projects]
         + [scope_key(Scope.USER, m.user_id) for m in members]
     )
+    rows: list[Row] = []
     for project in projects:
         rows.append(row_for(numbers, Scope.PROJECT, project, budgets.get(scope_key(Scope.PROJECT, project.pk))))
     for membership in members:
-        b = budgets.get(scope_key(Scope.USER, membership.user_id))
-        if b is None:
-            # A person's budget may be a slice of another of their teams: show it, but it is not this team's.
-            b = Budget.objects.filter(quarter=quarter.name, scope=Scope.USER, user_id=membership.user_id).first()
+        b = budgets.get(scope_key(Scope.USER, membership.user_id)) or elsewhere.get(membership.user_id)
         rows.append(row_for(numbers, Scope.USER, membership.user, b))
         rows[-1].role = membership.get_role_display()
     return team_budget, rows
 
 
-def with_bump_numbers(bumps: list[BudgetRequest]) -> None:
-    """Attach spend and forecast of each bump's budget (two queries for all of them)."""
-    by_quarter: dict[str, Numbers] = {}
+def with_bump_numbers(bumps: list[BudgetRequest]) -> dict[str, Numbers]:
+    """Attach spend and forecast of each bump's budget (a fixed number of queries for all of them); the numbers
+    read, per quarter name."""
+    keys_by_quarter: dict[str, set[str]] = {}
     for bump in bumps:
         bump.target = target = bump_target(bump)  # the budget, or the key's allowance
-        quarter = Quarter.parse(target.quarter)
-        by_quarter.setdefault(quarter.name, Numbers(quarter)).want([target.scope_key])
+        keys_by_quarter.setdefault(target.quarter, set()).add(target.scope_key)
+    by_quarter = {name: Numbers(Quarter.parse(name), keys) for name, keys in keys_by_quarter.items()}
     for bump in bumps:
         target = bump.target
         quarter = Quarter.parse(target.quarter)
@@ -183,3 +219,4 @@ def with_bump_numbers(bumps: list[BudgetRequest]) -> None:
         other = target.amount_usd + (bump.amount_usd if bump.is_open else -bump.amount_usd)
         bump.fc_other = numbers.forecast(target.scope_key, other)
         bump.stale = quarter != Quarter.current()
+    return by_quarter

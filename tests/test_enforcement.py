@@ -245,5 +245,5 @@ def test_query_count_does_not_grow_with_keys_or_scopes(policy, simulated, team, 
     with CaptureQueriesContext(connection) as many:
         enforce_budgets()
     assert len(many) == len(few), [q["sql"][:90] for q in many.captured_queries]
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(11):  # the last one keeps the daily series for the pages
         enforce_budgets()

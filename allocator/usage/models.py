@@ -78,8 +78,8 @@ class DailyRollup(models.Model):
 
     day = models.DateField()
     # Derived rows, rebuilt set-based by every sync: no database FK constraints (checked row by row at commit on
-    # PostgreSQL); Django still applies on_delete. account and key are covered by the (account, day) and
-    # (key, day) indexes below.
+    # PostgreSQL); Django still applies on_delete. No single-column indexes: the (column, day) indexes below
+    # cover account, key, owner and team lookups.
     account = models.ForeignKey(
         "allocator.ProviderAccount", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )
@@ -99,16 +99,35 @@ class DailyRollup(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
         db_constraint=False,
     )
     owner_project = models.ForeignKey(
-        "accounts.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+        "accounts.Project",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     team = models.ForeignKey(
-        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+        "accounts.Team",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     cost_center = models.ForeignKey(
-        "accounts.CostCenter", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+        "accounts.CostCenter",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     model = models.CharField(max_length=128)
     input_tokens = models.BigIntegerField(default=0)
@@ -120,12 +139,14 @@ class DailyRollup(models.Model):
 
     class Meta:
         indexes = [
+            # Only what queries use (every index is paid by every rollup rebuild): a sync's days of one account,
+            # one key's / person's / project's / team's days, and day ranges of the whole organisation.
             models.Index(fields=["account", "day"], name="rollup_account_day_idx"),
-            models.Index(fields=["day", "team"], name="rollup_day_team_idx"),
-            models.Index(fields=["day", "owner_user"], name="rollup_day_user_idx"),
-            models.Index(fields=["day", "owner_project"], name="rollup_day_project_idx"),
-            models.Index(fields=["day", "cost_center"], name="rollup_day_cc_idx"),
             models.Index(fields=["key", "day"], name="rollup_key_day_idx"),
+            models.Index(fields=["owner_user", "day"], name="rollup_user_day_idx"),
+            models.Index(fields=["owner_project", "day"], name="rollup_project_day_idx"),
+            models.Index(fields=["team", "day"], name="rollup_team_day_idx"),
+            models.Index(fields=["day"], name="rollup_day_idx"),
         ]
 
     def __str__(self) -> str:
@@ -182,7 +203,10 @@ class SyncRun(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
-    account = models.ForeignKey("allocator.ProviderAccount", on_delete=models.CASCADE, related_name="sync_runs")
+    # Indexed by (account, -started_at) below.
+    account = models.ForeignKey(
+        "allocator.ProviderAccount", on_delete=models.CASCADE, related_name="sync_runs", db_index=False
+    )
     trigger = models.CharField(max_length=16, default="beat")
     window_start = models.DateTimeField()
     window_end = models.DateTimeField()
@@ -199,6 +223,11 @@ class SyncRun(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        # An account's latest runs, and the latest runs of all accounts (the status page), without sorting them all.
+        indexes = [
+            models.Index(fields=["account", "-started_at"], name="syncrun_account_started_idx"),
+            models.Index(fields=["-started_at"], name="syncrun_started_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Sync {self.account} {self.started_at:%Y-%m-%d %H:%M} {self.status}"

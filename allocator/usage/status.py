@@ -6,13 +6,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import OuterRef, Q, Subquery, Sum
+from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from allocator.admin import model_price_add_url
-from allocator.models import BilledCost, DailyRollup, ModelPrice, ProviderAccount, SyncRun
+from allocator.models import BilledCost, DailySummary, ModelPrice, ProviderAccount, SyncRun
 from allocator.money import ZERO
 from allocator.quarters import Quarter
+from allocator.usage.models import SummaryKind
 
 SYNC_RUNS_SHOWN = 25
 BILLED_DAYS_SHOWN = 14
@@ -104,14 +105,17 @@ def _unknown_models(ids: list[int], now: datetime) -> dict[int, set[str]]:
 
 
 def _quarter_spend(ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Per account: spend this quarter and the part no key carries, from the daily summary (one small query)."""
     quarter = Quarter.current()
     rows = (
-        DailyRollup.objects.filter(account_id__in=ids, day__gte=quarter.start, day__lt=quarter.end)
-        .values("account")
-        .annotate(total=Sum("cost_usd"), unattributed=Sum("cost_usd", filter=Q(key__isnull=True)))
+        DailySummary.objects.filter(
+            kind=SummaryKind.ACCOUNT, ref__in=[str(pk) for pk in ids], day__gte=quarter.start, day__lt=quarter.end
+        )
+        .values("ref")
+        .annotate(total=Sum("cost_usd"), unattributed=Sum("unattributed_cost_usd"))
         .order_by()
     )
-    return {row["account"]: row for row in rows}
+    return {int(row["ref"]): row for row in rows}
 
 
 def sync_rows(accounts: list[ProviderAccount]) -> list[dict[str, Any]]:

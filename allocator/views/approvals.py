@@ -10,6 +10,7 @@ from django.shortcuts import render
 from accounts.permissions import Access
 from allocator.decisions import decision_views
 from allocator.forms import RejectForm
+from allocator.key_requests import key_requests_owner_budgets
 from allocator.models import KeyRequest
 from allocator.views.key_requests import get_request_for_user
 
@@ -27,7 +28,13 @@ def approvals(request: HttpRequest) -> HttpResponse:
     pending = list(pending)
     recent = access.visible(KeyRequest.objects.exclude(state=KeyRequest.State.PENDING), user="requester")
     recent = recent.select_related("requester", "account", "decided_by").order_by("-updated_at")[:10]
-    context = {"pending": pending, "waiting": len(pending), "recent": recent, "reject_form": RejectForm()}
+    context = {
+        "pending": pending,
+        "owner_budget_lines": key_requests_owner_budgets(key_requests=pending),
+        "waiting": len(pending),
+        "recent": recent,
+        "reject_form": RejectForm(),
+    }
     return render(request, "allocator/approvals.html", context)
 
 

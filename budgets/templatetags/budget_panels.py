@@ -12,10 +12,10 @@ from allocator.models import Key
 from allocator.money import ZERO
 from allocator.quarters import Quarter
 from budgets import bumps as bump_services
-from budgets.forecast import FORECAST_METHOD
+from budgets.forecast import FORECAST_METHOD, percent_of
 from budgets.models import Budget, BudgetRequest, KeyEnforcement, Scope, scope_key
 from budgets.spend import daily_spend
-from budgets.tables import Numbers, Row, burndown, finance_rows, with_bump_numbers
+from budgets.tables import Numbers, Row, burndown, finance_rows, row_for, with_bump_numbers
 
 register = template.Library()
 
@@ -26,7 +26,7 @@ def _page_context(context: template.Context) -> dict[str, Any]:
 
 
 def _my_budget_rows(user: Any, access: Access, numbers: Numbers) -> list[Row]:
-    mine = list(
+    mine = (
         Budget.objects.filter(quarter=numbers.quarter.name)
         .filter(
             Q(scope=Scope.USER, user=user)
@@ -36,16 +36,21 @@ def _my_budget_rows(user: Any, access: Access, numbers: Numbers) -> list[Row]:
         .select_related("team", "project", "user")
         .distinct()
     )
-    numbers.want(b.scope_key for b in mine)
+    mine = list(mine)
+    numbers.load(b.scope_key for b in mine)
     rows = [Row(b.scope, b.scope_object, b, numbers.forecast(b.scope_key, b.amount_usd)) for b in mine]
     rows.sort(key=lambda r: r.fc.remaining if r.fc.remaining is not None else ZERO)
     return rows
 
 
 def _team_rows(access: Access, numbers: Numbers) -> list[Row]:
-    if access.sees_everything:
-        rows = [r for r in finance_rows(numbers.quarter, numbers) if r.scope == Scope.TEAM and r.budget]
-        return sorted(rows, key=lambda r: -(r.fc.percent or ZERO))[:5]
+    if access.sees_everything:  # the five most spent team budgets: only those five are forecast
+        budgets = list(
+            Budget.objects.filter(quarter=numbers.quarter.name, scope=Scope.TEAM).select_related("team__cost_center")
+        )
+        numbers.load(b.scope_key for b in budgets)
+        budgets.sort(key=lambda b: -percent_of(numbers.spend.get(b.scope_key, ZERO), b.amount_usd))
+        return [row_for(numbers, Scope.TEAM, b.team, b, level=1) for b in budgets[:5]]
     if access.is_manager:
         return finance_rows(numbers.quarter, numbers, team_ids=set(access.managed_team_ids))
     return []
@@ -61,7 +66,7 @@ def budget_home_panel(context: template.Context) -> dict[str, Any]:
     request = context["request"]
     user, access = request.user, Access.for_request(request)
     quarter = Quarter.current()
-    numbers = Numbers(quarter)
+    numbers = Numbers(quarter, [scope_key(Scope.USER, user.pk)])
     rows = _my_budget_rows(user, access, numbers)
     main = next((r for r in rows if r.scope == Scope.USER), None) or (rows[0] if rows else None)
     main_fc = main.fc if main else numbers.forecast(scope_key(Scope.USER, user.pk), None)

@@ -23,7 +23,7 @@ from budgets.forecast import FORECAST_METHOD
 from budgets.forms import BumpForm
 from budgets.models import Budget, BudgetRequest, Scope
 from budgets.spend import daily_spend
-from budgets.tables import Numbers, burndown, with_bump_numbers
+from budgets.tables import burndown, with_bump_numbers
 from budgets.templatetags.budget_panels import my_bumps
 
 
@@ -101,10 +101,9 @@ def _get_bump_for_user(request: HttpRequest, pk: int) -> BudgetRequest:
 def bump_detail(request: HttpRequest, pk: int) -> HttpResponse:
     bump = _get_bump_for_user(request, pk)
     access = Access.for_request(request)
-    with_bump_numbers([bump])
+    numbers = with_bump_numbers([bump])[bump.target.quarter]
     target = bump.target  # the budget, or the key's allowance
     quarter = Quarter.parse(target.quarter)
-    numbers = Numbers(quarter)
     daily = daily_spend(budget=target, start=quarter.start, end=quarter.end)
     earlier = bump.budget.requests if bump.budget_id is not None else bump.key.allowance_requests
     return render(

@@ -29,7 +29,7 @@ def _get_budget_for_user(request: HttpRequest, pk: int) -> Budget:
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     budget = _get_budget_for_user(request, pk)
     quarter = Quarter.parse(budget.quarter)
-    numbers = Numbers(quarter)
+    numbers = Numbers(quarter, [budget.scope_key])
     fc = numbers.forecast(budget.scope_key, budget.amount_usd)
     daily = daily_spend(budget=budget, start=quarter.start, end=quarter.end)
     access = Access.for_request(request)

@@ -1,0 +1,188 @@
+"""`manage.py bench pages --usage-rows N --json`: how fast the pages answer with a year of a company's usage.
+
+It fills the configured database (budgets/bench_fill.py: 2,000 people, 5,000 keys, 60 models, N hourly buckets
+over a year, rolled up and summarised by the real code), times every registered page through the test client
+(warm-up requests, then `--requests` timed ones: p50 and p95) and counts its queries; then it replaces the usage
+with `--small-rows` buckets (10,000) and measures again. The last stdout line is
+
+    {"bench": "pages", "usage_rows": N, "pages": {NAME: {"p50_ms", "p95_ms", "queries", "p95_ms_small",
+     "queries_small"}}, ...}
+
+Pages register with `register_page(name, role, url)`: `role` names the person of the bench organisation who
+opens it (engineer, manager, finance, admin), `url` builds its address from the organisation. A page whose URL
+name does not resolve (not built yet) is listed under "skipped". The bench deletes what it made unless --keep;
+--reuse measures the organisation a --keep run left, refilling usage only if its size differs.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import connection, reset_queries
+from django.test import Client
+from django.test.utils import CaptureQueriesContext, override_settings
+from django.urls import NoReverseMatch, reverse
+
+from allocator.management.commands.bench import _bench_models, _log, register
+from allocator.models import UsageBucket
+from budgets.bench_fill import BenchOrg, Scale, bench_org, org_create, org_delete, usage_fill
+
+
+@dataclass
+class Page:
+    name: str
+    role: str
+    url: Callable[[BenchOrg], str]
+
+
+PAGES: dict[str, Page] = {}
+
+
+def register_page(name: str, role: str, url: Callable[[BenchOrg], str]) -> None:
+    """Add a page to `bench pages`: who opens it (an attribute of BenchOrg) and how to build its URL."""
+    PAGES[name] = Page(name, role, url)
+
+
+register_page("engineer_home", "engineer", lambda org: reverse("home"))
+register_page("manager_home", "manager", lambda org: reverse("home"))
+register_page("finance_home", "finance", lambda org: reverse("home"))
+register_page("finance_overview", "finance", lambda org: reverse("budgets:overview"))
+register_page("manager_overview", "manager", lambda org: reverse("budgets:overview"))
+register_page("team", "manager", lambda org: reverse("budgets:team", args=[org.team.pk]))
+register_page("burndown", "manager", lambda org: reverse("budgets:detail", args=[org.team_budget.pk]))
+register_page("person_budget", "engineer", lambda org: reverse("budgets:detail", args=[org.person_budget.pk]))
+register_page("bump", "manager", lambda org: reverse("budgets:bump_detail", args=[org.bump.pk]))
+register_page("approvals", "finance", lambda org: reverse("allocator:approvals"))
+register_page("manager_approvals", "manager", lambda org: reverse("allocator:approvals"))
+register_page("sync_status", "finance", lambda org: reverse("allocator:sync_status"))
+register_page("key_usage", "engineer", lambda org: reverse("allocator:key_detail", args=[org.key.pk]))
+register_page("person", "manager", lambda org: reverse("budgets:person", args=[org.engineer.pk]))
+register_page("leaderboard", "finance", lambda org: reverse("budgets:leaderboard"))
+register_page("efficiency", "finance", lambda org: reverse("budgets:efficiency"))
+register_page("adoption", "manager", lambda org: reverse("budgets:adoption"))
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def _measure_page(page: Page, org: BenchOrg, *, requests: int, warmup: int) -> dict:
+    try:
+        url = page.url(org)
+    except NoReverseMatch:
+        return {"skipped": "no such page yet"}
+    client = Client()
+    client.force_login(getattr(org, page.role))
+    for _ in range(warmup):
+        response = client.get(url)
+        if response.status_code != 200:
+            return {"skipped": f"answered {response.status_code}"}
+    reset_queries()  # the log is bounded: a full one would count nothing
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url)
+    count = len(queries)  # now: the log is cleared at every request
+    times = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        client.get(url)
+        times.append((time.perf_counter() - started) * 1000)
+    return {
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(_percentile(times, 0.95), 1),
+        "queries": count,
+    }
+
+
+def measure_pages(org: BenchOrg, *, requests: int, warmup: int = 2) -> dict[str, dict]:
+    results = {}
+    with override_settings(ALLOWED_HOSTS=["testserver"], DEBUG=False):
+        for page in PAGES.values():
+            results[page.name] = _measure_page(page, org, requests=requests, warmup=warmup)
+            _log(f"  {page.name}: {results[page.name]}")
+    return results
+
+
+def _organisation(*, reuse: bool, scale: Scale) -> tuple[BenchOrg, float]:
+    models = _bench_models()[: scale.models]
+    org = bench_org(models=models)
+    if org is not None and reuse:
+        return org, 0.0
+    org_delete()  # a previous run's organisation, or what a failed one left
+    started = time.perf_counter()
+    _log(f"organisation: {scale.people} people, {scale.keys} keys…")
+    return org_create(scale=scale, models=models), time.perf_counter() - started
+
+
+def _fill(org: BenchOrg, rows: int, *, reuse: bool) -> dict:
+    if reuse and UsageBucket.objects.filter(account=org.account).count() == rows:
+        return {"buckets": rows, "fill_seconds": 0.0, "reused": True}
+    _log(f"usage: {rows:,} hourly buckets over a year, rolled up and summarised…")
+    started = time.perf_counter()
+    filled = usage_fill(org, rows=rows)
+    return {**filled, "fill_seconds": round(time.perf_counter() - started, 1)}
+
+
+def bench_pages(
+    usage_rows: int = 10_000_000,
+    small_rows: int = 10_000,
+    requests: int = 20,
+    people: int = 2000,
+    keys: int = 5000,
+    keep: bool = False,
+    reuse: bool = False,
+) -> dict:
+    scale = Scale(people=people, keys=keys)
+    org, org_seconds = _organisation(reuse=reuse, scale=scale)
+    try:
+        big_fill = _fill(org, usage_rows, reuse=reuse)
+        _log(f"pages at {usage_rows:,} rows ({big_fill}):")
+        big = measure_pages(org, requests=requests)
+        small = {}
+        if small_rows:
+            _fill(org, small_rows, reuse=False)
+            _log(f"pages at {small_rows:,} rows:")
+            small = measure_pages(org, requests=requests)
+    finally:
+        if not keep:
+            org_delete()
+    pages, skipped = {}, {}
+    for name, figures in big.items():
+        if "skipped" in figures:
+            skipped[name] = figures["skipped"]
+            continue
+        other = small.get(name, {})
+        pages[name] = {**figures, "p95_ms_small": other.get("p95_ms"), "queries_small": other.get("queries")}
+    return {
+        "bench": "pages",
+        "usage_rows": usage_rows,
+        "small_rows": small_rows,
+        "rollups": big_fill.get("rollups"),
+        "people": people,
+        "keys": keys,
+        "requests_per_page": requests,
+        "organisation_seconds": round(org_seconds, 1),
+        "fill_seconds": big_fill.get("fill_seconds"),
+        "skipped": skipped,
+        "pages": pages,
+    }
+
+
+register(
+    "pages",
+    bench_pages,
+    help="Fill a year of usage for a company (N hourly buckets) and time every page, then again at 10,000 rows.",
+    arguments=[
+        (("--usage-rows",), {"type": int, "default": 10_000_000, "dest": "usage_rows"}),
+        (("--small-rows",), {"type": int, "default": 10_000, "dest": "small_rows", "help": "0 skips it"}),
+        (("--requests",), {"type": int, "default": 20, "help": "timed requests per page (after 2 warm-ups)"}),
+        (("--people",), {"type": int, "default": 2000}),
+        (("--keys",), {"type": int, "default": 5000}),
+        (("--keep",), {"action": "store_true", "help": "leave the organisation and its usage in the database"}),
+        (("--reuse",), {"action": "store_true", "help": "measure what a --keep run left"}),
+    ],
+)
