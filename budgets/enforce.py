@@ -305,8 +305,8 @@ class _Run:
     def limit_alerts(self) -> list[Alert]:
         """Threshold, forecast and suspension alerts of every budget and allowance."""
         series = budget_scope_series(today=self.today)
-        series_store(series=series, today=self.today)  # for the pages
-        return limit_alerts(
+        outlooks: dict[str, list[str]] = {}
+        alerts = limit_alerts(
             limits=self.limits,
             spend=self.spend,
             series=series,
@@ -316,7 +316,10 @@ class _Run:
             policy=self.policy,
             outcome=self.outcome,
             existing=self.existing,
+            outlooks=outlooks,
         )
+        series_store(series=series, outlooks=outlooks, today=self.today)  # for the pages
+        return alerts
 
     def save(self, alerts: list[Alert]) -> None:
         """Insert new alerts (ON CONFLICT DO NOTHING), upsert the keys' enforcement state, queue delivery."""

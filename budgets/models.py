@@ -416,6 +416,9 @@ class SeriesSnapshot(models.Model):
     computed_for = models.DateField(help_text="The run's today: the series are the complete days before it.")
     computed_at = models.DateTimeField(default=timezone.now)
     series = models.JSONField(default=dict, help_text='{"team:3": [micro-dollars per day, oldest first]}')
+    outlooks = models.JSONField(
+        default=dict, help_text='{"user:7": ["<budget>", "<spend>", "ok|warn|over"]}: each budget\'s forecast status'
+    )
 
     class Meta:
         verbose_name = "daily series snapshot"

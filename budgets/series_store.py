@@ -21,17 +21,34 @@ SNAPSHOT_PK = 1
 MICRO = Decimal("1000000")
 
 
-def series_store(*, series: Mapping[str, Mapping[date, Decimal]], today: date) -> None:
-    """Keep this run's series (one upsert)."""
+def series_store(
+    *, series: Mapping[str, Mapping[date, Decimal]], today: date, outlooks: Mapping[str, list[str]] | None = None
+) -> None:
+    """Keep this run's series and each budget's forecast status (one upsert)."""
     start = today - timedelta(days=LOOKBACK_DAYS)
     days = [start + timedelta(days=i) for i in range(LOOKBACK_DAYS)]
     compact = {key: [int(spent.get(day, 0) * MICRO) for day in days] for key, spent in series.items()}
     SeriesSnapshot.objects.bulk_create(
-        [SeriesSnapshot(pk=SNAPSHOT_PK, computed_for=today, computed_at=timezone.now(), series=compact)],
+        [
+            SeriesSnapshot(
+                pk=SNAPSHOT_PK,
+                computed_for=today,
+                computed_at=timezone.now(),
+                series=compact,
+                outlooks=dict(outlooks or {}),
+            )
+        ],
         update_conflicts=True,
         unique_fields=["id"],
-        update_fields=["computed_for", "computed_at", "series"],
+        update_fields=["computed_for", "computed_at", "series", "outlooks"],
     )
+
+
+def outlooks_snapshot(*, today: date) -> dict[str, list[str]]:
+    """Each budget's [amount, spend, forecast status] as the last run on `today` saw them (one query); empty
+    before the first run of the day."""
+    stored = SeriesSnapshot.objects.filter(pk=SNAPSHOT_PK, computed_for=today).values_list("outlooks", flat=True)
+    return next(iter(stored), None) or {}
 
 
 def series_snapshot(*, today: date) -> dict[str, list[int]] | None:

@@ -20,7 +20,7 @@ from budgets.bumps import bump_target
 from budgets.forecast import Forecast, forecast
 from budgets.models import Budget, BudgetRequest, Scope, scope_key
 from budgets.projection import LOOKBACK_DAYS
-from budgets.series_store import series_from, series_snapshot
+from budgets.series_store import outlooks_snapshot, series_from, series_snapshot
 from budgets.spend import KEY_SCOPE, daily_of_scopes, spend_of_scopes
 
 # Past this many scopes a page reads their daily series from the snapshot the last enforcement run kept (one row)
@@ -157,9 +157,11 @@ def finance_rows(quarter: Quarter, numbers: Numbers, *, team_ids: set[int] | Non
     return rows
 
 
-def slice_forecasts(quarter: Quarter, numbers: Numbers, *, team_ids: set[int] | None = None) -> list[Forecast]:
-    """Forecasts of the quarter's project and personal budgets (of the given teams only, if team_ids), to count
-    what needs attention: read as plain values, however many there are."""
+def slice_statuses(quarter: Quarter, numbers: Numbers, *, team_ids: set[int] | None = None) -> list[str]:
+    """Forecast status (ok / warn / over) of the quarter's project and personal budgets (of the given teams only,
+    if team_ids), to count what needs attention, however many there are. Today's enforcement run already
+    projected every budget after the last sync: a budget whose amount and spend are still what that run saw takes
+    its status from there (budgets.series_store outlooks); any other is projected here."""
     budgets = Budget.objects.filter(quarter=quarter.name, scope__in=[Scope.PROJECT, Scope.USER])
     if team_ids is not None:
         budgets = budgets.filter(team_id__in=team_ids)
@@ -167,8 +169,15 @@ def slice_forecasts(quarter: Quarter, numbers: Numbers, *, team_ids: set[int] | 
         (scope_key(scope, project_id if scope == Scope.PROJECT else user_id), amount)
         for scope, project_id, user_id, amount in budgets.values_list("scope", "project_id", "user_id", "amount_usd")
     ]
-    numbers.load(key for key, _ in lines)
-    return [numbers.forecast(key, amount) for key, amount in lines]
+    spend = spend_of_scopes(quarter=quarter, keys={key for key, _ in lines})
+    outlooks = outlooks_snapshot(today=numbers.today) if numbers.live and lines else {}
+    known: dict[str, str] = {}
+    for key, amount in lines:
+        seen = outlooks.get(key)
+        if seen and Decimal(seen[0]) == amount and Decimal(seen[1]) == spend.get(key, ZERO):
+            known[key] = seen[2]
+    numbers.load(key for key, _ in lines if key not in known)  # one batch, however many changed since the run
+    return [known.get(key) or numbers.forecast(key, amount).status for key, amount in lines]
 
 
 def split_rows(team: Team, quarter: Quarter, numbers: Numbers) -> tuple[Budget | None, list[Row]]:

@@ -126,9 +126,11 @@ def limit_alerts(
     policy: BudgetPolicy,
     outcome: dict[str, list[str]],
     existing: set[tuple],
+    outlooks: dict[str, list[str]] | None = None,
 ) -> list[Alert]:
     """Alert rows for every crossing not recorded in `existing` yet. `outcome` holds, per deciding scope key,
-    what happened to its keys (suspended, cannot be suspended, ...): it goes into the 100 % or suspension alert."""
+    what happened to its keys (suspended, cannot be suspended, ...): it goes into the 100 % or suspension alert.
+    `outlooks`, if given, receives each budget's (amount, spend, forecast status) for the pages."""
     alerts: list[Alert] = []
     for limit in limits:
         spent = spend.get(limit.scope_key, ZERO)
@@ -141,6 +143,8 @@ def limit_alerts(
             elapsed=elapsed,
         )
         dedupe = str(limit.amount_usd)
+        if outlooks is not None and isinstance(limit, Budget):
+            outlooks[limit.scope_key] = [dedupe, str(spent), fc.status]
         crossed = crossed_thresholds(spent=spent, amount=limit.amount_usd, thresholds=policy.thresholds)
         new = [t for t in crossed if (Alert.Kind.THRESHOLD, limit.scope_key, quarter.name, t, dedupe) not in existing]
         notes = outcome.pop(limit.scope_key, [])

@@ -190,3 +190,33 @@ def test_after_an_enforcement_run_a_page_of_many_scopes_reads_no_rollups(org, ca
     with CaptureQueriesContext(connection) as ctx:
         Numbers(quarter, keys)
     assert not [q["sql"] for q in ctx.captured_queries if ROLLUP_TABLE in q["sql"]]
+
+
+def test_the_overview_counts_what_needs_attention_from_the_run_while_amounts_and_spend_stand(
+    org, cast, simulated, team, manager
+):
+    """Today's enforcement run projected every budget: the overview takes each project and personal budget's
+    status from it (no projection per budget) until the budget's amount or spend changes."""
+    from budgets.models import SeriesSnapshot
+
+    _grow(simulated, team, manager)
+    finance = cast["finance"]
+    before = login(finance).get(reverse("budgets:overview")).context
+    enforce_budgets()
+    snapshot = SeriesSnapshot.objects.get()
+    person_keys = [b.scope_key for b in Budget.objects.filter(scope=Scope.USER)]
+    assert person_keys and all(snapshot.outlooks[key][2] == "ok" for key in person_keys)
+    after = login(finance).get(reverse("budgets:overview")).context
+    assert (len(after["over"]), len(after["at_risk"])) == (len(before["over"]), len(before["at_risk"]))
+
+    # The run's word stands while the inputs do (mark one "warn" to see it is what the page reads) ...
+    chosen = person_keys[0]
+    snapshot.outlooks[chosen][2] = "warn"
+    snapshot.save()
+    read = login(finance).get(reverse("budgets:overview")).context
+    assert len(read["at_risk"]) == len(after["at_risk"]) + 1
+    # ... and a budget whose amount changed since is projected again.
+    budget = Budget.objects.get(scope=Scope.USER, user_id=int(chosen.split(":")[1]))
+    Budget.objects.filter(pk=budget.pk).update(amount_usd=budget.amount_usd + 1)
+    again = login(finance).get(reverse("budgets:overview")).context
+    assert len(again["at_risk"]) == len(after["at_risk"])

@@ -14,7 +14,7 @@ from allocator.money import ZERO
 from allocator.quarters import Quarter
 from budgets.forecast import FORECAST_METHOD
 from budgets.models import Alert, Budget
-from budgets.tables import Numbers, finance_rows, slice_forecasts
+from budgets.tables import Numbers, finance_rows, slice_statuses
 
 
 def _require_overview(request: HttpRequest) -> Access:
@@ -37,7 +37,7 @@ def overview_numbers(access: Access, quarter: Quarter) -> dict[str, Any]:
         if finance_view
         else sum((r.fc.spend for r in top), ZERO)
     )
-    watched = [r.fc for r in rows if r.budget] + slice_forecasts(quarter, numbers, team_ids=team_ids)
+    watched = [r.fc.status for r in rows if r.budget] + slice_statuses(quarter, numbers, team_ids=team_ids)
     return {
         "quarter": quarter,
         "rows": rows,
@@ -46,8 +46,8 @@ def overview_numbers(access: Access, quarter: Quarter) -> dict[str, Any]:
         "total_spend": total_spend,
         "total_projected": sum((r.fc.projected for r in top), ZERO),
         "watched_count": len(watched),
-        "over": [fc for fc in watched if fc.status == "over"],
-        "at_risk": [fc for fc in watched if fc.status == "warn"],
+        "over": [status for status in watched if status == "over"],
+        "at_risk": [status for status in watched if status == "warn"],
     }
 
 
