@@ -281,6 +281,7 @@ def _fill_postgres(org: BenchOrg, *, keys: list, rows: int, first: datetime) -> 
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute("SET LOCAL synchronous_commit = off")
+        cursor.execute("DROP TABLE IF EXISTS bench_keys")  # a second fill in one transaction (the tests) finds it
         cursor.execute("CREATE TEMP TABLE bench_keys (idx int PRIMARY KEY, key_id bigint, pkid text) ON COMMIT DROP")
         cursor.execute(
             "INSERT INTO bench_keys SELECT i - 1, k, p "

@@ -237,6 +237,10 @@ class SyncRun(models.Model):
         return (self.finished_at - self.started_at) if self.finished_at else None
 
 
+# Summary money columns hold sums of many rollup rows (each at most 10^12 dollars): room for 10^22.
+SUM_DIGITS = 28
+
+
 class SummaryKind(models.TextChoices):
     """What a summary row sums: one person, project, team, cost center, key, model, provider, account, class, or all."""
 
@@ -276,8 +280,8 @@ class UsageSummary(models.Model):
     cache_write_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0)
     requests = models.BigIntegerField(null=True, blank=True)
-    cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
-    small_tier_cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
+    cost_usd = models.DecimalField(max_digits=SUM_DIGITS, decimal_places=6, default=Decimal("0"))
+    small_tier_cost_usd = models.DecimalField(max_digits=SUM_DIGITS, decimal_places=6, default=Decimal("0"))
     active_days = models.PositiveIntegerField(default=0)
     last_day = models.DateField(null=True, blank=True)
 
@@ -306,8 +310,8 @@ class DailySummary(models.Model):
     cached_input_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0)
     requests = models.BigIntegerField(null=True, blank=True)
-    cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
-    unattributed_cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
+    cost_usd = models.DecimalField(max_digits=SUM_DIGITS, decimal_places=6, default=Decimal("0"))
+    unattributed_cost_usd = models.DecimalField(max_digits=SUM_DIGITS, decimal_places=6, default=Decimal("0"))
 
     class Meta:
         indexes = [models.Index(fields=["kind", "day"], name="daily_summary_kind_day_idx")]
