@@ -18,6 +18,14 @@ from typing import Any
 
 import httpx
 
+from allocator.providers.caps import (  # noqa: F401 - part of the provider interface
+    GUARD_NEXT_SYNC,
+    GUARD_PROVIDER,
+    GUARD_PROVIDER_MONTHLY,
+    IncreaseRequest,
+    ScopeLimit,
+)
+
 logger = logging.getLogger(__name__)
 
 
@@ -69,34 +77,6 @@ class FeatureUnavailable(ProviderError):
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message, permanent=True, status=status)
-
-
-@dataclass(frozen=True)
-class ScopeLimit:
-    """A spend limit the provider holds on one scope. `status` is the provider's enforcement word
-    ("enforcing", "inactive") or "" when it reports none."""
-
-    amount_usd: Decimal
-    status: str = ""
-    interval: str = "month"
-
-
-@dataclass(frozen=True)
-class IncreaseRequest:
-    """A member's request to the provider for a higher spend limit (Anthropic)."""
-
-    request_id: str
-    requester: str  # email or name, as the provider gives it
-    amount_usd: Decimal | None  # what was asked for, if the provider says
-    reason: str
-    status: str  # "pending", "approved", "denied"
-    created_at: datetime | None = None
-
-
-# The three sentences pages show for "which guard holds" (see Provider.guard_text).
-GUARD_PROVIDER = "capped at the provider"
-GUARD_PROVIDER_MONTHLY = "capped at the provider monthly; Allocator suspends within about 2 minutes"
-GUARD_NEXT_SYNC = "Allocator suspends after the next sync"
 
 
 @dataclass
