@@ -31,6 +31,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     items.append(("Leaderboards", reverse("budgets:leaderboard"), "boards"))
     if access.sees_chargeback:
         items.append(("Chargeback", reverse("budgets:chargeback"), "chargeback"))
+        items.append(("Concentration", reverse("budgets:concentration"), "concentration"))
+        items.append(("What-ifs", reverse("budgets:what_if"), "whatif"))
     items.append(("Organisation", reverse("accounts:organisation"), "org"))
     admin_items: list[tuple[str, str, str]] = []
     if access.sees_everything:

@@ -183,6 +183,12 @@ FISCAL_YEAR_START_MONTH = env.int("FISCAL_YEAR_START_MONTH", default=1)
 if not 1 <= FISCAL_YEAR_START_MONTH <= 12:
     raise ImproperlyConfigured("FISCAL_YEAR_START_MONTH must be 1-12.")
 
+# A production ("run") project with at least this share of its run spend on one provider or account is flagged on
+# the concentration page (an outage, a price change or a rate limit there hits it fully).
+CONCENTRATION_SHARE_PERCENT = env.int("CONCENTRATION_SHARE_PERCENT", default=90)
+if not 1 <= CONCENTRATION_SHARE_PERCENT <= 100:
+    raise ImproperlyConfigured("CONCENTRATION_SHARE_PERCENT must be 1-100.")
+
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -27,4 +27,5 @@ urlpatterns = [
     path("slack/interactions/", slack_interactions.interactions, name="slack_interactions"),
     path("", include("budgets.reports.urls_boards")),
     path("chargeback/", include("budgets.reports.urls")),
+    path("", include("budgets.whatif.urls")),
 ]

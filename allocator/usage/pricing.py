@@ -152,17 +152,22 @@ def _manual_unit_price(price: ModelPrice) -> UnitPrice:
     )
 
 
+def manual_unit_prices() -> dict[tuple[str, str], UnitPrice]:
+    """Every manual price by (provider kind, model), in one query (several Pricers can share it)."""
+    return {(p.provider, p.model): _manual_unit_price(p) for p in ModelPrice.objects.all()}
+
+
 class Pricer:
     """Prices the rows of one sync. Build one per run: manual prices are read once, at the start.
 
     `unknown_models` collects the models priced at zero because neither a manual price nor the table knew them.
     """
 
-    def __init__(self, *, provider: str) -> None:
+    def __init__(self, *, provider: str, manual: dict[tuple[str, str], UnitPrice] | None = None) -> None:
         self.provider = provider
         self.unknown_models: set[str] = set()
         self._units: dict[str, UnitPrice | None] = {}
-        self._manual = {(p.provider, p.model): _manual_unit_price(p) for p in ModelPrice.objects.all()}
+        self._manual = manual_unit_prices() if manual is None else manual
 
     def unit_price(self, model: str) -> UnitPrice | None:
         try:
@@ -216,17 +221,20 @@ SMALL_TIER_RULE = (
 )
 
 
+def unit_tier(unit: UnitPrice | None) -> str:
+    """The tier ("small", "large", "unpriced") of a model with this unit price, by SMALL_TIER_RULE."""
+    if unit is None:
+        return "unpriced"
+    return "small" if unit.input * PER_MTOK <= SMALL_TIER_MAX_INPUT_PER_MTOK else "large"
+
+
 def model_tiers(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """The tier ("small", "large", "unpriced") of each (provider kind, model) by SMALL_TIER_RULE."""
     pricers: dict[str, Pricer] = {}
     tiers: dict[tuple[str, str], str] = {}
     for provider, model in set(pairs):
         pricer = pricers.get(provider) or pricers.setdefault(provider, Pricer(provider=provider))
-        unit = pricer.unit_price(model)
-        if unit is None:
-            tiers[provider, model] = "unpriced"
-        else:
-            tiers[provider, model] = "small" if unit.input * PER_MTOK <= SMALL_TIER_MAX_INPUT_PER_MTOK else "large"
+        tiers[provider, model] = unit_tier(pricer.unit_price(model))
     return tiers
 
 
