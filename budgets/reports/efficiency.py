@@ -18,22 +18,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from statistics import median
-from typing import Any
 
 from allocator.money import ZERO
 from allocator.usage.pricing import SMALL_TIER_RULE  # noqa: F401  (re-exported for the page)
 from budgets.reports.leaderboards import BoardRow
+from budgets.reports.usage_figures import efficiency_ratios
 
 HEAVY_MULTIPLE = Decimal("2")  # spend at least this many times the team median is "heavy"
 CAREFUL_SCORE = 2  # beats the team median on at least this many of the three measures
 # measure -> True if higher is better
 MEASURES = {"cost_per_request": False, "cache_share": True, "small_share": True}
-
-
-def _ratio(numerator: Any, denominator: Any) -> Decimal | None:
-    if not denominator:
-        return None
-    return Decimal(numerator) / Decimal(denominator)
 
 
 @dataclass
@@ -68,18 +62,22 @@ class Efficiency:
 def efficiency_of(row: BoardRow) -> Efficiency:
     totals = row.totals or {}
     cost = totals.get("cost_usd", ZERO)
-    input_tokens = totals.get("input_tokens", 0)
     requests = totals.get("requests")
+    ratios = efficiency_ratios(
+        cost=cost, requests=requests, input_tokens=totals.get("input_tokens", 0),
+        cached_input_tokens=totals.get("cached_input_tokens", 0), output_tokens=totals.get("output_tokens", 0),
+        small_tier_cost=totals.get("small_tier_cost_usd", ZERO), active_days=totals.get("active_days", 0),
+    )  # fmt: skip
     return Efficiency(
         ref=row.ref,
         name=row.name,
         cost=cost,
         requests=requests,
-        cost_per_request=_ratio(cost, requests),
-        cache_share=_ratio(totals.get("cached_input_tokens", 0), input_tokens),
-        small_share=_ratio(totals.get("small_tier_cost_usd", ZERO), cost),
-        per_active_day=_ratio(cost, totals.get("active_days", 0)),
-        output_per_input=_ratio(totals.get("output_tokens", 0), input_tokens),
+        cost_per_request=ratios.cost_per_request,
+        cache_share=ratios.cache_share,
+        small_share=ratios.small_tier_share,
+        per_active_day=ratios.spend_per_active_day,
+        output_per_input=ratios.output_per_input,
         active_days=totals.get("active_days", 0),
         team_id=row.team_id,
     )

@@ -5,6 +5,9 @@
 - small-tier share: spend on small-tier models ÷ all spend (SMALL_TIER_RULE says which models are small);
 - spend per active day: spend ÷ days with any usage;
 - output per input token: output tokens ÷ input tokens.
+
+`efficiency_ratios` is the one place these ratios are computed: the person page (here) and the efficiency board
+(budgets.reports.efficiency) both call it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,43 @@ from decimal import Decimal
 
 from allocator.money import ZERO
 from allocator.usage.pricing import SMALL_TIER_RULE, model_tiers
+
+
+@dataclass(frozen=True)
+class Ratios:
+    """The five efficiency ratios (None where there is nothing to divide by); shares are fractions 0..1."""
+
+    cost_per_request: Decimal | None
+    cache_share: Decimal | None
+    small_tier_share: Decimal | None
+    spend_per_active_day: Decimal | None
+    output_per_input: Decimal | None
+
+
+def _ratio(numerator: Decimal | int, denominator: Decimal | int | None) -> Decimal | None:
+    return Decimal(numerator) / Decimal(denominator) if denominator else None
+
+
+def efficiency_ratios(
+    *,
+    cost: Decimal,
+    requests: int | None,
+    input_tokens: int,
+    cached_input_tokens: int,
+    output_tokens: int,
+    small_tier_cost: Decimal,
+    active_days: int,
+    request_cost: Decimal | None = None,
+) -> Ratios:
+    """The ratios of one scope's usage. `request_cost` is the cost of the usage that reports requests, where it
+    differs from `cost` (a person mixing Anthropic with other providers); by default all of `cost`."""
+    return Ratios(
+        cost_per_request=_ratio(cost if request_cost is None else request_cost, requests),
+        cache_share=_ratio(cached_input_tokens, input_tokens),
+        small_tier_share=_ratio(small_tier_cost, cost),
+        spend_per_active_day=_ratio(cost, active_days),
+        output_per_input=_ratio(output_tokens, input_tokens),
+    )
 
 
 @dataclass
@@ -30,24 +70,36 @@ class Efficiency:
     small_tier_rule: str = SMALL_TIER_RULE
 
     @property
+    def ratios(self) -> Ratios:
+        return efficiency_ratios(
+            cost=self.cost, requests=self.requests, request_cost=self.request_cost, input_tokens=self.input_tokens,
+            cached_input_tokens=self.cached_input_tokens, output_tokens=self.output_tokens,
+            small_tier_cost=self.small_tier_cost, active_days=self.active_days,
+        )  # fmt: skip
+
+    @property
     def cost_per_request(self) -> Decimal | None:
-        return self.request_cost / self.requests if self.requests else None
+        return self.ratios.cost_per_request
 
     @property
     def cache_share(self) -> Decimal | None:
-        return Decimal(self.cached_input_tokens * 100) / self.input_tokens if self.input_tokens else None
+        """In percent (the person page shows it so)."""
+        share = self.ratios.cache_share
+        return None if share is None else share * 100
 
     @property
     def small_tier_share(self) -> Decimal | None:
-        return self.small_tier_cost * 100 / self.cost if self.cost else None
+        """In percent."""
+        share = self.ratios.small_tier_share
+        return None if share is None else share * 100
 
     @property
     def spend_per_active_day(self) -> Decimal | None:
-        return self.cost / self.active_days if self.active_days else None
+        return self.ratios.spend_per_active_day
 
     @property
     def output_per_input(self) -> Decimal | None:
-        return Decimal(self.output_tokens) / self.input_tokens if self.input_tokens else None
+        return self.ratios.output_per_input
 
 
 def efficiency_of(rows: Iterable[dict]) -> Efficiency:
