@@ -64,6 +64,9 @@ register_page("person", "manager", lambda org: reverse("budgets:person", args=[o
 register_page("leaderboard", "finance", lambda org: reverse("budgets:leaderboard"))
 register_page("efficiency", "finance", lambda org: reverse("budgets:efficiency"))
 register_page("adoption", "manager", lambda org: reverse("budgets:adoption"))
+register_page("concentration", "finance", lambda org: reverse("budgets:concentration"))
+register_page("what_if", "finance", lambda org: reverse("budgets:what_if") + "?cache_percent=50&price_percent=10")
+register_page("manager_what_if", "manager", lambda org: reverse("budgets:what_if") + "?cache_percent=50")
 
 
 def _percentile(values: list[float], share: float) -> float:

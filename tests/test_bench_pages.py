@@ -13,11 +13,12 @@ from budgets.bench_pages import PAGES
 
 REQUIRED = {
     "leaderboard", "efficiency", "adoption", "burndown", "finance_overview", "key_usage", "person",
-    "engineer_home", "manager_home", "team", "approvals", "sync_status",
+    "engineer_home", "manager_home", "team", "approvals", "sync_status", "concentration", "what_if",
 }  # fmt: skip
 BUDGET_PAGES = {
     "engineer_home", "manager_home", "finance_home", "finance_overview", "manager_overview", "team", "burndown",
-    "person_budget", "bump", "approvals", "manager_approvals", "sync_status",
+    "person_budget", "bump", "approvals", "manager_approvals", "sync_status", "concentration", "what_if",
+    "manager_what_if",
 }  # fmt: skip
 
 

@@ -97,6 +97,8 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "budgets:chargeback_customers": (None, (302, 405, 405, 405, 405, 405)),
     "budgets:chargeback_invoice": (None, (302, 405, 405, 405, 405, 405)),
     "budgets:stripe_webhook": (None, (405, 405, 405, 405, 405, 405)),
+    "budgets:concentration": (None, (302, 403, 200, 200, 200, 403)),
+    "budgets:what_if": (None, (302, 403, 200, 200, 200, 403)),
     # The API's GETs; tests/test_api_role_matrix.py walks every endpoint with its real method.
     "api:key_list": (None, (403, 200, 200, 200, 200, 200)),
     "api:key_detail": ("key", (403, 200, 200, 200, 200, 404)),
@@ -124,6 +126,8 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "api:compare": (None, (403, 400, 400, 400, 400, 400)),  # needs ?team= or ?cost_center= (test_api_boards.py)
     "api:chargeback": (None, (403, 403, 200, 200, 200, 403)),
     "api:chargeback_export": ("format", (403, 403, 200, 200, 200, 403)),
+    "api:concentration": (None, (403, 403, 200, 200, 200, 403)),
+    "api:what_if": (None, (403, 403, 200, 200, 200, 403)),
     "api:alert_list": (None, (403, 200, 200, 200, 200, 200)),
     "api:alert_retry": ("alert", (403, 405, 405, 405, 405, 405)),
     "api:provider_account_list": (None, (403, 200, 200, 200, 200, 200)),
