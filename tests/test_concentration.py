@@ -50,8 +50,8 @@ def test_flags_a_project_on_one_account_with_the_reason(finance, usage):
     flagged = {p.name: p.reason for p in report.flagged}
     assert set(flagged) == {"Ranking", "Checkout"}
     assert flagged["Ranking"] == (
-        "95 % of its run spend is on one account, Simulated (Simulated (built in)): an outage, a price change or a "
-        "rate limit there hits it fully."
+        "95 % of its run spend is on one account, Simulated: an outage, a price change or a rate limit there hits it "
+        "fully."
     )
     assert [(s.name, s.cost, s.share) for s in report.accounts] == [
         ("Simulated", 145, Decimal(145) / 230), ("Prod-OpenAI", 85, Decimal(85) / 230)

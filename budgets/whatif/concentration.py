@@ -183,10 +183,7 @@ def _reason(item: ProjectDependence, threshold: Decimal) -> str:
     consequence = "an outage, a price change or a rate limit there hits it fully"
     account, provider = item.top_account, item.top_provider
     if account.share is not None and account.share >= threshold:
-        return (
-            f"{_percent(account.share)} of its run spend is on one account, {account.name} ({provider.name}): "
-            f"{consequence}."
-        )
+        return f"{_percent(account.share)} of its run spend is on one account, {account.name}: {consequence}."
     if provider.share is not None and provider.share >= threshold:
         return f"{_percent(provider.share)} of its run spend is on one provider, {provider.name}: {consequence}."
     return ""

@@ -25,7 +25,7 @@ def _percent(label: str, low: int, high: int, help_text: str) -> forms.DecimalFi
 
 
 class WhatIfForm(forms.Form):
-    quarter = forms.CharField(label="Quarter", required=False, max_length=16, help_text="e.g. FY2026-Q4")
+    quarter = forms.CharField(label="Quarter", required=False, max_length=16)
     start = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(
         label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}),
@@ -49,6 +49,8 @@ class WhatIfForm(forms.Form):
         scopes += [(f"project:{p.pk}", f"Project {p.name}") for p in projects]
         self.fields["shift_scope"].choices = scopes
         self.fields["price_provider"].choices = [("", "every provider"), *kind_choices()]
+        self.fields["quarter"].help_text = f"Blank: the current one, {Quarter.current()}."
+        self.fields["quarter"].widget.attrs["placeholder"] = str(Quarter.current())
 
     def set_targets(self, pairs: list[tuple[str, str]]) -> None:
         """Offer these small-tier models as shift targets (the ones used in the period)."""
