@@ -12,7 +12,7 @@ from typing import Any
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -151,13 +151,14 @@ class WhatIfSerializer(serializers.Serializer):
 
 
 def _form_data(data: dict[str, str], teams: list, projects: list) -> dict[str, str]:
-    """The API's names as the page form's values (slugs to ids; an unknown slug is a 400 naming the field)."""
+    """The API's names as the page form's values (slugs to ids; a team or project one may not see is a 404, as on
+    the boards)."""
     form = {k: v for k, v in data.items() if k not in ("shift_team", "shift_project", "shift_provider", "shift_model")}
     for field, kind, rows in (("shift_team", "team", teams), ("shift_project", "project", projects)):
         if data.get(field):
             match = next((row for row in rows if row.slug == data[field]), None)
             if match is None:
-                raise ValidationError({field: [f"No {kind} {data[field]!r} that you may see."]})
+                raise NotFound(f"No {kind} {data[field]!r} that you may see.")
             form["shift_scope"] = f"{kind}:{match.pk}"
     if data.get("shift_model"):
         form["shift_target"] = f"{data.get('shift_provider', '')}|{data['shift_model']}"
@@ -171,7 +172,7 @@ def _row(row: CostRow) -> dict[str, Any]:
 
 @extend_schema(
     parameters=[WhatIfQuery],
-    responses={200: WhatIfSerializer, **errors(400)},
+    responses={200: WhatIfSerializer, **errors(400, 404)},
 )
 class WhatIfView(APIView):
     """A past period priced again under a change (a price change, a share of large-model spend moved to a smaller

@@ -6,7 +6,7 @@ Queries: the rollup lines (one), manual prices (one), the visible teams and proj
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -104,8 +104,8 @@ def _project_row(line: Line, project_of: dict[int, Project], team_name: str) -> 
     return CostRow("project", project.pk, project.name, team_name)
 
 
-def _largest_first(rows: object) -> list[CostRow]:
-    return sorted(rows, key=lambda r: (-max(r.old, r.new), r.team.lower(), r.name.lower()))  # type: ignore[attr-defined]
+def _largest_first(rows: Iterable[CostRow]) -> list[CostRow]:
+    return sorted(rows, key=lambda r: (-max(r.old, r.new), r.team.lower(), r.name.lower()))
 
 
 def provider_name(kind: str) -> str:

@@ -15,7 +15,7 @@ from allocator.quarters import Quarter
 from budgets.reports.exports import Echo
 from budgets.whatif.concentration import concentration as concentration_of
 from budgets.whatif.forms import WhatIfForm
-from budgets.whatif.report import provider_name, visible_org, what_if_csv
+from budgets.whatif.report import WhatIf, provider_name, visible_org, what_if_csv
 from budgets.whatif.report import what_if as what_if_of
 from budgets.whatif.repricing import Prices
 
@@ -65,10 +65,10 @@ def what_if(request: HttpRequest) -> HttpResponse:
     return render(request, template, {"form": form, "report": report, "query": request.GET.urlencode()})
 
 
-def _csv(report: object) -> StreamingHttpResponse:
+def _csv(report: WhatIf) -> StreamingHttpResponse:
     writer = csv.writer(Echo())
-    rows = (writer.writerow(row) for row in what_if_csv(report))  # type: ignore[arg-type]
+    rows = (writer.writerow(row) for row in what_if_csv(report))
     response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
-    scenario = report.scenario  # type: ignore[attr-defined]
+    scenario = report.scenario
     response["Content-Disposition"] = f'attachment; filename="what-if-{scenario.start}-{scenario.last_day}.csv"'
     return response
