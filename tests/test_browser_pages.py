@@ -32,6 +32,8 @@ COMMON_PAGES = [
     "/budgets/people/{person}/",
     "/keys/team/",
     "/budgets/chargeback/",
+    "/budgets/concentration/",
+    "/budgets/what-if/?cache_percent=60&price_percent=10",
     "/accounts/organisation/",
     "/accounts/notifications/",
 ]
