@@ -17,7 +17,7 @@ Costs are kept in Decimal to the micro-dollar per line; pages round to the cent.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -75,47 +75,39 @@ class Line:
 
 
 @dataclass
-class Part:
-    """Tokens (fractional once a share is moved) priced as one provider's model."""
-
-    provider: str
-    model: str
-    input_tokens: Decimal
-    cached_input_tokens: Decimal
-    cache_write_tokens: Decimal
-    output_tokens: Decimal
-    cost: Decimal
-
-    def scaled(self, share: Decimal) -> Part:
-        return Part(self.provider, self.model, *(getattr(self, f) * share for f in TOKEN_FIELDS), self.cost * share)
-
-
-@dataclass
 class Prices:
-    """Unit prices by (provider kind, model): manual prices read once, then the genai-prices table."""
+    """Unit prices and tiers by (provider kind, model): manual prices read once, then the genai-prices table."""
 
     manual: dict[tuple[str, str], UnitPrice] = field(default_factory=manual_unit_prices)
     pricers: dict[str, Pricer] = field(default_factory=dict)
+    known: dict[tuple[str, str], tuple[UnitPrice | None, str]] = field(default_factory=dict)
+
+    def lookup(self, provider: str, model: str) -> tuple[UnitPrice | None, str]:
+        found = self.known.get((provider, model))
+        if found is None:
+            pricer = self.pricers.get(provider)
+            if pricer is None:
+                pricer = self.pricers[provider] = Pricer(provider=provider, manual=self.manual)
+            unit = pricer.unit_price(model)
+            found = self.known[provider, model] = (unit, unit_tier(unit))
+        return found
 
     def unit(self, provider: str, model: str) -> UnitPrice | None:
-        pricer = self.pricers.get(provider)
-        if pricer is None:
-            pricer = self.pricers[provider] = Pricer(provider=provider, manual=self.manual)
-        return pricer.unit_price(model)
+        return self.lookup(provider, model)[0]
 
     def tier(self, provider: str, model: str) -> str:
-        return unit_tier(self.unit(provider, model))
+        return self.lookup(provider, model)[1]
 
 
-def tokens_cost(unit: UnitPrice, part: Part) -> Decimal:
-    """The cost of a part's tokens at `unit` prices (input is the total input, cache reads and writes included;
+def tokens_cost(unit: UnitPrice, line: Line) -> Decimal:
+    """The cost of a line's tokens at `unit` prices (input is the total input, cache reads and writes included;
     cache writes at the 5-minute rate: rollups keep no 1-hour split)."""
-    uncached = max(part.input_tokens - part.cached_input_tokens - part.cache_write_tokens, ZERO)
+    uncached = max(line.input_tokens - line.cached_input_tokens - line.cache_write_tokens, 0)
     return (
         uncached * unit.input
-        + part.cached_input_tokens * unit.cache_read
-        + part.cache_write_tokens * unit.cache_write_5m
-        + part.output_tokens * unit.output
+        + line.cached_input_tokens * unit.cache_read
+        + line.cache_write_tokens * unit.cache_write_5m
+        + line.output_tokens * unit.output
     )
 
 
@@ -141,27 +133,42 @@ def usage_lines(*, start: date, end: date, team_ids: Iterable[int] | None = None
 
 
 def reprice(lines: list[Line], scenario: Scenario, prices: Prices) -> list[Line]:
-    """Each line with `new_cost` (and `tier`, `moved_cost`) under the scenario; the lines are updated in place."""
+    """Each line with `new_cost` (and `tier`, `moved_cost`) under the scenario; the lines are updated in place.
+
+    Every step is linear in a line's tokens, so the moved share and the share that stays are priced as fractions
+    of the whole line: cached reads added to reach the cache share are the same fraction of each part.
+    """
     target = prices.unit(*scenario.shift_target) if scenario.shift_target else None
+    shifts = target is not None and bool(scenario.shift)
+    target_factor = _price_factor(*scenario.shift_target, scenario) if shifts else ONE  # type: ignore[misc]
+    factors: dict[tuple[str, str], Decimal] = {}
     for line in lines:
-        line.tier = prices.tier(line.provider, line.model)
-        whole = Part(line.provider, line.model, *(Decimal(getattr(line, f)) for f in TOKEN_FIELDS), line.cost)
-        parts = [whole]
-        if target is not None and scenario.shift and line.tier == "large" and _in_shift_scope(line, scenario):
-            moved = whole.scaled(scenario.shift)
-            line.moved_cost = to_micros(moved.cost)
-            provider, model = scenario.shift_target  # type: ignore[misc]
-            moved = replace(moved, provider=provider, model=model)
-            moved.cost = tokens_cost(target, moved)
-            parts = [whole.scaled(ONE - scenario.shift), moved]
+        pair = (line.provider, line.model)
+        unit, line.tier = prices.known.get(pair) or prices.lookup(*pair)
+        factor = factors.get(pair) or factors.setdefault(pair, _price_factor(*pair, scenario))
+        extra = _extra_cached(line, scenario.cache)
+        kept = line.cost - extra * (unit.input - unit.cache_read) if extra and unit is not None else line.cost
+        if shifts and line.tier == "large" and _in_shift_scope(line, scenario):
+            share = scenario.shift
+            line.moved_cost = to_micros(line.cost * share)
+            moved = tokens_cost(target, line) - extra * (target.input - target.cache_read)  # type: ignore[union-attr]
+            new = kept * (ONE - share) * factor + moved * share * target_factor
         else:
             line.moved_cost = ZERO
-        if scenario.cache is not None:
-            parts = [_cached(part, scenario.cache, prices) for part in parts]
-        if scenario.price_change:
-            parts = [_price_changed(part, scenario) for part in parts]
-        line.new_cost = to_micros(sum((part.cost for part in parts), ZERO))
+            new = kept * factor
+        line.new_cost = to_micros(new)
     return lines
+
+
+def _extra_cached(line: Line, cache: Decimal | None) -> Decimal:
+    """Input tokens to move from the input price to the cache-read price for `cache` of the input to be cached
+    reads (never more than the uncached input there is; zero where the share is already reached)."""
+    if cache is None or not line.input_tokens:
+        return ZERO
+    wanted = cache * line.input_tokens - line.cached_input_tokens
+    room = line.input_tokens - line.cached_input_tokens - line.cache_write_tokens
+    extra = min(wanted, Decimal(room))
+    return extra if extra > 0 else ZERO
 
 
 def _in_shift_scope(line: Line, scenario: Scenario) -> bool:
@@ -172,25 +179,15 @@ def _in_shift_scope(line: Line, scenario: Scenario) -> bool:
     return True
 
 
-def _cached(part: Part, cache: Decimal, prices: Prices) -> Part:
-    unit = prices.unit(part.provider, part.model)
-    if unit is None or not part.input_tokens:
-        return part
-    extra = cache * part.input_tokens - part.cached_input_tokens
-    room = part.input_tokens - part.cached_input_tokens - part.cache_write_tokens  # uncached input left to move
-    extra = min(extra, room)
-    if extra <= 0:
-        return part
-    saving = extra * (unit.input - unit.cache_read)
-    return replace(part, cached_input_tokens=part.cached_input_tokens + extra, cost=part.cost - saving)
-
-
-def _price_changed(part: Part, scenario: Scenario) -> Part:
-    if scenario.price_provider and part.provider != scenario.price_provider:
-        return part
-    if scenario.price_model and part.model != scenario.price_model:
-        return part
-    return replace(part, cost=part.cost * (ONE + scenario.price_change))
+def _price_factor(provider: str, model: str, scenario: Scenario) -> Decimal:
+    """1 + the price change where it applies to this provider's model, else 1."""
+    if not scenario.price_change:
+        return ONE
+    if scenario.price_provider and provider != scenario.price_provider:
+        return ONE
+    if scenario.price_model and model != scenario.price_model:
+        return ONE
+    return ONE + scenario.price_change
 
 
 def small_models(lines: Iterable[Line], prices: Prices) -> list[tuple[str, str]]:
