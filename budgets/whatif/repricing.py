@@ -208,7 +208,7 @@ def assumptions(scenario: Scenario, *, names: dict[str, str]) -> list[str]:
         out.append(
             f"Move {_pct(scenario.shift)} of the large-model tokens of {where} to {scenario.shift_target[1]} "
             f"({names.get('shift_provider', scenario.shift_target[0])}), priced from token counts at its prices "
-            f"(manual prices first, then genai-prices). {SMALL_TIER_RULE}"
+            f"(manual prices first, then genai-prices); models with no known price are not moved. {SMALL_TIER_RULE}"
         )
     if scenario.cache is not None:
         out.append(
