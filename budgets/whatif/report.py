@@ -19,6 +19,7 @@ from budgets.whatif.savings import Savings, savings_opportunities
 
 NO_TEAM = "Unattributed (no key)"
 NO_PROJECT = "Personal keys (no project)"
+PAGE_ROWS = 50  # rows of each table on the page; the CSV and the API have them all
 
 
 @dataclass
@@ -105,7 +106,8 @@ def _project_row(line: Line, project_of: dict[int, Project], team_name: str) -> 
 
 
 def _largest_first(rows: Iterable[CostRow]) -> list[CostRow]:
-    return sorted(rows, key=lambda r: (-max(r.old, r.new), r.team.lower(), r.name.lower()))
+    """The largest difference first (either way), then the largest cost."""
+    return sorted(rows, key=lambda r: (-abs(r.difference), -r.old, r.team.lower(), r.name.lower()))
 
 
 def provider_name(kind: str) -> str:

@@ -15,7 +15,7 @@ from allocator.quarters import Quarter
 from budgets.reports.exports import Echo
 from budgets.whatif.concentration import concentration as concentration_of
 from budgets.whatif.forms import WhatIfForm
-from budgets.whatif.report import WhatIf, provider_name, visible_org, what_if_csv
+from budgets.whatif.report import PAGE_ROWS, WhatIf, provider_name, visible_org, what_if_csv
 from budgets.whatif.report import what_if as what_if_of
 from budgets.whatif.repricing import Prices
 
@@ -62,7 +62,9 @@ def what_if(request: HttpRequest) -> HttpResponse:
     template = "budgets/what_if.html"
     if request.htmx:
         template += "#results"
-    return render(request, template, {"form": form, "report": report, "query": request.GET.urlencode()})
+    context = {"form": form, "report": report, "query": request.GET.urlencode(), "page_rows": f":{PAGE_ROWS}",
+               "page_rows_count": PAGE_ROWS}  # fmt: skip
+    return render(request, template, context)
 
 
 def _csv(report: WhatIf) -> StreamingHttpResponse:
