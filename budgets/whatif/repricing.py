@@ -11,7 +11,8 @@ in one grouped query. Each such line keeps its recorded cost as the old cost; th
    (cache writes and output unchanged; a model with no known price is left as it is);
 3. the price change: the cost of every part on the chosen provider and/or model times (1 + change).
 
-Costs are kept in Decimal to the micro-dollar per line; pages round to the cent.
+Costs are kept in Decimal to the micro-dollar per line; pages round to the cent. Each step is linear in a line's
+tokens, so the moved and the remaining share are priced as fractions of the line, without splitting it.
 """
 
 from __future__ import annotations
@@ -71,7 +72,6 @@ class Line:
     cost: Decimal
     tier: str = "unpriced"
     new_cost: Decimal = ZERO
-    moved_cost: Decimal = ZERO  # old cost of the tokens the shift moved
 
 
 @dataclass
@@ -133,7 +133,15 @@ def usage_lines(*, start: date, end: date, team_ids: Iterable[int] | None = None
 
 
 def reprice(lines: list[Line], scenario: Scenario, prices: Prices) -> list[Line]:
-    """Each line with `new_cost` (and `tier`, `moved_cost`) under the scenario; the lines are updated in place.
+    """Each line with its `tier` and `new_cost` under the scenario; the lines are updated in place."""
+    for line, cost in zip(lines, new_costs(lines, scenario, prices), strict=True):
+        line.new_cost = cost
+        line.tier = prices.tier(line.provider, line.model)
+    return lines
+
+
+def new_costs(lines: list[Line], scenario: Scenario, prices: Prices) -> list[Decimal]:
+    """The new cost of each line under the scenario (the lines are left as they are).
 
     Every step is linear in a line's tokens, so the moved share and the share that stays are priced as fractions
     of the whole line: cached reads added to reach the cache share are the same fraction of each part.
@@ -142,22 +150,20 @@ def reprice(lines: list[Line], scenario: Scenario, prices: Prices) -> list[Line]
     shifts = target is not None and bool(scenario.shift)
     target_factor = _price_factor(*scenario.shift_target, scenario) if shifts else ONE  # type: ignore[misc]
     factors: dict[tuple[str, str], Decimal] = {}
+    out = []
     for line in lines:
         pair = (line.provider, line.model)
-        unit, line.tier = prices.known.get(pair) or prices.lookup(*pair)
+        unit, tier = prices.known.get(pair) or prices.lookup(*pair)
         factor = factors.get(pair) or factors.setdefault(pair, _price_factor(*pair, scenario))
         extra = _extra_cached(line, scenario.cache)
         kept = line.cost - extra * (unit.input - unit.cache_read) if extra and unit is not None else line.cost
-        if shifts and line.tier == "large" and _in_shift_scope(line, scenario):
+        if shifts and tier == "large" and _in_shift_scope(line, scenario):
             share = scenario.shift
-            line.moved_cost = to_micros(line.cost * share)
             moved = tokens_cost(target, line) - extra * (target.input - target.cache_read)  # type: ignore[union-attr]
-            new = kept * (ONE - share) * factor + moved * share * target_factor
+            out.append(to_micros(kept * (ONE - share) * factor + moved * share * target_factor))
         else:
-            line.moved_cost = ZERO
-            new = kept * factor
-        line.new_cost = to_micros(new)
-    return lines
+            out.append(to_micros(kept * factor))
+    return out
 
 
 def _extra_cached(line: Line, cache: Decimal | None) -> Decimal:

@@ -9,13 +9,12 @@ cache-hit share of CACHE_DEFAULT.
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from allocator.money import ZERO
-from budgets.whatif.repricing import Line, Prices, Scenario, reprice
+from budgets.whatif.repricing import Line, Prices, Scenario, new_costs
 
 SHIFT_DEFAULT = Decimal("0.5")
 CACHE_DEFAULT = Decimal("0.5")
@@ -62,11 +61,13 @@ def busiest_small_model(lines: list[Line], prices: Prices) -> tuple[str, str] | 
 
 
 def _savings_by_scope(lines: list[Line], scenario: Scenario, prices: Prices) -> dict[tuple[str, int], Decimal]:
-    priced = reprice([copy.copy(line) for line in lines], scenario, prices)
     out: dict[tuple[str, int], Decimal] = defaultdict(Decimal)
-    for line in priced:
-        for key in _scopes(line):
-            out[key] += line.cost - line.new_cost
+    for line, new in zip(lines, new_costs(lines, scenario, prices), strict=True):
+        saving = line.cost - new
+        if line.team_id is not None:
+            out["team", line.team_id] += saving
+        if line.project_id is not None:
+            out["project", line.project_id] += saving
     return out
 
 
