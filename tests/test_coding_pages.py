@@ -14,6 +14,8 @@ from allocator.coding.store import coding_day_store, coding_seats_store
 from allocator.models import DailyRollup, ProviderAccount
 from allocator.providers.coding import CodingUsageRow, SeatRow
 from allocator.quarters import Quarter
+from budgets.reports.chargeback import live_lines
+from budgets.reports.models import Kind, Source
 from budgets.spend import spend_of_scope
 from tests.conftest import login
 from tests.factories import MembershipFactory, UserFactory
@@ -112,3 +114,14 @@ def test_mapping_to_an_unknown_person_is_refused_and_nothing_changes(claude_code
     assert response.status_code == 302
     identity.refresh_from_db()
     assert identity.user is None
+
+
+def test_chargeback_counts_coding_tools_as_build(claude_code, engineer, day):
+    rows = _rows(day, engineer.email) + _rows(day, "nobody@elsewhere.test", cost="1.50")
+    coding_day_store(account=claude_code, day=day, rows=rows)
+    lines = [line for line in live_lines(quarter=Quarter.current()) if line.account_id == claude_code.pk]
+    by_kind = {(line.kind, line.user_id): line for line in lines}
+    mine = by_kind[(Kind.BUILD.value, engineer.pk)]
+    assert (mine.cost_usd, mine.model, mine.source) == (Decimal("12.00"), "claude-sonnet-4-5", Source.ESTIMATED.value)
+    assert mine.team_id == engineer.memberships.first().team_id
+    assert by_kind[(Kind.UNATTRIBUTED.value, None)].cost_usd == Decimal("1.50")
