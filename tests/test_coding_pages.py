@@ -125,3 +125,20 @@ def test_chargeback_counts_coding_tools_as_build(claude_code, engineer, day):
     assert (mine.cost_usd, mine.model, mine.source) == (Decimal("12.00"), "claude-sonnet-4-5", Source.ESTIMATED.value)
     assert mine.team_id == engineer.memberships.first().team_id
     assert by_kind[(Kind.UNATTRIBUTED.value, None)].cost_usd == Decimal("1.50")
+
+
+def test_provider_pages_take_coding_accounts(claude_code, engineer, admin, finance, day):
+    _use(claude_code, day, engineer.email)
+    client = login(admin)
+    assert client.get(reverse("allocator:account_detail", args=[claude_code.pk])).status_code == 200
+    form = client.get(reverse("allocator:account_create") + "?kind=copilot").content.decode()
+    assert "Seat price (USD a month)" in form and "Count against budgets" in form
+    response = client.post(
+        reverse("allocator:account_create") + "?kind=copilot",
+        {"kind": "copilot", "name": "Copilot", "credential": "github_pat_x", "enabled": "on",
+         "option_organization": "acme", "option_seat_price_usd": "20000000", "option_budget_policy": "show"},
+    )  # fmt: skip
+    assert response.status_code == 200 and not ProviderAccount.objects.filter(name="Copilot").exists()  # bounded
+    assert login(finance).get(reverse("allocator:sync_status")).status_code == 200
+    key_form = login(engineer).get(reverse("allocator:request_create")).content.decode()
+    assert "Claude Code" not in key_form  # no keys are requested from a coding tool
