@@ -46,11 +46,11 @@ def _claude_rows(day: date, people: list[User]) -> list[CodingUsageRow]:
         rows.append(CodingUsageRow(**common, sessions=rng.randint(1, 6), lines_added=rng.randint(40, 900),
                                    lines_removed=rng.randint(5, 300), commits=rng.randint(0, 5), pull_requests=prs,
                                    accepted_suggestions=rng.randint(5, 60)))  # fmt: skip
-        for model, cents_low, cents_high in CLAUDE_MODELS:
-            tokens = rng.randint(20_000, 400_000)
-            rows.append(CodingUsageRow(**common, model=model, input_tokens=tokens, output_tokens=tokens // 8,
-                                       cache_read_tokens=tokens // 2, cache_creation_tokens=tokens // 20,
-                                       cost_usd=Decimal(rng.randint(cents_low, cents_high)) / 100))  # fmt: skip
+        model, cents_low, cents_high = CLAUDE_MODELS[0] if rng.random() < 0.7 else CLAUDE_MODELS[1]
+        tokens = rng.randint(20_000, 400_000)
+        rows.append(CodingUsageRow(**common, model=model, input_tokens=tokens, output_tokens=tokens // 8,
+                                   cache_read_tokens=tokens // 2, cache_creation_tokens=tokens // 20,
+                                   cost_usd=Decimal(rng.randint(cents_low, cents_high)) / 100))  # fmt: skip
     return rows
 
 
@@ -61,10 +61,9 @@ def _copilot_rows(day: date, people: list[User]) -> list[CodingUsageRow]:
         if n % 2 or day.weekday() >= 5:
             continue
         login = person.email.split("@")[0] + "-gh"
-        for model in COPILOT_MODELS:
-            requests = rng.randint(0, 30)
-            rows.append(CodingUsageRow(day=day, identity=login, email=person.email, model=model, requests=requests,
-                                       cost_usd=Decimal(max(0, requests - 10) * 4) / 100))  # fmt: skip
+        requests = rng.randint(0, 30)
+        rows.append(CodingUsageRow(day=day, identity=login, email=person.email, model=rng.choice(COPILOT_MODELS),
+                                   requests=requests, cost_usd=Decimal(max(0, requests - 10) * 4) / 100))  # fmt: skip
     return rows
 
 
