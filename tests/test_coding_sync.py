@@ -170,3 +170,16 @@ def test_beat_syncs_coding_accounts_through_the_task(eager_celery, claude_code_e
     assert sync_all_accounts.delay(kinds=["claude_code"]).get() == 1
     assert SyncRun.objects.get(account=account).status == SyncRun.Status.SUCCEEDED
     assert _sum(CodingUsage.objects.filter(user=erin, day=today), "cost_usd") == Decimal("2.50")
+
+
+def test_copilot_malformed_seat_list_fails_the_run_with_a_clear_error(copilot_emulator, people):
+    account = emulator_account("copilot", copilot_emulator, organization="acme", seat_price_usd="19.00")
+    copilot_emulator.add_seat("erin-gh", email="erin@example.com")
+    copilot_emulator.fail_next(1, malformed=True, path_prefix="/orgs/acme/copilot")
+    with pytest.raises(ProviderError, match="malformed"):
+        usage_sync(account=account, since=datetime.now(UTC) - timedelta(hours=1))
+    run = SyncRun.objects.get(account=account)
+    assert run.status == SyncRun.Status.FAILED and "malformed" in run.error
+    assert not CodingSeat.objects.exists()
+    assert usage_sync(account=account, since=datetime.now(UTC) - timedelta(hours=1)).status == SyncRun.Status.SUCCEEDED
+    assert CodingSeat.objects.get().cost_usd == Decimal("19.00")
