@@ -8,15 +8,18 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from allocator.coding.models import CodingIdentity
 from allocator.coding.store import coding_day_store, coding_seats_store
-from allocator.models import DailyRollup, ProviderAccount
+from allocator.models import DailyRollup, Key, ProviderAccount
 from allocator.providers.coding import CodingUsageRow, SeatRow
 from allocator.quarters import Quarter
+from budgets.enforce import enforce_budgets
 from budgets.reports.chargeback import live_lines
 from budgets.reports.models import Kind, Source
 from budgets.spend import spend_of_scope
+from tests.budget_factories import pinned_clock, simulated_key, user_budget
 from tests.conftest import login
 from tests.factories import MembershipFactory, UserFactory
 
@@ -142,3 +145,24 @@ def test_provider_pages_take_coding_accounts(claude_code, engineer, admin, finan
     assert login(finance).get(reverse("allocator:sync_status")).status_code == 200
     key_form = login(engineer).get(reverse("allocator:request_create")).content.decode()
     assert "Claude Code" not in key_form  # no keys are requested from a coding tool
+
+
+def test_counted_coding_spend_spends_a_hard_budget_and_show_only_does_not(policy, simulated, engineer, team, admin):
+    with pinned_clock():
+        key = simulated_key(simulated, team=team, owner_user=engineer, name="erin-dev")
+        user_budget(engineer, team, "10.00")
+        account = ProviderAccount.objects.create(
+            name="Claude Code", kind="claude_code", credential="sk-ant-admin-x", options={"budget_policy": "show"}
+        )
+        _use(account, timezone.now().date(), engineer.email, cost="12.00")
+        enforce_budgets()
+        key.refresh_from_db()
+        assert key.status == Key.Status.ACTIVE  # shown only: not counted
+        response = login(admin).post(
+            reverse("allocator:account_edit", args=[account.pk]),
+            {"kind": "claude_code", "name": "Claude Code", "enabled": "on", "option_budget_policy": "count"},
+        )
+        assert response.status_code == 302
+        enforce_budgets()  # the stored days count at once, without waiting for a sync
+        key.refresh_from_db()
+        assert key.status == Key.Status.SUSPENDED

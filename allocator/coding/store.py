@@ -161,3 +161,13 @@ def coding_identity_map(*, identity: CodingIdentity, user: User | None, by: User
         person=user.email if user else None,
     )  # fmt: skip
     return identity
+
+
+@transaction.atomic
+def coding_account_reroll(*, account: ProviderAccount) -> int:
+    """Rebuild the rollups of every day the account holds (after its budget policy changed: counted spend joins or
+    leaves the budgets at once, not only the days the next sync pulls again). Returns the number of days."""
+    days = set(CodingUsage.objects.filter(account=account).values_list("day", flat=True).distinct())
+    days |= set(CodingSeat.objects.filter(account=account).values_list("month", flat=True).distinct())
+    coding_rollups_recompute(account=account, days=days)
+    return len(days)
