@@ -136,11 +136,12 @@ def test_copilot_month_of_premium_requests_and_seats(copilot_emulator, people, a
     account = emulator_account("copilot", copilot_emulator, organization="acme", seat_price_usd="19.00", page_size=1)
     copilot_emulator.add_seat("erin-gh", email="erin@example.com")
     copilot_emulator.add_seat("octocat")  # GitHub shows no email unless the organization's SAML gives one
+    copilot_emulator.add_seat("idle", last_activity_at="2026-09-20T10:00:00Z")  # never asked about October
     for day in OCTOBER:
         copilot_emulator.add_usage(day, "erin-gh", "Claude Sonnet 4", gross=10, net_amount="0.40")
         copilot_emulator.add_usage(day, "erin-gh", "GPT-5", gross=5, net_amount="0")
     ok, message = account_test_connection(account=account, by=admin)
-    assert ok and "2 Copilot seats" in message
+    assert ok and "3 Copilot seats" in message
     assert usage_sync(account=account, since=SINCE, until=UNTIL).status == SyncRun.Status.SUCCEEDED
     asked = copilot_emulator.requests_to("GET", "/organizations/acme/settings/billing/premium_request/usage")
     assert {(r.query_value("user"), r.query_value("day")) for r in asked} == {
@@ -154,10 +155,11 @@ def test_copilot_month_of_premium_requests_and_seats(copilot_emulator, people, a
     usage_sync(account=account, since=datetime.now(UTC) - timedelta(hours=1))  # this month: seats, Link-paged
     assert len(copilot_emulator.requests_to("GET", "/orgs/acme/copilot/billing/seats")) >= 3
     seats = CodingSeat.objects.filter(account=account, month=datetime.now(UTC).date().replace(day=1))
-    assert seats.count() == 2 and _sum(seats, "cost_usd") == Decimal("38.00")
+    assert seats.count() == 3 and _sum(seats, "cost_usd") == Decimal("57.00")
     assert seats.get(user=erin).identity.matched_by == CodingIdentity.MatchedBy.EMAIL
-    assert CodingIdentity.objects.get(account=account, user=None).external_id == "octocat"
-    assert _sum(DailyRollup.objects.filter(account=account, model="seat"), "cost_usd") == Decimal("38.00")
+    unmatched = CodingIdentity.objects.filter(account=account, user=None).values_list("external_id", flat=True)
+    assert set(unmatched) == {"octocat", "idle"}
+    assert _sum(DailyRollup.objects.filter(account=account, model="seat"), "cost_usd") == Decimal("57.00")
 
 
 def test_beat_syncs_coding_accounts_through_the_task(eager_celery, claude_code_emulator, people):

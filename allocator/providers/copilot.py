@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,6 +48,13 @@ def _next_link(header: str) -> str | None:
             url = urlsplit(target.strip().strip("<>"))
             return f"{url.path}?{url.query}" if url.query else url.path
     return None
+
+
+def _may_have_used(seat: SeatRow, day: date) -> bool:
+    """False when the seat was assigned after `day` or last active before it."""
+    if seat.assigned_at is not None and seat.assigned_at.astimezone(UTC).date() > day:
+        return False
+    return seat.last_activity_at is None or seat.last_activity_at.astimezone(UTC).date() >= day
 
 
 class CopilotProvider(CodingToolProvider):
@@ -137,6 +144,8 @@ class CopilotProvider(CodingToolProvider):
         seats = self._seats if self._seats is not None else self.list_seats()
         path = f"/organizations/{self.organization}/settings/billing/premium_request/usage"
         for seat in seats:
+            if not _may_have_used(seat, day):
+                continue  # the report is asked per person and day: skip whom the seat list shows idle that day
             params = {"year": day.year, "month": day.month, "day": day.day, "user": seat.identity}
             body = self.http.request("GET", path, params=params)
             try:

@@ -132,12 +132,15 @@ class CopilotEmulator(Emulator):
         self.route("GET", r"/orgs/(?P<org>[^/]+)/copilot/billing/seats", self._seats)
         self.route("GET", r"/organizations/(?P<org>[^/]+)/settings/billing/premium_request/usage", self._usage)
 
-    def add_seat(self, login: str, *, email: str | None = None, plan: str = "business") -> None:
+    def add_seat(
+        self, login: str, *, email: str | None = None, plan: str = "business",
+        last_activity_at: str = "2026-11-20T12:00:00Z",
+    ) -> None:  # fmt: skip
         assignee = {"login": login, "id": len(self.seats) + 1, "type": "User", **({"email": email} if email else {})}
         self.seats.append({
             "created_at": "2026-09-01T10:00:00Z", "updated_at": "2026-09-01T10:00:00Z",
             "pending_cancellation_date": None,
-            "last_activity_at": "2026-11-20T12:00:00Z", "last_activity_editor": "vscode/1.95", "plan_type": plan,
+            "last_activity_at": last_activity_at, "last_activity_editor": "vscode/1.95", "plan_type": plan,
             "assignee": assignee,
         })  # fmt: skip
 
