@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
 from allocator.coding.rollups import coding_rollups_recompute
@@ -46,13 +47,15 @@ def coding_window_store(
     if adapter.capabilities.seats and run.window_end > datetime.combine(month, time.min, tzinfo=UTC):
         # The seat list is today's: it is this month's seats (a back-fill of older months leaves theirs alone).
         seats = adapter.list_seats()
-        coding_seats_store(account=account, month=month, seats=seats, price_usd=adapter.seat_price_usd)
-        heartbeat(run, rows=len(seats), unknown=set())
+        with transaction.atomic():
+            coding_seats_store(account=account, month=month, seats=seats, price_usd=adapter.seat_price_usd)
+            heartbeat(run, rows=len(seats), unknown=set())
         stored.add(month)
     for day in window_days(run.window_start, run.window_end):
         rows = [row for page in adapter.pull_coding_day(day=day) for row in page]
-        count = coding_day_store(account=account, day=day, rows=rows, roll_up=False)
-        heartbeat(run, rows=count, unknown=set())
+        with transaction.atomic():  # the heartbeat is the fence: a run declared dead does not write the day
+            count = coding_day_store(account=account, day=day, rows=rows, roll_up=False)
+            heartbeat(run, rows=count, unknown=set())
         stored.add(day)
         if progress is not None:
             progress(run)
