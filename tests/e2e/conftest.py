@@ -8,12 +8,14 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
 
-from tests.browser_support import watch_console
+from tests.browser_support import CHROMIUM, watch_console
 
 OIDC_DIR = Path(__file__).parent / "oidc"
 SCREENSHOT_DIR = Path(settings.VAR_DIR) / "e2e"
@@ -23,28 +25,45 @@ E2E_MARKS = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item, call):
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Generator[None, Any, Any]:
     report = yield
     item.stash.setdefault(REPORTS, {})[report.when] = report
     return report
 
 
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One Chromium for the whole run (each person of each test gets a fresh context, so nothing is shared)."""
+    from playwright.sync_api import sync_playwright
+
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        # Playwright's sync API keeps an event loop running in this thread; the ORM calls in the tests are still
+        # plain synchronous calls, so tell Django they are safe here.
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic"],
+        )
+        yield chromium
+        chromium.close()
+
+
 class Flow:
     """The pages one test opens (one browser context per person), watched from their first request."""
 
-    def __init__(self, browser, live_server):
+    def __init__(self, browser: Any, live_server: Any) -> None:
         self.browser = browser
         self.url = live_server.url
-        self.pages = []
+        self.pages: list[Any] = []
         self.errors: list[str] = []
 
-    def open(self, width=1280):
+    def open(self, width: int = 1280) -> Any:
         page = self.browser.new_page(viewport={"width": width, "height": 900}, accept_downloads=True)
         watch_console(page, self.url, self.errors)
         self.pages.append(page)
         return page
 
-    def sign_in(self, email):
+    def sign_in(self, email: str) -> Any:
         """A new page signed in as `email` (test users' password is "pw"), on the home page."""
         page = self.open()
         page.goto(f"{self.url}/accounts/login/")
@@ -54,7 +73,7 @@ class Flow:
         page.wait_for_url(f"{self.url}/")
         return page
 
-    def screenshots(self, name) -> list[Path]:
+    def screenshots(self, name: str) -> list[Path]:
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
         paths = []
         for number, page in enumerate(self.pages, start=1):
@@ -69,7 +88,7 @@ class Flow:
 
 
 @pytest.fixture
-def flow(browser, live_server, request):
+def flow(browser: Any, live_server: Any, request: pytest.FixtureRequest) -> Iterator[Flow]:
     name = re.sub(r"[^\w.-]+", "_", request.node.name)
     for old in SCREENSHOT_DIR.glob(f"{name}-*.png"):
         old.unlink()
@@ -79,9 +98,11 @@ def flow(browser, live_server, request):
     if any(report.failed for report in reports.values()):
         for path in flow.screenshots(name):
             print(f"screenshot: {path}")
+    for page in flow.pages:
+        page.context.close()
 
 
-def wait_for(check, *, timeout=30, what="the condition"):
+def wait_for(check: Callable[[], Any], *, timeout: float = 30, what: str = "the condition") -> Any:
     """Poll `check()` until it returns something true (the worker runs in another process); its value."""
     deadline = time.monotonic() + timeout
     while True:
@@ -99,7 +120,7 @@ def _npm_ci() -> None:
 
 
 @pytest.fixture(scope="session")
-def oidc_provider(live_server):
+def oidc_provider(live_server: Any) -> Iterator[str]:
     """The OpenID Provider of tests/e2e/oidc/ on loopback, its one client redirecting to the live server."""
     _npm_ci()
     env = {
