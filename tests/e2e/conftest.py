@@ -60,8 +60,18 @@ class Flow:
     def open(self, width: int = 1280) -> Any:
         page = self.browser.new_page(viewport={"width": width, "height": 900}, accept_downloads=True)
         watch_console(page, self.url, self.errors)
+        page.on("response", self._check_policy)
         self.pages.append(page)
         return page
+
+    def _check_policy(self, response: Any) -> None:
+        """Every page of the site comes with its Content-Security-Policy (the console then reports violations)."""
+        is_page = response.request.resource_type == "document" and "text/html" in response.headers.get(
+            "content-type", ""
+        )
+        policy = response.headers.get("content-security-policy") or ""
+        if is_page and response.url.startswith(self.url) and "script-src 'self'" not in policy:
+            self.errors.append(f"no Content-Security-Policy header on {response.url}")
 
     def sign_in(self, email: str) -> Any:
         """A new page signed in as `email` (test users' password is "pw"), on the home page."""

@@ -90,6 +90,7 @@ def test_a_suspended_engineer_asks_for_a_bump_and_the_worker_brings_the_key_back
     approver.goto(f"{flow.url}/approvals/")
     approver.click(f"#bump-{bump.pk} >> button:has-text('Approve')")
     approver.wait_for_selector(f"#bump-{bump.pk} >> text=Approved: the budget is raised")
+    assert approver.url == f"{flow.url}/approvals/"  # decided in place
 
     # The approval enqueues an enforcement run; the worker reinstates the key at the provider.
     wait_for(lambda: Key.objects.get(pk=key.pk).status == Key.Status.ACTIVE, what="the key to come back")
