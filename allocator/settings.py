@@ -153,6 +153,7 @@ if OIDC_ENABLED:
     OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT")
     OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
     OIDC_RP_SCOPES = "openid email profile"
+    OIDC_USE_PKCE = True  # S256; providers that do not know it ignore the extra parameters, many require it
 
 # Login abuse (django-axes): after LOGIN_FAILURE_LIMIT failed sign-ins for one account, or from one address, that
 # account or address is refused for LOGIN_COOLOFF_MINUTES (the login page says so); a success resets the count.
