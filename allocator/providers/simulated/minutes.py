@@ -1,0 +1,103 @@
+"""The simulated provider's rate limits and per-minute demand, for the capacity pages of the demo.
+
+Its limits are configurable: the account option `rate_limits` (a list of {"model", "dimension", "value"}), else
+DEMO_LIMITS. Its demand is per model for the whole account (not per key): a round-the-clock rhythm, minute-to-minute
+noise, and per model a growth rate. In the demo one model (gpt-4.1) doubles every 21 days and starts at about 84 %
+of its tokens-per-minute limit on `growth_anchor` (an ISO date option; seed_demo sets it to the day it ran), so the
+capacity page shows it near the limit with a crossover date a few days out; the others hold steady. Every minute's
+number comes from a hash of (model, minute), so re-pulls agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from allocator.providers import capacity
+from allocator.providers.base import UsageRow
+from allocator.providers.simulated.usage import SERVICE_HOURS, _uniforms
+
+MINUTE = timedelta(minutes=1)
+PAGE_MINUTES = 1440
+
+DEMO_LIMITS = (
+    ("gpt-4.1", capacity.TOKENS_PER_MINUTE, 2_000_000),
+    ("gpt-4.1", capacity.REQUESTS_PER_MINUTE, 5_000),
+    ("claude-sonnet-4", capacity.INPUT_TOKENS_PER_MINUTE, 800_000),
+    ("claude-sonnet-4", capacity.OUTPUT_TOKENS_PER_MINUTE, 160_000),
+    ("claude-sonnet-4", capacity.REQUESTS_PER_MINUTE, 4_000),
+    ("gpt-4o-mini", capacity.TOKENS_PER_MINUTE, 10_000_000),
+    ("gpt-4o-mini", capacity.REQUESTS_PER_MINUTE, 30_000),
+)
+
+# model: (tokens a minute at the busiest hour on the anchor day, doubling time in days or None, tokens per request,
+# output share, cached-input share)
+DEMO_DEMAND: dict[str, tuple[float, float | None, int, float, float]] = {
+    "gpt-4.1": (1_460_000, 21.0, 1_800, 0.2, 0.1),
+    "claude-sonnet-4": (300_000, None, 2_400, 0.18, 0.35),
+    "gpt-4o-mini": (2_200_000, None, 900, 0.25, 0.2),
+}
+NOISE = 0.15  # each minute is within ±15 % of its hour's rate
+
+
+def simulated_rate_limits(options: dict[str, Any]) -> list[capacity.RateLimit]:
+    configured = options.get("rate_limits")
+    entries = (
+        [(item["model"], item["dimension"], int(item["value"])) for item in configured]
+        if isinstance(configured, list)
+        else DEMO_LIMITS
+    )
+    return [capacity.RateLimit(model=model, dimension=dim, value=value) for model, dim, value in entries]
+
+
+def _anchor(options: dict[str, Any]) -> date:
+    raw = options.get("growth_anchor")
+    return date.fromisoformat(raw) if raw else timezone.now().date()
+
+
+def _hour_factor(moment: datetime) -> float:
+    """SERVICE_HOURS, interpolated through the hour so minute peaks have no steps."""
+    hour = moment.hour + moment.minute / 60
+    low = SERVICE_HOURS[int(hour) % 24]
+    high = SERVICE_HOURS[(int(hour) + 1) % 24]
+    return low + (high - low) * (hour - int(hour))
+
+
+def _minute_row(model: str, moment: datetime, days: float) -> UsageRow:
+    base, doubling, per_request, output_share, cached_share = DEMO_DEMAND[model]
+    growth = 2 ** (days / doubling) if doubling else 1.0
+    u = _uniforms("minute", model, int(moment.timestamp()))
+    tokens = int(base * growth * _hour_factor(moment) * (1 - NOISE + 2 * NOISE * u[0]))
+    output = int(tokens * output_share)
+    total_input = tokens - output
+    return UsageRow(
+        bucket_start=moment,
+        bucket_width="1m",
+        provider_key_id=None,
+        model=model,
+        input_tokens=total_input,
+        cached_input_tokens=int(total_input * cached_share),
+        output_tokens=output,
+        requests=max(1, math.ceil(tokens / per_request)),
+        dimensions={"scope": capacity.ORGANIZATION},
+    )
+
+
+def simulated_minute_pages(*, options: dict[str, Any], start: datetime, end: datetime) -> Iterator[list[UsageRow]]:
+    """Minute rows for [start, end), at most a day a page; nothing after now (the minute under way included)."""
+    anchor = datetime.combine(_anchor(options), datetime.min.time(), tzinfo=UTC)
+    moment = start.astimezone(UTC).replace(second=0, microsecond=0)
+    end = min(end, timezone.now().replace(second=0, microsecond=0))
+    while moment < end:
+        page = []
+        for _ in range(PAGE_MINUTES):
+            if moment >= end:
+                break
+            days = (moment - anchor).total_seconds() / 86400
+            page += [_minute_row(model, moment, days) for model in DEMO_DEMAND]
+            moment += MINUTE
+        yield page
