@@ -48,19 +48,21 @@ def _covered_minutes(day: date, start: datetime, end: datetime) -> int:
 def minute_totals(adapter, *, start: datetime, end: datetime) -> Minutes:
     """Sum every minute row of [start, end) per (scope, model, day, dimension, minute), as the limiters count."""
     totals: Minutes = defaultdict(lambda: defaultdict(int))
+    whole = capacity.ORGANIZATION
     for page in adapter.minute_usage(start=start, end=end):
         for row in page:
-            counts = adapter.limit_counts(row)
-            moment = row.bucket_start.astimezone(UTC)
+            moment = row.bucket_start
+            if moment.utcoffset():
+                moment = moment.astimezone(UTC)
             minute = moment.hour * 60 + moment.minute
-            scope = str(row.dimensions.get("scope") or capacity.ORGANIZATION)
-            scopes = {scope, capacity.ORGANIZATION}
-            for dimension in capacity.MINUTE_DIMENSIONS:
-                value = counts.of(dimension)
+            day = moment.date()
+            scope = str(row.dimensions.get("scope") or whole)
+            scopes = (whole,) if scope == whole else (scope, whole)
+            for dimension, value in adapter.limit_counts(row).by_dimension():
                 if value is None:  # the provider does not report it (Anthropic requests): no row, never 0
                     continue
                 for each in scopes:
-                    totals[(each, row.model, moment.date(), dimension)][minute] += value
+                    totals[(each, row.model, day, dimension)][minute] += value
     return totals
 
 

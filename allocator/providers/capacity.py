@@ -8,6 +8,7 @@ minute demand; the per-day ones are stored and shown.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 REQUESTS_PER_MINUTE = "requests_per_minute"
 TOKENS_PER_MINUTE = "tokens_per_minute"  # input and output together (OpenAI)
@@ -41,8 +42,7 @@ class RateLimit:
     org_limit: int | None = None
 
 
-@dataclass(frozen=True)
-class MinuteCounts:
+class MinuteCounts(NamedTuple):
     """What one minute of usage counts against each per-minute limiter (None: the provider does not report it)."""
 
     requests: int | None
@@ -50,13 +50,14 @@ class MinuteCounts:
     input_tokens: int
     output_tokens: int
 
-    def of(self, dimension: str) -> int | None:
-        return {
-            REQUESTS_PER_MINUTE: self.requests,
-            TOKENS_PER_MINUTE: self.tokens,
-            INPUT_TOKENS_PER_MINUTE: self.input_tokens,
-            OUTPUT_TOKENS_PER_MINUTE: self.output_tokens,
-        }.get(dimension)
+    def by_dimension(self) -> tuple[tuple[str, int | None], ...]:
+        """(dimension, count) of every per-minute dimension."""
+        return (
+            (REQUESTS_PER_MINUTE, self.requests),
+            (TOKENS_PER_MINUTE, self.tokens),
+            (INPUT_TOKENS_PER_MINUTE, self.input_tokens),
+            (OUTPUT_TOKENS_PER_MINUTE, self.output_tokens),
+        )
 
 
 class CapacityReads:

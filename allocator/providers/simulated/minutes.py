@@ -10,18 +10,18 @@ number comes from a hash of (model, minute), so re-pulls agree.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.utils import timezone
 
 from allocator.providers import capacity
 from allocator.providers.base import UsageRow
-from allocator.providers.simulated.usage import SERVICE_HOURS, _uniforms
+from allocator.providers.simulated.usage import SERVICE_HOURS
 
-MINUTE = timedelta(minutes=1)
 PAGE_MINUTES = 1440
 
 DEMO_LIMITS = (
@@ -59,45 +59,47 @@ def _anchor(options: dict[str, Any]) -> date:
     return date.fromisoformat(raw) if raw else timezone.now().date()
 
 
-def _hour_factor(moment: datetime) -> float:
-    """SERVICE_HOURS, interpolated through the hour so minute peaks have no steps."""
-    hour = moment.hour + moment.minute / 60
+def _hour_factor(seconds: int) -> float:
+    """SERVICE_HOURS at a moment of the day (seconds since midnight UTC), interpolated so minute peaks have no steps."""
+    hour = seconds / 3600
     low = SERVICE_HOURS[int(hour) % 24]
     high = SERVICE_HOURS[(int(hour) + 1) % 24]
     return low + (high - low) * (hour - int(hour))
 
 
-def _minute_row(model: str, moment: datetime, days: float) -> UsageRow:
-    base, doubling, per_request, output_share, cached_share = DEMO_DEMAND[model]
-    growth = 2 ** (days / doubling) if doubling else 1.0
-    u = _uniforms("minute", model, int(moment.timestamp()))
-    tokens = int(base * growth * _hour_factor(moment) * (1 - NOISE + 2 * NOISE * u[0]))
-    output = int(tokens * output_share)
-    total_input = tokens - output
-    return UsageRow(
-        bucket_start=moment,
-        bucket_width="1m",
-        provider_key_id=None,
-        model=model,
-        input_tokens=total_input,
-        cached_input_tokens=int(total_input * cached_share),
-        output_tokens=output,
-        requests=max(1, math.ceil(tokens / per_request)),
-        dimensions={"scope": capacity.ORGANIZATION},
-    )
+def _noise(model: str, timestamp: int) -> float:
+    digest = hashlib.blake2b(f"minute|{model}|{timestamp}".encode(), digest_size=8).digest()
+    return 1 - NOISE + 2 * NOISE * int.from_bytes(digest) / 2**64
 
 
 def simulated_minute_pages(*, options: dict[str, Any], start: datetime, end: datetime) -> Iterator[list[UsageRow]]:
     """Minute rows for [start, end), at most a day a page; nothing after now (the minute under way included)."""
-    anchor = datetime.combine(_anchor(options), datetime.min.time(), tzinfo=UTC)
-    moment = start.astimezone(UTC).replace(second=0, microsecond=0)
-    end = min(end, timezone.now().replace(second=0, microsecond=0))
-    while moment < end:
+    anchor = int(datetime.combine(_anchor(options), datetime.min.time(), tzinfo=UTC).timestamp())
+    first = int(start.timestamp()) // 60 * 60
+    last = int(min(end, timezone.now()).timestamp()) // 60 * 60
+    scope = {"scope": capacity.ORGANIZATION}  # shared by every row: read, never changed
+    for page_start in range(first, last, PAGE_MINUTES * 60):
         page = []
-        for _ in range(PAGE_MINUTES):
-            if moment >= end:
-                break
-            days = (moment - anchor).total_seconds() / 86400
-            page += [_minute_row(model, moment, days) for model in DEMO_DEMAND]
-            moment += MINUTE
+        for timestamp in range(page_start, min(last, page_start + PAGE_MINUTES * 60), 60):
+            moment = datetime.fromtimestamp(timestamp, tz=UTC)
+            rhythm = _hour_factor(timestamp % 86400)
+            days = (timestamp - anchor) / 86400
+            for model, (base, doubling, per_request, output_share, cached_share) in DEMO_DEMAND.items():
+                growth = 2 ** (days / doubling) if doubling else 1.0
+                tokens = int(base * growth * rhythm * _noise(model, timestamp))
+                output = int(tokens * output_share)
+                total_input = tokens - output
+                page.append(
+                    UsageRow(
+                        bucket_start=moment,
+                        bucket_width="1m",
+                        provider_key_id=None,
+                        model=model,
+                        input_tokens=total_input,
+                        cached_input_tokens=int(total_input * cached_share),
+                        output_tokens=output,
+                        requests=max(1, math.ceil(tokens / per_request)),
+                        dimensions=scope,
+                    )
+                )
         yield page
