@@ -104,5 +104,5 @@ def test_simulated_demo_demand_grows_on_one_model(simulated):
     first, last = rows.first(), rows.filter(minutes=1440).last()
     assert last.peak > 1.6 * first.peak  # doubling every 21 days: about 1.9 × over 19 days
     assert 1_500_000 < last.peak < 2_000_000  # near its 2,000,000 limit, below it
-    steady = DemandPeak.objects.filter(model="gpt-4o-mini", dimension=capacity.TOKENS_PER_MINUTE, minutes=1440)
+    steady = DemandPeak.objects.filter(model="claude-sonnet-4", dimension=capacity.TOKENS_PER_MINUTE, minutes=1440)
     assert max(p.peak for p in steady) < 1.1 * min(p.peak for p in steady)

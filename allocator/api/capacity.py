@@ -38,6 +38,7 @@ class HeadroomSerializer(serializers.Serializer):
     reported = serializers.BooleanField()
     peak = serializers.IntegerField(allow_null=True)
     p99 = serializers.IntegerField(allow_null=True)
+    peak_day = serializers.DateField(allow_null=True, help_text="The day of the peak: today or yesterday (UTC).")
     share = serializers.DecimalField(max_digits=12, decimal_places=4, allow_null=True, help_text="peak / limit")
     binds_first = serializers.BooleanField()
     crossover = serializers.DateField(allow_null=True)
@@ -66,6 +67,7 @@ def _row(row: HeadroomRow) -> dict:
         "reported": row.reported,
         "peak": row.peak if row.reported else None,
         "p99": row.p99 if row.reported else None,
+        "peak_day": row.peak_day,
         "share": f"{row.share:.4f}" if row.share is not None else None,
         "binds_first": row.binds_first,
         "crossover": row.crossover,
@@ -74,8 +76,8 @@ def _row(row: HeadroomRow) -> dict:
 
 @extend_schema(parameters=[CapacityQuery], responses={200: HeadroomPageSerializer, **errors(400, 403, 404)})
 class CapacityList(APIView):
-    """Every per-minute rate limit against today's peak and p99 minute, which dimension binds first and the
-    projected crossover date; filter `account` (name)."""
+    """Every per-minute rate limit against the busiest and p99 minute of today or yesterday (`peak_day`), which
+    dimension binds first and the projected crossover date; filter `account` (name)."""
 
     def get(self, request: Request) -> Response:
         if not Access.for_request(request).sees_capacity:

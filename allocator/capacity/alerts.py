@@ -49,9 +49,9 @@ def capacity_alerts_for(rows: list[HeadroomRow], *, today: date, percent: int, d
     for row in rows:
         value = row.limit.value
         if row.peak is not None and row.peak * 100 >= value * percent:
-            text = (
-                f"{_what(row)}: today's busiest minute was {row.peak:,} of the {value:,} limit ({row.percent}\u00a0%)."
-            )
+            on = date_format(row.peak_day, "j F")
+            share = f"{row.percent}\u00a0%"
+            text = f"{_what(row)}: the busiest minute on {on} was {row.peak:,} of the {value:,} limit ({share})."
             if row.crossover and row.crossover > today:
                 text += f" At this growth it hits the limit on {date_format(row.crossover, 'j F')}."
             alerts.append(
@@ -62,7 +62,7 @@ def capacity_alerts_for(rows: list[HeadroomRow], *, today: date, percent: int, d
         if row.crossover is not None and (row.crossover - today).days < days:
             when = "today" if row.crossover <= today else f"on {date_format(row.crossover, 'j F')}"
             text = f"At this growth, {_what(row)} hits its limit of {value:,} {when}"
-            text += f" (peak today {row.peak:,})." if row.peak is not None else "."
+            text += f" (peak {row.peak:,})." if row.peak is not None else "."
             alerts.append(
                 _alert(
                     row,

@@ -32,7 +32,7 @@ def capacity_fill(*, account: ProviderAccount, models: list[str]) -> RateLimitRe
                 model=model,
                 dimension=dim,
                 day=today - timedelta(days=n),
-                peak=int(400_000 * (1.02 ** -n if i % 3 == 0 else 1)),
+                peak=int(400_000 * (1.02**-n if i % 3 == 0 else 1)),
                 p99=300_000,
                 minutes=1440,
             )

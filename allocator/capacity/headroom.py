@@ -1,4 +1,5 @@
-"""Headroom: each limiter against today's peak and p99 minute, which one binds first, and the projected crossover.
+"""Headroom: each limiter against its recent peak and p99 minute (today or yesterday), which one binds first, and
+the projected crossover.
 
 The crossover is `budgets.projection.series_crossing` on the limiter's daily peaks (the same projection as budget
 forecasts: weekday pattern, robust level, a trend only where two estimates agree), looking CROSSOVER_HORIZON_DAYS
@@ -26,8 +27,11 @@ CHART_DAYS = 90
 @dataclass
 class HeadroomRow:
     limit: RateLimitRecord
-    peak: int | None = None  # today's busiest minute (None: no demand seen today, or not reported)
-    p99: int | None = None
+    # The busiest minute of today or yesterday, whichever is busier (early in a UTC day, today alone would read as
+    # quiet): None when no demand was seen on either, or the provider does not report the dimension.
+    peak: int | None = None
+    p99: int | None = None  # of the same day
+    peak_day: date | None = None
     crossover: date | None = None  # first day the projected daily peak reaches the limit (today if it already did)
     history: dict[date, int] = field(default_factory=dict)  # daily peaks before today
     binds_first: bool = False  # the least headroom of its account × scope × model
@@ -85,8 +89,10 @@ def headroom_row(limit: RateLimitRecord, days: dict[date, tuple[int, int]], *, t
     row = HeadroomRow(limit=limit, history={d: peak for d, (peak, _) in days.items() if d < today})
     reported = limit.account.capabilities.request_counts or limit.dimension != capacity.REQUESTS_PER_MINUTE
     row.reported = reported
-    if today in days:
-        row.peak, row.p99 = days[today]
+    recent = [day for day in (today, today - timedelta(days=1)) if day in days]
+    if recent:
+        row.peak_day = max(recent, key=lambda day: days[day][0])
+        row.peak, row.p99 = days[row.peak_day]
     if row.peak is not None and row.peak >= limit.value:
         row.crossover = today
     elif row.history:
@@ -102,7 +108,7 @@ def headroom_row(limit: RateLimitRecord, days: dict[date, tuple[int, int]], *, t
 def headroom_rows(
     *, today: date | None = None, account_ids=None, history_days: int = LOOKBACK_DAYS
 ) -> list[HeadroomRow]:
-    """Every per-minute limiter with today's peak, p99 and crossover, least headroom first."""
+    """Every per-minute limiter with its recent peak, p99 and crossover, least headroom first."""
     today = today or timezone.now().date()
     limits = _limits(account_ids)
     series = _peaks(limits, since=today - timedelta(days=history_days))

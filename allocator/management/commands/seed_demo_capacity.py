@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from allocator.capacity.alerts import capacity_alerts_raise
 from allocator.capacity.limits import limits_refresh
+from allocator.capacity.models import DemandPeak
 from allocator.capacity.peaks import demand_sync
 from allocator.models import ProviderAccount, ProviderKind
 
@@ -34,7 +35,10 @@ class Command(BaseCommand):
             account.options = {**(account.options or {}), "growth_anchor": timezone.now().date().isoformat()}
             account.save(update_fields=["options"])
         limits = limits_refresh(account=account)
-        peaks = demand_sync(account=account, since=timezone.now() - timedelta(days=HISTORY_DAYS))
+        # The four weeks once; a second run pulls only the recent window (its peaks are the same numbers).
+        backfilled = DemandPeak.objects.filter(account=account, day__lte=timezone.now().date() - timedelta(days=7))
+        since = None if backfilled.exists() else timezone.now() - timedelta(days=HISTORY_DAYS)
+        peaks = demand_sync(account=account, since=since)
         alerts = capacity_alerts_raise()
         self.stdout.write(
             self.style.SUCCESS(
