@@ -36,3 +36,20 @@ def test_peak_share_per_provider_and_account(simulated):
         "accounts": {"Simulated": 0.75, "Prod-OpenAI": 0.25},
     }
     assert peak_share(quarter.previous()) == {"providers": {}, "accounts": {}}
+
+
+def test_a_capacity_alert_reaches_finance_and_admins_not_the_team(simulated, cast, mailoutbox):
+    from accounts.models import Notification
+    from allocator.capacity.alerts import CAPACITY_SCOPE, capacity_alerts_raise
+    from budgets.alerts import alert_deliver
+    from budgets.models import Alert
+
+    today = timezone.now().date()
+    limit = limit_of(simulated, value=1000)
+    peaks_of(limit, {today: 950})
+    assert capacity_alerts_raise(today=today) >= 1
+    alert = Alert.objects.filter(scope=CAPACITY_SCOPE).first()
+    assert alert_deliver(alert_id=alert.pk).status == "sent"
+    told = set(Notification.objects.values_list("user__email", flat=True))
+    assert told == {cast["finance"].email, cast["admin"].email}
+    assert {cast["finance"].email, cast["admin"].email} == set(mailoutbox[0].to)  # no Slack set: email
