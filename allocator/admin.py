@@ -276,3 +276,7 @@ class SimulatedKeyAdmin(AllocatorAdmin):
         for key in queryset:
             force_runaway(key)
         self.message_user(request, f"{queryset.count()} simulated key(s) burst for the current hour.")
+
+
+# Capacity rows are registered beside their feature.
+import allocator.capacity.admin  # noqa: E402, F401

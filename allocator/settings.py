@@ -253,7 +253,14 @@ CELERY_BEAT_SCHEDULE = {
     "fast-lane": {"task": "budgets.tasks.fast_lane", "schedule": 60.0},
     # Provider-side spend-limit increase requests (Anthropic) join the approvals inbox.
     "increase-requests": {"task": "budgets.tasks.increase_requests_sync", "schedule": crontab(minute="*/5")},
+    # Capacity: rate limits once a day, minute demand peaks (and capacity alerts) every hour.
+    "capacity-limits": {"task": "allocator.capacity.tasks.capacity_limits_all", "schedule": crontab(hour=4, minute=11)},
+    "capacity-demand": {"task": "allocator.capacity.tasks.capacity_demand_all", "schedule": crontab(minute=7)},
 }
+# Capacity alerts: a day's busiest minute at or above this percent of a limit, and a projected crossover fewer
+# than this many days away.
+CAPACITY_ALERT_PERCENT = env.int("CAPACITY_ALERT_PERCENT", default=80)
+CAPACITY_CROSSOVER_DAYS = env.int("CAPACITY_CROSSOVER_DAYS", default=14)
 
 SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
 

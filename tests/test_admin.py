@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Notification
+from allocator.capacity.models import DemandPeak, RateLimitRecord, ThrottleHint
 from allocator.models import (
     BilledCost,
     Key,
@@ -52,6 +53,10 @@ def every_model(admin, engineer, team, project, simulated):
         provider="openai", model="gpt-x", input_per_mtok=Decimal("1"), output_per_mtok=Decimal("2")
     )
     SimulatedKey.objects.create(account_id=simulated.pk, key_id="simk_1", name="k", hint="…0001")
+    limiter = {"account": simulated, "model": "gpt-4.1", "dimension": "tokens_per_minute"}
+    RateLimitRecord.objects.create(**limiter, value=10, source="provider")
+    DemandPeak.objects.create(**limiter, day=now.date(), peak=5, p99=4, minutes=60)
+    ThrottleHint.objects.create(account=simulated, day=now.date(), count=1, last_seen_at=now)
     Notification.objects.create(user=engineer, text="hello")
     AuditEvent.record("key.minted", actor=admin, target=key)
     Group.objects.create(name="Helpers")

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from allocator.providers.capacity import CapacityReads
 from allocator.providers.caps import (  # noqa: F401 - part of the provider interface
     GUARD_NEXT_SYNC,
     GUARD_PROVIDER,
@@ -69,6 +70,8 @@ class Capabilities:
     caps_scope_spend: bool = False
     restricts_models: bool = False
     increase_requests: bool = False  # members ask the provider for more (Anthropic spend-limit increase requests)
+    rate_limits: bool = False  # reads its rate limits (providers/capacity.py)
+    minute_usage: bool = False  # serves usage in 1-minute buckets
 
 
 class FeatureUnavailable(ProviderError):
@@ -194,7 +197,7 @@ class OptionSpec:
     choices: tuple[tuple[str, str], ...] = ()  # for kind "choice": (value, label)
 
 
-class Provider:
+class Provider(CapacityReads):
     """Base class of every adapter. Subclasses override what their `capabilities` declare."""
 
     kind: str = ""
@@ -436,6 +439,7 @@ class HttpClient:
         self.max_sleep = max_sleep
         self.provider = provider
         self.error_message = error_message or (lambda response: response.text[:ERROR_TEXT_LIMIT])
+        self.throttled = 0  # 429 answers seen by this client (a capacity hint)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request and return the decoded JSON body (or None for an empty body)."""
@@ -455,6 +459,7 @@ class HttpClient:
                 if response.status_code < 400:
                     return self._decode(response, method, path)
                 error = self._error(response, method, path)
+                self.throttled += response.status_code == 429
                 cause = None  # type: ignore[assignment]
                 if response.status_code not in self.RETRY_STATUSES or self._is_quota(response):
                     raise error

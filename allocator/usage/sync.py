@@ -133,8 +133,18 @@ def usage_sync(
             return None
         run, dirty = claimed
         adapter = provider or account.adapter()
-        with _fewer_gc_passes():
-            return _run(run=run, account=account, adapter=adapter, progress=progress, enforce=enforce, dirty=dirty)
+        try:
+            with _fewer_gc_passes():
+                return _run(run=run, account=account, adapter=adapter, progress=progress, enforce=enforce, dirty=dirty)
+        finally:
+            _throttles_record(account=account, adapter=adapter)
+
+
+def _throttles_record(*, account: ProviderAccount, adapter: Provider) -> None:
+    """The 429s this sync got: a capacity hint (allocator.capacity)."""
+    from allocator.capacity.limits import throttles_record
+
+    throttles_record(account=account, count=getattr(getattr(adapter, "http", None), "throttled", 0), now=timezone.now())
 
 
 def _run(
