@@ -51,15 +51,15 @@ def _remote_keys(kind: str, emulator: Emulator, label: str) -> list[str]:
     return [f"key_{label}_{n}" for n in range(2)]
 
 
-def _seed_usage(kind: str, emulator: Emulator, key_ids: list[str], scale: int) -> None:
+def _seed_usage(kind: str, emulator: Emulator, key_ids: list[str], scale: int, hours: range) -> None:
     for n, key_id in enumerate(key_ids):
         tokens = 1_000 * scale * (n + 1)
         if kind == ProviderKind.OPENROUTER:
-            for day in sorted({hour(h).date() for h in HOURS if hour(h).date() < hour(0).date()}):
+            for day in sorted({hour(h).date() for h in hours if hour(h).date() < hour(0).date()}):
                 emulator.add_activity(day, api_key_hash=key_id, model="openai/gpt-4o-mini", usage=f"{scale * (n + 1)}",
                                       requests=10, prompt_tokens=tokens, completion_tokens=tokens // 10)  # fmt: skip
             continue
-        for h in HOURS:
+        for h in hours:
             if kind == ProviderKind.ANTHROPIC:
                 emulator.add_usage(hour(h), api_key_id=key_id, model="claude-sonnet-4-20250514",
                                    workspace_id="wrkspc_fleet", uncached_input_tokens=tokens,
@@ -71,14 +71,22 @@ def _seed_usage(kind: str, emulator: Emulator, key_ids: list[str], scale: int) -
 
 
 def fleet_account(
-    kind: str, emulator: Emulator, *, name: str, owner: User, team: Team, scale: int = 1, **options
+    kind: str,
+    emulator: Emulator,
+    *,
+    name: str,
+    owner: User,
+    team: Team,
+    scale: int = 1,
+    hours: range = HOURS,
+    **options,
 ) -> Seeded:
-    """An account on `emulator` with two keys of `owner` in `team` and their usage over the last eight days."""
+    """An account on `emulator` with two keys of `owner` in `team` and their usage in `hours` (hours ago)."""
     account = emulator_account(kind, emulator, name=name, **options)
     key_ids = _remote_keys(kind, emulator, name.lower().replace(" ", "-"))
     for key_id in key_ids:
         KeyFactory(account=account, owner_user=owner, team=team, provider_key_id=key_id)
-    _seed_usage(kind, emulator, key_ids, scale)
+    _seed_usage(kind, emulator, key_ids, scale, hours)
     return Seeded(kind, emulator, account, key_ids)
 
 

@@ -22,7 +22,8 @@ CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(RUN_DIR / "cache")}
 }
 
-CELERY_TASK_DEFAULT_QUEUE = f"allocator-test-{RUN_DIR.name}"
+# Workers of one test may get a queue of their own (tests/worker_processes.py), so what they send stays with them.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("ALLOCATOR_TEST_QUEUE") or f"allocator-test-{RUN_DIR.name}"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_FILESYSTEM_BROKER_DIR = RUN_DIR / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
