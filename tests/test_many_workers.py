@@ -125,6 +125,7 @@ def test_two_workers_and_beat_twice_give_one_truth(fleet_workers, emulators, eng
         runs = SyncRun.objects.filter(account=seeded.account)
         assert runs.filter(status=SyncRun.Status.SUCCEEDED).exists(), list(runs.values("status", "error"))
         assert not seeded.emulator.errors
+        assert seeded.emulator.faults_left() == 0, seeded.account.name  # every fault was met, and absorbed
     assert_totals_of_a_clean_run(fleet)
 
     for key_request in requests:

@@ -253,6 +253,11 @@ class Emulator:
         with self.lock:
             self._faults.append(Fault(n, status, retry_after, malformed, truncated, delay, path_prefix, message, code))
 
+    def faults_left(self) -> int:
+        """How many injected faults no request has met yet."""
+        with self.lock:
+            return sum(fault.remaining for fault in self._faults)
+
     def clear_faults(self) -> None:
         with self.lock:
             self._faults.clear()
