@@ -27,9 +27,10 @@ CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(RUN_DIR / "cache")}
 }
 
-# Named for the whole folder path, so concurrent runs (and their xdist workers) never share a queue on one broker.
+# Named for the whole folder path, so concurrent runs (and their xdist workers) never share a queue on one broker;
+# workers of one test may get a queue of their own (tests/worker_processes.py), so what they send stays with them.
 _QUEUE_PARTS = RUN_DIR.parts[-2:] if os.environ.get("PYTEST_XDIST_WORKER") else [RUN_DIR.name]
-CELERY_TASK_DEFAULT_QUEUE = "allocator-test-" + "-".join(_QUEUE_PARTS)
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("ALLOCATOR_TEST_QUEUE") or "allocator-test-" + "-".join(_QUEUE_PARTS)
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_FILESYSTEM_BROKER_DIR = RUN_DIR / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -452,6 +452,9 @@ class HttpClient:
             except httpx.TimeoutException as e:
                 error = ProviderError(f"{self.provider} timed out after {self.timeout:g}s ({method} {path})")
                 cause: Exception = e
+            except (httpx.RemoteProtocolError, httpx.ReadError) as e:
+                error = ProviderError(f"{self.provider} cut off its answer to {method} {path} (closed early)")
+                cause = e
             except httpx.HTTPError as e:
                 error = ProviderError(f"{self.provider} unreachable: {e.__class__.__name__} ({method} {path})")
                 cause = e

@@ -98,7 +98,17 @@ def backfill_chunks(*, start: datetime, end: datetime, days: int) -> list[tuple[
 
 
 def accounts_syncing() -> set[int]:
-    """Ids of accounts with a live (recent heartbeat) RUNNING sync."""
+    """Ids of accounts with a live sync. On PostgreSQL those whose sync lock is held: a killed worker's session,
+    and so its lock, is gone at once, and the next beat redoes its run instead of waiting for the heartbeat to go
+    stale. Elsewhere those with a RUNNING run whose heartbeat is recent."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = %s "
+                "AND objsubid = 2 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                [LOCK_NAMESPACE],
+            )
+            return {int(objid) for (objid,) in cursor.fetchall()}
     return set(SyncRun.objects.live().values_list("account_id", flat=True))
 
 
