@@ -304,3 +304,5 @@ class CodingSeatAdmin(ReadOnlyAdmin):
     list_display = ["month", "account", "identity", "user", "plan", "cost_usd"]
     list_filter = ["account", "month"]
     list_select_related = ["account", "identity", "user"]
+# Capacity rows are registered beside their feature.
+import allocator.capacity.admin  # noqa: E402, F401

@@ -7,6 +7,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from allocator import keys as key_services
+from allocator.capacity.tasks import capacity_demand, capacity_demand_all, capacity_limits, capacity_limits_all  # noqa: F401
 from allocator.providers.base import ProviderError
 
 logger = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Notification
+from allocator.capacity.models import DemandPeak, RateLimitRecord, ThrottleHint
 from allocator.coding.store import coding_day_store, coding_seats_store
 from allocator.models import (
     BilledCost,
@@ -59,6 +60,10 @@ def every_model(admin, engineer, team, project, simulated):
         CodingUsageRow(day=now.date(), identity=engineer.email, email=engineer.email, model="claude-x")
     ])  # fmt: skip
     coding_seats_store(account=coding, month=now.date(), seats=[SeatRow(identity=engineer.email)], price_usd=None)
+    limiter = {"account": simulated, "model": "gpt-4.1", "dimension": "tokens_per_minute"}
+    RateLimitRecord.objects.create(**limiter, value=10, source="provider")
+    DemandPeak.objects.create(**limiter, day=now.date(), peak=5, p99=4, minutes=60)
+    ThrottleHint.objects.create(account=simulated, day=now.date(), count=1, last_seen_at=now)
     Notification.objects.create(user=engineer, text="hello")
     AuditEvent.record("key.minted", actor=admin, target=key)
     Group.objects.create(name="Helpers")

@@ -14,7 +14,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.api_tokens import api_token_create
-from allocator.models import CodingIdentity, Key, KeyRequest, ProviderAccount
+from allocator.models import CodingIdentity, Key, KeyRequest, ProviderAccount, RateLimitRecord
 from budgets.models import SpendLimitRequest
 from tests.budget_factories import AlertFactory, BudgetRequestFactory, team_budget, user_budget
 from tests.conftest import login
@@ -71,6 +71,10 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "allocator:sync_now": ("account", (302, 405, 405, 405, 405, 405)),
     "allocator:sync_account_status": ("account", (302, 403, 403, 200, 200, 403)),
     "budgets:overview": (None, (302, 403, 200, 200, 200, 403)),
+    "capacity:headroom": (None, (302, 403, 200, 200, 200, 403)),
+    "capacity:detail": ("limit", (302, 403, 200, 200, 200, 403)),
+    "capacity:limit_record": (None, (302, 403, 403, 403, 200, 403)),
+    "capacity:limit_remove": ("limit", (302, 405, 405, 405, 405, 405)),
     "budgets:set": (None, (302, 403, 403, 200, 200, 403)),
     "budgets:copy": (None, (302, 403, 403, 200, 200, 403)),
     "budgets:detail": ("budget", (302, 200, 200, 200, 200, 404)),
@@ -136,6 +140,7 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "api:team_list": (None, (403, 200, 200, 200, 200, 200)),
     "api:project_list": (None, (403, 200, 200, 200, 200, 200)),
     "api:person_list": (None, (403, 200, 200, 200, 200, 200)),
+    "api:capacity": (None, (403, 403, 200, 200, 200, 403)),
 }
 
 
@@ -174,8 +179,12 @@ def objects(cast, simulated, team):
     identity = CodingIdentity.objects.create(
         account=coding, external_id="someone@elsewhere.test", first_seen=date.today(), last_seen=date.today()
     )
+    limit = RateLimitRecord.objects.create(
+        account=simulated, model="gpt-4.1", dimension="tokens_per_minute", value=1000, source="provider"
+    )
     return {
         "identity": identity,
+        "limit": limit,
         "increase": increase,
         "token": token,
         "key": key,

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('allocator', '0011_summary_sums_room'),
+        ('allocator', '0012_capacity_limits_peaks'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from allocator.providers.capacity import CapacityReads
 from allocator.providers.caps import (  # noqa: F401 - part of the provider interface
     GUARD_NEXT_SYNC,
     GUARD_PROVIDER,
@@ -71,6 +72,8 @@ class Capabilities:
     increase_requests: bool = False  # members ask the provider for more (Anthropic spend-limit increase requests)
     coding_usage: bool = False  # a coding tool: per person and day usage and outcomes (providers/coding.py)
     seats: bool = False  # a coding tool that lists its paid seats
+    rate_limits: bool = False  # reads its rate limits (providers/capacity.py)
+    minute_usage: bool = False  # serves usage in 1-minute buckets
 
 
 class FeatureUnavailable(ProviderError):
@@ -196,7 +199,7 @@ class OptionSpec:
     choices: tuple[tuple[str, str], ...] = ()  # for kind "choice": (value, label)
 
 
-class Provider:
+class Provider(CapacityReads):
     """Base class of every adapter. Subclasses override what their `capabilities` declare."""
 
     kind: str = ""
@@ -439,6 +442,7 @@ class HttpClient:
         self.provider = provider
         self.error_message = error_message or (lambda response: response.text[:ERROR_TEXT_LIMIT])
         self.last_headers = httpx.Headers()  # of the last answer (GitHub pages with its Link header)
+        self.throttled = 0  # 429 answers seen by this client (a capacity hint)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request and return the decoded JSON body (or None for an empty body)."""
@@ -451,6 +455,9 @@ class HttpClient:
             except httpx.TimeoutException as e:
                 error = ProviderError(f"{self.provider} timed out after {self.timeout:g}s ({method} {path})")
                 cause: Exception = e
+            except (httpx.RemoteProtocolError, httpx.ReadError) as e:
+                error = ProviderError(f"{self.provider} cut off its answer to {method} {path} (closed early)")
+                cause = e
             except httpx.HTTPError as e:
                 error = ProviderError(f"{self.provider} unreachable: {e.__class__.__name__} ({method} {path})")
                 cause = e
@@ -459,6 +466,7 @@ class HttpClient:
                     self.last_headers = response.headers
                     return self._decode(response, method, path)
                 error = self._error(response, method, path)
+                self.throttled += response.status_code == 429
                 cause = None  # type: ignore[assignment]
                 if response.status_code not in self.RETRY_STATUSES or self._is_quota(response):
                     raise error

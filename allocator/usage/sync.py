@@ -99,7 +99,17 @@ def backfill_chunks(*, start: datetime, end: datetime, days: int) -> list[tuple[
 
 
 def accounts_syncing() -> set[int]:
-    """Ids of accounts with a live (recent heartbeat) RUNNING sync."""
+    """Ids of accounts with a live sync. On PostgreSQL those whose sync lock is held: a killed worker's session,
+    and so its lock, is gone at once, and the next beat redoes its run instead of waiting for the heartbeat to go
+    stale. Elsewhere those with a RUNNING run whose heartbeat is recent."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = %s "
+                "AND objsubid = 2 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                [LOCK_NAMESPACE],
+            )
+            return {int(objid) for (objid,) in cursor.fetchall()}
     return set(SyncRun.objects.live().values_list("account_id", flat=True))
 
 
@@ -134,8 +144,18 @@ def usage_sync(
             return None
         run, dirty = claimed
         adapter = provider or account.adapter()
-        with _fewer_gc_passes():
-            return _run(run=run, account=account, adapter=adapter, progress=progress, enforce=enforce, dirty=dirty)
+        try:
+            with _fewer_gc_passes():
+                return _run(run=run, account=account, adapter=adapter, progress=progress, enforce=enforce, dirty=dirty)
+        finally:
+            _throttles_record(account=account, adapter=adapter)
+
+
+def _throttles_record(*, account: ProviderAccount, adapter: Provider) -> None:
+    """The 429s this sync got: a capacity hint (allocator.capacity)."""
+    from allocator.capacity.limits import throttles_record
+
+    throttles_record(account=account, count=getattr(getattr(adapter, "http", None), "throttled", 0), now=timezone.now())
 
 
 def _run(
