@@ -453,6 +453,7 @@ from allocator.usage.models import (  # noqa: E402
     ModelPrice,
     SyncRun,
     UsageBucket,
+    UsageGap,
     UsageSummary,
 )
 
@@ -471,5 +472,6 @@ __all__ = [
     "SimulatedKey",
     "SyncRun",
     "UsageBucket",
+    "UsageGap",
     "UsageSummary",
 ]

@@ -54,6 +54,8 @@ def alert_recipients(alert: Alert) -> list[User]:
         return [u for u in people if u.pk != alert.user_id]
     if alert.scope == Scope.COST_CENTER:
         return finance_people()
+    if alert.kind == Alert.Kind.HISTORY_GAP:  # admins connect the accounts and run the workers
+        return list(User.objects.filter(role=User.Role.ADMIN, is_active=True))
     people: list[User] = []
     if alert.user is not None:
         people.append(alert.user)
@@ -74,7 +76,7 @@ def alert_destinations(alert: Alert, *, policy: BudgetPolicy | None = None) -> d
         and not (alert.kind == Alert.Kind.APPROVAL and alert.dedupe == "finance")
     ):
         destinations["slack:team"] = alert.team.slack_webhook_url
-    to_finance = alert.scope in (Scope.COST_CENTER, Scope.TEAM) or (
+    to_finance = alert.scope in (Scope.COST_CENTER, Scope.TEAM) or alert.kind == Alert.Kind.HISTORY_GAP or (
         alert.kind == Alert.Kind.APPROVAL and alert.dedupe == "finance"
     )
     if to_finance and policy.finance_slack_webhook_url:

@@ -9,6 +9,7 @@ PROVIDERS: dict[str, str] = {
     "openai": "allocator.providers.openai.OpenAIProvider",
     "anthropic": "allocator.providers.anthropic.AnthropicProvider",
     "openrouter": "allocator.providers.openrouter.OpenRouterProvider",
+    "cursor": "allocator.providers.cursor.CursorProvider",
 }
 
 

@@ -69,6 +69,8 @@ class Capabilities:
     caps_scope_spend: bool = False
     restricts_models: bool = False
     increase_requests: bool = False  # members ask the provider for more (Anthropic spend-limit increase requests)
+    coding_usage: bool = False  # usage per person per day from a coding tool (Cursor), synced by its own job
+    member_spend_limit: bool = False  # a hard spend limit per member, held by the provider (Cursor)
 
 
 class FeatureUnavailable(ProviderError):
