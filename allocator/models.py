@@ -445,6 +445,7 @@ class Key(models.Model):
 
 
 # Defined beside their features, registered in this app (same tables, same migrations).
+from allocator.coding.models import CodingIdentity, CodingSeat, CodingUsage  # noqa: E402
 from allocator.providers.simulated.models import SimulatedKey  # noqa: E402
 from allocator.usage.models import (  # noqa: E402
     BilledCost,
@@ -460,6 +461,9 @@ from allocator.usage.models import (  # noqa: E402
 __all__ = [
     "ApprovalRequest",
     "BilledCost",
+    "CodingIdentity",
+    "CodingSeat",
+    "CodingUsage",
     "DailyRollup",
     "DailySummary",
     "InvalidTransition",

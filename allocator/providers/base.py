@@ -69,7 +69,8 @@ class Capabilities:
     caps_scope_spend: bool = False
     restricts_models: bool = False
     increase_requests: bool = False  # members ask the provider for more (Anthropic spend-limit increase requests)
-    coding_usage: bool = False  # usage per person per day from a coding tool (Cursor), synced by its own job
+    coding_usage: bool = False  # a coding tool: per person and day usage and outcomes (providers/coding.py)
+    seats: bool = False  # a coding tool that lists its paid seats
     member_spend_limit: bool = False  # a hard spend limit per member, held by the provider (Cursor)
 
 
@@ -191,7 +192,7 @@ class OptionSpec:
     name: str
     label: str
     help: str = ""
-    kind: str = "text"  # "text", "int", "bool", "list" (comma-separated) or "choice"
+    kind: str = "text"  # "text", "int", "bool", "list" (comma-separated), "choice" or "money" (bounded USD)
     required: bool = False
     choices: tuple[tuple[str, str], ...] = ()  # for kind "choice": (value, label)
 
@@ -438,6 +439,7 @@ class HttpClient:
         self.max_sleep = max_sleep
         self.provider = provider
         self.error_message = error_message or (lambda response: response.text[:ERROR_TEXT_LIMIT])
+        self.last_headers = httpx.Headers()  # of the last answer (GitHub pages with its Link header)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request and return the decoded JSON body (or None for an empty body)."""
@@ -455,6 +457,7 @@ class HttpClient:
                 cause = e
             else:
                 if response.status_code < 400:
+                    self.last_headers = response.headers
                     return self._decode(response, method, path)
                 error = self._error(response, method, path)
                 cause = None  # type: ignore[assignment]

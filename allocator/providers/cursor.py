@@ -19,15 +19,8 @@ from decimal import Decimal
 from typing import Any
 
 from allocator.money import MAX_USD
-from allocator.providers.base import (
-    ERROR_TEXT_LIMIT,
-    Capabilities,
-    OptionSpec,
-    Provider,
-    ProviderError,
-    redact,
-    token_count,
-)
+from allocator.providers.base import ERROR_TEXT_LIMIT, Capabilities, OptionSpec, ProviderError, redact, token_count
+from allocator.providers.coding import BUDGET_POLICY_OPTION, CodingToolProvider, CodingUsageRow
 
 HISTORY_DAYS = 7  # days of usage the Admin API still serves
 RANGE_DAYS = 30  # one daily-usage call may span at most this many days
@@ -132,6 +125,25 @@ class PersonDay:
     def requests(self) -> int:
         return sum(self.outcomes.get(name, 0) for name in REQUEST_OUTCOMES)
 
+    def rows(self) -> list[CodingUsageRow]:
+        """As stored: one row per model (tokens, cost, requests = its usage events) and one model-less row with the
+        day's outcome counts. Cursor reports no sessions, commits or pull requests (None, "n/a")."""
+        rows = [
+            CodingUsageRow(day=self.day, identity=self.email, email=self.email, model=model,
+                           input_tokens=u.input_tokens, output_tokens=u.output_tokens,
+                           cache_read_tokens=u.cache_read_tokens, cache_creation_tokens=u.cache_write_tokens,
+                           cost_usd=u.cost_usd, requests=u.requests)  # fmt: skip
+            for model, u in sorted(self.models.items())
+        ]
+        if self.outcomes:
+            accepted = self.outcomes.get("accepted_suggestions", 0) + self.outcomes.get("tabs_accepted", 0)
+            rows.append(
+                CodingUsageRow(day=self.day, identity=self.email, email=self.email, model="",
+                               lines_added=self.outcomes.get("lines_added", 0),
+                               lines_removed=self.outcomes.get("lines_deleted", 0), accepted_suggestions=accepted)
+            )  # fmt: skip
+        return rows
+
 
 def spend_limit_error(*, email: str, dollars: int | None) -> str | None:
     """Why a member limit cannot be sent (checked before any call), or None. Cursor takes whole dollars only."""
@@ -144,11 +156,10 @@ def spend_limit_error(*, email: str, dollars: int | None) -> str | None:
     return None
 
 
-class CursorProvider(Provider):
+class CursorProvider(CodingToolProvider):
     kind = "cursor"
     default_base_url = "https://api.cursor.com"
-    capabilities = Capabilities(usage=False, request_counts=True, coding_usage=True, member_spend_limit=True)
-    usage_bucket_width = "1d"
+    capabilities = Capabilities(request_counts=True, coding_usage=True, member_spend_limit=True)
     usage_history_days = HISTORY_DAYS
 
     display_name = "Cursor"
@@ -159,6 +170,7 @@ class CursorProvider(Provider):
         "Settings → Advanced → Admin API Keys. Cursor keeps only about a week of usage: Allocator syncs it hourly."
     )
     option_specs = (
+        BUDGET_POLICY_OPTION,
         OptionSpec(
             name="member_limits",
             label="Keep members' hard limits in step with their budgets",
@@ -207,6 +219,12 @@ class CursorProvider(Provider):
             raise ProviderError("Cursor sent a malformed answer to GET /teams/members") from e
 
     # --- usage ------------------------------------------------------------------------------------
+    def pull_coding_day(self, *, day: date) -> Iterator[list[CodingUsageRow]]:
+        """One UTC day of every member: their rows (see PersonDay.rows), one list for the whole day."""
+        rows = [row for found in self.person_days(start=day, end=day) for row in found.rows()]
+        if rows:
+            yield rows
+
     def person_days(self, *, start: date, end: date) -> list[PersonDay]:
         """Every member's days in [start, end] (UTC dates, inclusive): the daily usage report's outcome counts and
         the usage events' tokens and cost per model, merged per (email, day)."""

@@ -196,12 +196,12 @@ def live_lines(*, quarter: Quarter, team_ids: Iterable[int] | None = None) -> It
     ) in rows.iterator(chunk_size=5000):  # fmt: skip
         cc_code, cc_name = names.cost_centers.get(cc_id, no_cc)
         project_name, project_kind = names.projects.get(project_id, no_project)
-        if key_id is None:
+        if key_id is None and user_id is None:
             kind = unattributed
         elif project_id is not None:
             kind = run if project_kind == run else build
         else:
-            kind = build  # personal keys (and a key whose owner is gone) count as build
+            kind = build  # personal keys, a person's coding tools (and a key whose owner is gone) count as build
         yield Line(
             name, usage, account_id, names.accounts.get(account_id, ""), provider, key_id,
             names.keys.get(key_id, ""), model, cc_id, cc_code, cc_name, team_id, names.teams.get(team_id, ""),
