@@ -256,8 +256,12 @@ class UsageGap(models.Model):
         return f"{self.account}: usage lost {self.lost_from:%Y-%m-%d} – {self.lost_until:%Y-%m-%d}"
 
     @property
+    def last_day(self):
+        return max(self.lost_from.date(), (self.lost_until - timedelta(days=1)).date())
+
+    @property
     def lost_days(self) -> int:
-        return max(1, (self.lost_until.date() - self.lost_from.date()).days)
+        return (self.last_day - self.lost_from.date()).days + 1
 
 
 # Summary money columns hold sums of many rollup rows (each at most 10^12 dollars): room for 10^22.
