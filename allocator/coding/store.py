@@ -75,11 +75,14 @@ def identities_resolve(*, account: ProviderAccount, seen: dict[tuple[str, str], 
 
 
 @transaction.atomic
-def coding_day_store(*, account: ProviderAccount, day: date, rows: Iterable[CodingUsageRow]) -> int:
+def coding_day_store(
+    *, account: ProviderAccount, day: date, rows: Iterable[CodingUsageRow], roll_up: bool = True
+) -> int:
     """Store one UTC day of a coding tool's usage for `account`, replacing every row stored for that day (a re-sync
     replaces, never adds; a day the tool now reports empty is emptied). Identities are created and matched by
     email on the way; rows of unmatched identities are kept (unattributed until an admin maps them). The day's
-    rollups are rebuilt. Returns the number of rows stored."""
+    rollups are rebuilt (unless `roll_up` is False: the caller rolls up a run of days at once). Returns the number
+    of rows stored."""
     merged = _merged(row for row in rows if row.day == day)
     for row in merged.values():
         if row.cost_usd < 0 or row.cost_usd > MAX_USD:
@@ -105,7 +108,8 @@ def coding_day_store(*, account: ProviderAccount, day: date, rows: Iterable[Codi
         )
         for (kind, external, model, customer_type), row in merged.items()
     )
-    coding_rollups_recompute(account=account, days=[day])
+    if roll_up:
+        coding_rollups_recompute(account=account, days=[day])
     return len(merged)
 
 

@@ -62,7 +62,7 @@ class ClaudeCodeProvider(CodingToolProvider):
         return "Connected: the Claude Code usage report answers."
 
     def pull_coding_day(self, *, day: date) -> Iterator[list[CodingUsageRow]]:
-        params = [("starting_at", day.isoformat()), ("limit", PAGE_SIZE)]
+        params = [("starting_at", day.isoformat()), ("limit", int(self.options.get("page_size", PAGE_SIZE)))]
         yield from self.report_rows(REPORT, params, lambda row: self._rows(row, day), what="Claude Code usage")
 
     def _rows(self, item: dict[str, Any], day: date) -> list[CodingUsageRow]:

@@ -100,11 +100,15 @@ class CopilotProvider(CodingToolProvider):
         )
 
     # --- seats --------------------------------------------------------------------------------------
+    _seats: list[SeatRow] | None = None  # the seat list this adapter read last (a sync reads it once)
+
     def list_seats(self) -> list[SeatRow]:
         seats: list[SeatRow] = []
-        path: str | None = f"/orgs/{self.organization}/copilot/billing/seats?per_page={SEATS_PAGE}"
+        per_page = int(self.options.get("page_size", SEATS_PAGE))
+        path: str | None = f"/orgs/{self.organization}/copilot/billing/seats?per_page={per_page}"
         for _ in range(MAX_SEAT_PAGES):
             if path is None:
+                self._seats = seats
                 return seats
             body = self.http.request("GET", path)
             if not isinstance(body, dict) or not isinstance(body.get("seats"), list):
@@ -129,9 +133,7 @@ class CopilotProvider(CodingToolProvider):
     # --- usage --------------------------------------------------------------------------------------
     def pull_coding_day(self, *, day: date) -> Iterator[list[CodingUsageRow]]:
         """One page per seat holder: their premium requests of `day`, one row per model."""
-        seats = self.options.get("_seats")
-        if seats is None:
-            seats = self.list_seats()
+        seats = self._seats if self._seats is not None else self.list_seats()
         path = f"/organizations/{self.organization}/settings/billing/premium_request/usage"
         for seat in seats:
             params = {"year": day.year, "month": day.month, "day": day.day, "user": seat.identity}

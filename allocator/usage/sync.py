@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import notify
+from allocator.coding.sync import coding_window_store
 from allocator.models import Policy, ProviderAccount, SyncRun, UsageBucket
 from allocator.providers import provider_class
 from allocator.providers.base import Provider, ProviderError, UsageRow
@@ -153,16 +154,12 @@ def _run(
     writer = BucketWriter(account_id=account.pk, stamp=run.started_at, run_id=run.pk)
     changed: set[date] = set(dirty)
     try:
-        had_rows = UsageBucket.objects.filter(
-            account=account, bucket_start__gte=run.window_start, bucket_start__lt=run.window_end
-        ).exists()  # a first pull or a back-fill has nothing to replace
-        _store_pages(run=run, account=account, adapter=adapter, pricer=pricer, writer=writer, progress=progress,
-                     changed=changed)  # fmt: skip
-        if had_rows:
-            changed |= _replace_unseen(run=run, account=account, writer=writer)
-        if account.capabilities.cost:
-            changed |= usage_reconcile(account=account, adapter=adapter, start=run.window_start, end=run.window_end)
-        rollups_recompute(account=account, days=changed)
+        if account.capabilities.coding_usage:  # a coding tool: whole days, each stored and rolled up as it comes
+            coding_window_store(run=run, account=account, adapter=adapter, heartbeat=_heartbeat, changed=changed,
+                                progress=progress)  # fmt: skip
+        else:
+            _pull_buckets(run=run, account=account, adapter=adapter, pricer=pricer, writer=writer, progress=progress,
+                          changed=changed)  # fmt: skip
     except SyncSuperseded:
         logger.warning("sync #%s of %s was taken over by a newer run", run.pk, account)
         run.refresh_from_db()
@@ -174,6 +171,29 @@ def _run(
         writer.close()
     _succeed(run=run, account=account, unknown=pricer.unknown_models, enforce=enforce)
     return run
+
+
+def _pull_buckets(
+    *,
+    run: SyncRun,
+    account: ProviderAccount,
+    adapter: Provider,
+    pricer: Pricer,
+    writer: BucketWriter,
+    progress: Progress | None,
+    changed: set[date],
+) -> None:
+    """Store the window's pages, delete what the provider no longer reports, reconcile and roll up."""
+    had_rows = UsageBucket.objects.filter(
+        account=account, bucket_start__gte=run.window_start, bucket_start__lt=run.window_end
+    ).exists()  # a first pull or a back-fill has nothing to replace
+    _store_pages(run=run, account=account, adapter=adapter, pricer=pricer, writer=writer, progress=progress,
+                 changed=changed)  # fmt: skip
+    if had_rows:
+        changed |= _replace_unseen(run=run, account=account, writer=writer)
+    if account.capabilities.cost:
+        changed |= usage_reconcile(account=account, adapter=adapter, start=run.window_start, end=run.window_end)
+    rollups_recompute(account=account, days=changed)
 
 
 def _store_pages(
