@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Membership, User
@@ -90,7 +91,8 @@ def _keep_account(account: ProviderAccount, *, now, spend, hard, retrying: bool,
                 _failed(cap, error, now=now, report=report)
         return
     by_email = {m.email: m for m in members}
-    users = list(User.objects.filter(email__in=list(by_email), is_active=True))
+    users = User.objects.annotate(lower_email=Lower("email")).filter(lower_email__in=list(by_email), is_active=True)
+    users = list(users)  # matched whatever the case either side writes the address in
     people = {u.email.lower(): u for u in users}
     covering = _covering(users)
     for email, member in by_email.items():

@@ -32,8 +32,7 @@ def cursor(db, cursor_emulator):
     cursor_emulator.add_member("engineer@example.com")
     cursor_emulator.add_member("stranger@elsewhere.com")
     cursor_emulator.limits["engineer@example.com"] = 500
-    cursor_emulator.add_event("Engineer@example.com", timezone.now() - timedelta(hours=2), cents=2450)
-    cursor_emulator.events[-1]["userEmail"] = "engineer@example.com"
+    cursor_emulator.add_event("engineer@example.com", timezone.now() - timedelta(hours=2), cents=2450)
     return emulator_account(ProviderKind.CURSOR, cursor_emulator, member_limits=True)
 
 

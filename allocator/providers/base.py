@@ -8,7 +8,9 @@ in `capabilities`; callers check before calling (an unsupported call raises Prov
 from __future__ import annotations
 
 import email.utils
+import functools
 import logging
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import certifi
 import httpx
 
 from allocator.providers.caps import (  # noqa: F401 - part of the provider interface
@@ -393,6 +396,11 @@ class Provider:
         raise ProviderError(f"{self.kind} has no cost API", permanent=True)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=certifi.where())  # loading the CA bundle takes ~0.3 s: once a process
+
+
 def _retry_after_seconds(response: httpx.Response) -> float | None:
     ms = response.headers.get("retry-after-ms")
     if ms:
@@ -447,7 +455,7 @@ class HttpClient:
         attempt = 0
         while True:
             try:
-                with httpx.Client(timeout=self.timeout) as client:
+                with httpx.Client(timeout=self.timeout, verify=_tls_context()) as client:
                     response = client.request(method, url, headers=self.headers, **kwargs)
             except httpx.TimeoutException as e:
                 error = ProviderError(f"{self.provider} timed out after {self.timeout:g}s ({method} {path})")
