@@ -19,7 +19,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from allocator.models import InvalidTransition, Key
+from allocator.models import InvalidTransition, Key, ProviderAccount
 from allocator.money import ZERO, clamp, to_cents, usd
 from allocator.providers import provider_class
 from allocator.providers.base import ProviderError
@@ -269,9 +269,10 @@ class _Run:
         from budgets.member_caps import member_caps_keep
         from budgets.provider_caps import provider_caps_keep
 
+        enabled = list(ProviderAccount.objects.filter(enabled=True))
         for keep in (provider_caps_keep, member_caps_keep):  # scopes' containers; coding-tool members' limits
             try:
-                caps = keep(now=self.now, spend=self.spend, budgets=self.budgets)
+                caps = keep(now=self.now, spend=self.spend, budgets=self.budgets, enabled=enabled)
             except Exception as error:  # noqa: BLE001 - provider caps must never stop suspensions and alerts
                 logger.exception("keeping provider caps failed")
                 self.report.errors.append(f"provider caps: {error.__class__.__name__}")

@@ -57,12 +57,14 @@ def member_caps_keep(
     budgets: list[Budget] | None = None,
     account_ids: list[int] | None = None,
     retrying: bool = False,
+    enabled: list[ProviderAccount] | None = None,
 ) -> CapsReport:
-    """Bring every member limit of every such account in step (see the module docstring)."""
+    """Bring every member limit of every such account in step (see the module docstring). `enabled`: the enabled
+    accounts, when the caller has read them already."""
     now, report = now or timezone.now(), CapsReport()
-    accounts = ProviderAccount.objects.filter(enabled=True)
+    accounts = enabled if enabled is not None else ProviderAccount.objects.filter(enabled=True)
     if account_ids is not None:
-        accounts = accounts.filter(pk__in=account_ids)
+        accounts = [a for a in accounts if a.pk in account_ids]
     accounts = [a for a in accounts if a.capabilities.member_spend_limit]
     if not accounts:
         return report
