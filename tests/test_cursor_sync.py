@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from io import StringIO
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.db.models import Sum
 
 from allocator.coding.models import CodingIdentity, CodingUsage
@@ -171,3 +173,17 @@ def test_rejected_keys_mark_the_account(cursor, cursor_emulator, admin):
     cursor.credential = cursor_emulator.credential
     cursor.save()
     assert account_test_connection(account=cursor, by=admin) == (True, "Connected: 3 team members")
+
+
+def test_demo_cursor_usage_is_stored_through_the_real_store_once(db, team):
+    for n in range(3):
+        MembershipFactory(user=UserFactory(email=f"dev{n}@example.com"), team=team)
+    with time_machine.travel(datetime(2026, 11, 18, 12, tzinfo=UTC), tick=False):
+        call_command("seed_demo_cursor", stdout=StringIO())
+        rows = CodingUsage.objects.count()
+        call_command("seed_demo_cursor", stdout=StringIO())
+    account = ProviderAccount.objects.get(name="Cursor (demo)")
+    assert rows and CodingUsage.objects.count() == rows and not account.enabled
+    assert set(CodingUsage.objects.values_list("identity__external_id", flat=True)) == {"dev1@example.com"}
+    spent = CodingUsage.objects.aggregate(t=Sum("cost_usd"))["t"]
+    assert spent > 0 and DailyRollup.objects.filter(account=account).aggregate(t=Sum("cost_usd"))["t"] == spent
