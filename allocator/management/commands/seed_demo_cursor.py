@@ -1,4 +1,4 @@
-"""`manage.py seed_demo_cursor`: demo Cursor usage for this and last quarter.
+"""`manage.py seed_demo_cursor`: demo Cursor usage for this quarter (a second quarter doubles its time).
 
 One demo account, disabled (no credential: nothing is pulled from Cursor), holds generated days stored through the
 real store function, shaped by the adapter's own mapping (allocator.providers.cursor.PersonDay.rows: per model
@@ -55,12 +55,12 @@ def _rows(day: date, people: list[User]) -> list[CodingUsageRow]:
 
 
 class Command(BaseCommand):
-    help = "Generate demo Cursor usage for this and last quarter."
+    help = "Generate demo Cursor usage for this quarter."
 
     def handle(self, *args, **options):
         people = list(User.objects.filter(is_active=True, role=User.Role.ENGINEER).order_by("email"))
         today = timezone.now().date()
-        first = Quarter.current().previous().start
+        first = Quarter.current().start
         days = [first + timedelta(days=n) for n in range((today - first).days + 1)]
         account, _ = ProviderAccount.objects.get_or_create(
             name=NAME,
