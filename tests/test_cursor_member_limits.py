@@ -8,15 +8,17 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from allocator.models import ProviderKind
+from allocator.models import ProviderAccount, ProviderKind
 from budgets.enforce import enforce_budgets
 from budgets.member_caps import member_caps_keep, member_limit_dollars
 from budgets.models import ProviderCap
 from budgets.tasks import provider_caps_retry
 from tests.budget_factories import pinned_clock, spend, team_budget, user_budget
+from tests.conftest import login
 from tests.factories import KeyFactory
 from tests.usage_helpers import emulator_account
 
@@ -41,14 +43,20 @@ def _over_budget(engineer, team, simulated) -> None:
     spend(KeyFactory(account=simulated, owner_user=engineer, team=team), "130")
 
 
-def test_a_person_over_budget_gets_their_cursor_limit_lowered(cursor, cursor_emulator, engineer, team, simulated):
+def test_a_person_over_budget_gets_their_cursor_limit_lowered(
+    cursor, cursor_emulator, engineer, team, simulated, admin
+):
     _over_budget(engineer, team, simulated)
+    page = login(admin).get(reverse("allocator:account_detail", args=[cursor.pk])).content.decode()
+    assert "No limits set yet" in page
     enforce_budgets()
     assert cursor_emulator.limits["engineer@example.com"] == 24  # the $24.50 spent this cycle, in whole dollars
     cap = ProviderCap.objects.get(account=cursor, scope_key=f"user:{engineer.pk}")
     assert (cap.provider_scope_id, cap.limit_usd, cap.state) == ("engineer@example.com", Decimal(24), "in_step")
     assert AuditEvent.objects.filter(action="provider_cap.limit_set").count() == 1
     assert "stranger@elsewhere.com" not in cursor_emulator.limits  # not matched to anyone: never limited
+    page = login(admin).get(reverse("allocator:account_detail", args=[cursor.pk])).content.decode()
+    assert "Members' hard limits" in page and "engineer@example.com" in page and "$24" in page
 
 
 def test_the_limit_follows_the_tightest_budget_and_a_bump_raises_it(cursor, cursor_emulator, engineer, team, simulated):
@@ -125,3 +133,22 @@ def test_limit_is_whole_dollars_and_never_below_the_cycle_spend() -> None:
     assert member_limit_dollars(cycle_spend=Decimal("7.10"), covering=["user:1"], hard=hard,
                                 spend={"user:1": Decimal("400")}) == 7  # fmt: skip
     assert member_limit_dollars(cycle_spend=Decimal("7"), covering=["team:9"], hard=hard, spend={}) is None
+
+
+def test_an_admin_connects_cursor_with_member_limits_on(admin, cursor_emulator):
+    browser = login(admin)
+    form = browser.get(reverse("allocator:account_create"), {"kind": "cursor"}).content.decode()
+    assert "Admin API Keys" in form and "Keep members&#x27; hard limits in step" in form
+    answer = browser.post(
+        reverse("allocator:account_create"),
+        {"kind": "cursor", "name": "Cursor", "base_url": cursor_emulator.url, "credential": cursor_emulator.credential,
+         "enabled": "on", "option_member_limits": "on", "option_budget_policy": "count"},
+    )  # fmt: skip
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    account = ProviderAccount.objects.get(kind=ProviderKind.CURSOR)
+    assert account.options["member_limits"] is True and account.adapter().capabilities.member_spend_limit
+    browser.post(reverse("allocator:account_test", args=[account.pk]))
+    account.refresh_from_db()
+    assert account.status == ProviderAccount.Status.OK and account.status_message == "Connected: 0 team members"
+    page = browser.get(account.get_absolute_url()).content.decode()
+    assert "Per member, kept in step" in page and "Usage history lost" in page and "Keys on this account" not in page
