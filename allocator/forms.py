@@ -269,3 +269,14 @@ class PolicyForm(forms.ModelForm):
         if auto is not None and finance is not None and finance < auto:
             self.add_error("finance_approval_above_usd", "Must be at least the auto-approve limit.")
         return data
+
+
+class CodingIdentityMapForm(forms.Form):
+    """Map a coding tool's identity to a person (empty: unmap it)."""
+
+    person = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True).order_by("full_name", "email"),
+        required=False,
+        label="Person",
+        empty_label="— nobody (unattributed) —",
+    )

@@ -445,7 +445,7 @@ class Key(models.Model):
 
 
 # Defined beside their features, registered in this app (same tables, same migrations).
-from allocator.coding.models import CodingIdentity, CodingSeat, CodingUsage  # noqa: E402
+from allocator.coding.models import CodingIdentity, CodingSeat, CodingSummary, CodingUsage  # noqa: E402
 from allocator.providers.simulated.models import SimulatedKey  # noqa: E402
 from allocator.usage.models import (  # noqa: E402
     BilledCost,
@@ -463,6 +463,7 @@ __all__ = [
     "BilledCost",
     "CodingIdentity",
     "CodingSeat",
+    "CodingSummary",
     "CodingUsage",
     "DailyRollup",
     "DailySummary",

@@ -14,7 +14,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.api_tokens import api_token_create
-from allocator.models import Key, KeyRequest
+from allocator.models import CodingIdentity, Key, KeyRequest, ProviderAccount
 from budgets.models import SpendLimitRequest
 from tests.budget_factories import AlertFactory, BudgetRequestFactory, team_budget, user_budget
 from tests.conftest import login
@@ -64,6 +64,8 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "allocator:account_unmanaged": ("account", (302, 403, 403, 403, 200, 403)),
     "allocator:account_import_key": ("account", (302, 405, 405, 405, 405, 405)),
     "allocator:account_revoke_remote": ("account", (302, 405, 405, 405, 405, 405)),
+    "allocator:coding_identities": (None, (302, 403, 403, 403, 200, 403)),
+    "allocator:coding_identity_map": ("identity", (302, 405, 405, 405, 405, 405)),
     "allocator:policy": (None, (302, 403, 403, 403, 200, 403)),
     "allocator:sync_status": (None, (302, 403, 403, 200, 200, 403)),
     "allocator:sync_now": ("account", (302, 405, 405, 405, 405, 405)),
@@ -168,7 +170,12 @@ def objects(cast, simulated, team):
     )
     expires_on = date.today() + timedelta(days=30)
     token, _ = api_token_create(user=cast["engineer"], name="ci", read_only=True, expires_on=expires_on)
+    coding = ProviderAccount.objects.create(name="Claude Code", kind="claude_code")
+    identity = CodingIdentity.objects.create(
+        account=coding, external_id="someone@elsewhere.test", first_seen=date.today(), last_seen=date.today()
+    )
     return {
+        "identity": identity,
         "increase": increase,
         "token": token,
         "key": key,

@@ -127,3 +127,49 @@ class CodingSeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.identity_id} ${self.cost_usd}"
+
+
+class CodingSummary(models.Model):
+    """A quarter's coding-tool figures of one person (or of the unmatched identities: `user` None) on one account:
+    what the person page and the boards read. Rebuilt for the quarters a write touched (allocator/coding/summary.py).
+
+    `usage_cost_usd` excludes use counted through API keys (`via_key_cost_usd`, shown apart); `seat_cost_usd` is
+    the quarter's seats. Outcome counts are the tool's own, None where it reports none.
+    """
+
+    quarter_start = models.DateField()
+    account = models.ForeignKey("allocator.ProviderAccount", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    usage_cost_usd = models.DecimalField(max_digits=28, decimal_places=6, default=Decimal("0"))
+    via_key_cost_usd = models.DecimalField(max_digits=28, decimal_places=6, default=Decimal("0"))
+    seat_cost_usd = models.DecimalField(max_digits=28, decimal_places=2, default=Decimal("0"))
+    tokens = models.BigIntegerField(default=0)
+    requests = models.BigIntegerField(null=True, blank=True)
+    sessions = models.BigIntegerField(null=True, blank=True)
+    lines_added = models.BigIntegerField(null=True, blank=True)
+    lines_removed = models.BigIntegerField(null=True, blank=True)
+    commits = models.BigIntegerField(null=True, blank=True)
+    pull_requests = models.BigIntegerField(null=True, blank=True)
+    accepted_suggestions = models.BigIntegerField(null=True, blank=True)
+    active_days = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["quarter_start", "user"], name="coding_summary_quarter_idx"),
+            models.Index(fields=["user", "quarter_start"], name="coding_summary_user_idx"),
+        ]
+        verbose_name_plural = "coding summaries"
+
+    def __str__(self) -> str:
+        return f"{self.quarter_start} {self.account_id} {self.user_id} ${self.usage_cost_usd}"
+
+    @property
+    def cost_usd(self) -> Decimal:
+        """What the tool cost for this person: usage (not through keys) and seats."""
+        return self.usage_cost_usd + self.seat_cost_usd
+
+    @property
+    def cost_per_pull_request(self) -> Decimal | None:
+        return (self.cost_usd / self.pull_requests).quantize(Decimal("0.01")) if self.pull_requests else None

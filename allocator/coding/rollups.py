@@ -19,6 +19,7 @@ from django.db.models import Sum
 
 from accounts.models import Membership
 from allocator.coding.models import CodingSeat, CodingUsage
+from allocator.coding.summary import coding_summaries_refresh
 from allocator.models import DailyRollup, ProviderAccount
 from allocator.money import ZERO
 from allocator.providers.coding import SHOW_ONLY
@@ -47,7 +48,8 @@ def _teams(user_ids: set[int]) -> dict[int, tuple[int, int]]:
 
 @transaction.atomic
 def coding_rollups_recompute(*, account: ProviderAccount, days: Iterable[date]) -> None:
-    """Rebuild `account`'s rollups of `days` from its stored coding usage and seats, then the summaries."""
+    """Rebuild `account`'s rollups of `days` from its stored coding usage and seats, then the usage summaries and
+    the coding summaries of their quarters."""
     days = sorted(set(days))
     if not days:
         return
@@ -78,6 +80,7 @@ def coding_rollups_recompute(*, account: ProviderAccount, days: Iterable[date]) 
         ] + [_rollup(account, row["month"], row["user_id"], SEAT_MODEL, teams, row["cost"], None) for row in seats]
         DailyRollup.objects.bulk_create(r for r in rollups if r is not None)
     summaries_refresh(days=days)
+    coding_summaries_refresh(account=account, days=days)
 
 
 def _rollup(account, day, user_id, model, teams, cost: Decimal | None, row: dict | None) -> DailyRollup | None:

@@ -52,6 +52,10 @@ def identities_resolve(*, account: ProviderAccount, seen: dict[tuple[str, str], 
     }
     emails = {email.lower() for email in seen.values() if email}
     people = {u.email.lower(): u for u in User.objects.filter(email__in=emails)} if emails else {}
+    known = [i.pk for i in stored.values()]
+    # Moving first and last seen is two statements for all of them (a sync stores every day of its window).
+    CodingIdentity.objects.filter(pk__in=known, last_seen__lt=day).update(last_seen=day)
+    CodingIdentity.objects.filter(pk__in=known, first_seen__gt=day).update(first_seen=day)
     for (kind, external), email in seen.items():
         identity = stored.get((kind, external))
         if identity is None:
@@ -62,15 +66,10 @@ def identities_resolve(*, account: ProviderAccount, seen: dict[tuple[str, str], 
             )  # fmt: skip
             stored[(kind, external)] = identity
             continue
-        changed = []
-        if day < identity.first_seen or day > identity.last_seen:
-            identity.first_seen, identity.last_seen = min(identity.first_seen, day), max(identity.last_seen, day)
-            changed += ["first_seen", "last_seen"]
+        identity.first_seen, identity.last_seen = min(identity.first_seen, day), max(identity.last_seen, day)
         if identity.user_id is None and email and (person := people.get(email.lower())) is not None:
             identity.user, identity.matched_by, identity.email = person, CodingIdentity.MatchedBy.EMAIL, email[:254]
-            changed += ["user", "matched_by", "email"]
-        if changed:
-            identity.save(update_fields=changed)
+            identity.save(update_fields=["user", "matched_by", "email"])
     return stored
 
 

@@ -10,7 +10,7 @@ Anthropic account's own usage sync already counts: such rows are stored with `co
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -57,7 +57,7 @@ class ClaudeCodeProvider(CodingToolProvider):
         return {"x-api-key": self.credential, "anthropic-version": API_VERSION}
 
     def check_connection(self) -> str:
-        today = date.today().isoformat()
+        today = datetime.now(UTC).date().isoformat()
         self.http.request("GET", REPORT, params={"starting_at": today, "limit": 1})
         return "Connected: the Claude Code usage report answers."
 

@@ -78,6 +78,7 @@ class CodingToolProvider(Provider):
 
     capabilities = Capabilities(coding_usage=True, request_counts=False)
     usage_bucket_width = "1d"
+    cost_is_billed = False  # the cost a tool reports is its bill (Copilot's net amount), not an estimate (Claude Code)
     option_specs: tuple[OptionSpec, ...] = (BUDGET_POLICY_OPTION,)
 
     @property

@@ -55,6 +55,7 @@ class CopilotProvider(CodingToolProvider):
     display_name = "GitHub Copilot"
     default_base_url = "https://api.github.com"
     capabilities = Capabilities(coding_usage=True, seats=True, request_counts=True)
+    cost_is_billed = True  # netAmount is what the organization is charged
     credential_label = "GitHub token"
     credential_help = (
         "A fine-grained token of an organization owner or billing manager with the organization permissions "

@@ -27,6 +27,7 @@ from django.db.models import Count, F, Sum
 from accounts.models import CostCenter, Project, Team, User
 from allocator.models import DailyRollup, Key, ProviderAccount, UsageBucket
 from allocator.money import ZERO, sum_money
+from allocator.providers import provider_class
 from allocator.quarters import Quarter
 from budgets.reports.models import Category, FrozenLine, Kind, QuarterClose, Source
 
@@ -148,17 +149,22 @@ class _Names:
 
 
 def key_sources(*, quarter: Quarter) -> dict[tuple[int, int | None], str]:
-    """The weakest cost source of each (account, key) in the quarter's buckets (one grouped query)."""
-    accounts = list(ProviderAccount.objects.values_list("pk", flat=True))
+    """The weakest cost source of each (account, key) in the quarter's buckets (one grouped query); a coding
+    tool's lines carry the source its adapter declares."""
+    accounts = list(ProviderAccount.objects.values_list("pk", "kind"))
+    sources: dict[tuple[int, int | None], str] = {}
+    for account_id, kind in accounts:  # coding tools: no buckets; the tool says whether its cost is a bill
+        if (tool := provider_class(kind)).capabilities.coding_usage:
+            sources[(account_id, None)] = (Source.BILLED if tool.cost_is_billed else Source.ESTIMATED).value
     rows = (
         UsageBucket.objects.filter(
-            account_id__in=accounts, bucket_start__gte=quarter.start_at, bucket_start__lt=quarter.end_at
+            account_id__in=[pk for pk, _ in accounts], bucket_start__gte=quarter.start_at,
+            bucket_start__lt=quarter.end_at,
         )
         .values_list("account_id", "key_id", "cost_source")
         .annotate(n=Count("id"))
         .order_by()
     )
-    sources: dict[tuple[int, int | None], str] = {}
     for account_id, key_id, cost_source, _ in rows:
         source = _SOURCE_OF.get(cost_source, Source.ESTIMATED).value
         known = sources.get((account_id, key_id))

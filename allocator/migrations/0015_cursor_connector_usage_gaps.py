@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('allocator', '0013_coding_tools'),
+        ('allocator', '0014_coding_summary'),
     ]
 
     operations = [
