@@ -158,3 +158,11 @@ def test_a_long_span_is_asked_in_spans_of_thirty_days(provider, emulator) -> Non
     provider.daily_usage(start=date(2026, 9, 1), end=date(2026, 11, 20))
     spans = [(r.json["endDate"] - r.json["startDate"]) // 86_400_000 for r in emulator.requests]
     assert spans == [30, 30, 21]
+
+
+def test_usage_cursor_names_no_one_for_is_kept_not_dropped(provider, emulator) -> None:
+    emulator.add_event("erin@example.com", NOW - timedelta(hours=1), cents=7)
+    emulator.events[0]["userEmail"] = None
+    (found,) = provider.person_days(start=TODAY, end=TODAY)
+    (row,) = found.rows()
+    assert (row.identity, row.email, row.cost_usd) == ("(no email)", "", Decimal("0.070000"))

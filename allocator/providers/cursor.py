@@ -30,6 +30,7 @@ MAX_PAGES = 10_000  # a server that never says "last page" must not keep a sync 
 EMAIL_MAX_LENGTH = 254
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MICRO = Decimal("0.000001")
+NO_EMAIL = "(no email)"  # who Cursor names no one for: kept as an identity of its own, listed for an admin
 
 # daily-usage-data fields read per member and day, and the outcome name each is stored under.
 OUTCOME_FIELDS = {
@@ -125,11 +126,15 @@ class PersonDay:
     def requests(self) -> int:
         return sum(self.outcomes.get(name, 0) for name in REQUEST_OUTCOMES)
 
+    @property
+    def _email(self) -> str:
+        return "" if self.email == NO_EMAIL else self.email
+
     def rows(self) -> list[CodingUsageRow]:
         """As stored: one row per model (tokens, cost, requests = its usage events) and one model-less row with the
         day's outcome counts. Cursor reports no sessions, commits or pull requests (None, "n/a")."""
         rows = [
-            CodingUsageRow(day=self.day, identity=self.email, email=self.email, model=model,
+            CodingUsageRow(day=self.day, identity=self.email, email=self._email, model=model,
                            input_tokens=u.input_tokens, output_tokens=u.output_tokens,
                            cache_read_tokens=u.cache_read_tokens, cache_creation_tokens=u.cache_write_tokens,
                            cost_usd=u.cost_usd, requests=u.requests)  # fmt: skip
@@ -138,7 +143,7 @@ class PersonDay:
         if self.outcomes:
             accepted = self.outcomes.get("accepted_suggestions", 0) + self.outcomes.get("tabs_accepted", 0)
             rows.append(
-                CodingUsageRow(day=self.day, identity=self.email, email=self.email, model="",
+                CodingUsageRow(day=self.day, identity=self.email, email=self._email, model="",
                                lines_added=self.outcomes.get("lines_added", 0),
                                lines_removed=self.outcomes.get("lines_deleted", 0), accepted_suggestions=accepted)
             )  # fmt: skip
@@ -270,9 +275,9 @@ class CursorProvider(CodingToolProvider):
 
     @staticmethod
     def _daily_row(item: dict[str, Any], day: date) -> dict[str, Any]:
-        email = item.get("email")
-        if not isinstance(email, str) or not email:
-            raise TypeError("a daily usage row without an email")
+        email = item.get("email") or NO_EMAIL
+        if not isinstance(email, str):
+            raise TypeError("an email that is not a string")
         outcomes = {name: token_count(item.get(wire)) for wire, name in OUTCOME_FIELDS.items()}
         return {"email": email, "day": day, "active": bool(item.get("isActive")), "outcomes": outcomes}
 
@@ -300,9 +305,9 @@ class CursorProvider(CodingToolProvider):
     @staticmethod
     def _event(item: dict[str, Any]) -> dict[str, Any]:
         at = _ms_time(item["timestamp"])
-        email = item.get("userEmail")
-        if not isinstance(email, str) or not email:
-            raise TypeError("a usage event without an email")
+        email = item.get("userEmail") or NO_EMAIL
+        if not isinstance(email, str):
+            raise TypeError("an email that is not a string")
         tokens = item.get("tokenUsage") or {}
         cached, written = token_count(tokens.get("cacheReadTokens")), token_count(tokens.get("cacheWriteTokens"))
         cents = _number(tokens.get("totalCents"))
