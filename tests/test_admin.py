@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Notification
+from allocator.coding.store import coding_day_store, coding_seats_store
 from allocator.models import (
     BilledCost,
     Key,
@@ -21,6 +22,7 @@ from allocator.models import (
     SyncRun,
     UsageBucket,
 )
+from allocator.providers.coding import CodingUsageRow, SeatRow
 from budgets.models import Alert, BudgetRequest, KeyEnforcement, ProviderCap, SpendLimitRequest
 from tests.budget_factories import AlertFactory, BudgetRequestFactory, spend, team_budget
 from tests.conftest import login
@@ -52,6 +54,11 @@ def every_model(admin, engineer, team, project, simulated):
         provider="openai", model="gpt-x", input_per_mtok=Decimal("1"), output_per_mtok=Decimal("2")
     )
     SimulatedKey.objects.create(account_id=simulated.pk, key_id="simk_1", name="k", hint="…0001")
+    coding = ProviderAccount.objects.create(name="Claude Code", kind="claude_code")
+    coding_day_store(account=coding, day=now.date(), rows=[
+        CodingUsageRow(day=now.date(), identity=engineer.email, email=engineer.email, model="claude-x")
+    ])  # fmt: skip
+    coding_seats_store(account=coding, month=now.date(), seats=[SeatRow(identity=engineer.email)], price_usd=None)
     Notification.objects.create(user=engineer, text="hello")
     AuditEvent.record("key.minted", actor=admin, target=key)
     Group.objects.create(name="Helpers")

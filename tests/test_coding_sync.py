@@ -13,6 +13,7 @@ from allocator.coding.models import CodingIdentity, CodingSeat, CodingUsage
 from allocator.models import DailyRollup, ProviderAccount, SyncRun
 from allocator.provider_accounts import account_test_connection
 from allocator.providers.base import ProviderError
+from allocator.tasks import sync_all_accounts
 from allocator.usage.sync import usage_sync
 from tests.factories import MembershipFactory, UserFactory
 from tests.usage_helpers import emulator_account
@@ -157,3 +158,28 @@ def test_copilot_month_of_premium_requests_and_seats(copilot_emulator, people, a
     assert seats.get(user=erin).identity.matched_by == CodingIdentity.MatchedBy.EMAIL
     assert CodingIdentity.objects.get(account=account, user=None).external_id == "octocat"
     assert _sum(DailyRollup.objects.filter(account=account, model="seat"), "cost_usd") == Decimal("38.00")
+
+
+def test_beat_syncs_coding_accounts_through_the_task(eager_celery, claude_code_emulator, people):
+    erin, _ = people
+    account = emulator_account("claude_code", claude_code_emulator)
+    account.synced_until = datetime.now(UTC) - timedelta(hours=1)
+    account.save()
+    today = datetime.now(UTC).date()
+    claude_code_emulator.add_record(today, email=erin.email, models=[{"model": SONNET, "cents": 250}])
+    assert sync_all_accounts.delay(kinds=["claude_code"]).get() == 1
+    assert SyncRun.objects.get(account=account).status == SyncRun.Status.SUCCEEDED
+    assert _sum(CodingUsage.objects.filter(user=erin, day=today), "cost_usd") == Decimal("2.50")
+
+
+def test_copilot_malformed_seat_list_fails_the_run_with_a_clear_error(copilot_emulator, people):
+    account = emulator_account("copilot", copilot_emulator, organization="acme", seat_price_usd="19.00")
+    copilot_emulator.add_seat("erin-gh", email="erin@example.com")
+    copilot_emulator.fail_next(1, malformed=True, path_prefix="/orgs/acme/copilot")
+    with pytest.raises(ProviderError, match="malformed"):
+        usage_sync(account=account, since=datetime.now(UTC) - timedelta(hours=1))
+    run = SyncRun.objects.get(account=account)
+    assert run.status == SyncRun.Status.FAILED and "malformed" in run.error
+    assert not CodingSeat.objects.exists()
+    assert usage_sync(account=account, since=datetime.now(UTC) - timedelta(hours=1)).status == SyncRun.Status.SUCCEEDED
+    assert CodingSeat.objects.get().cost_usd == Decimal("19.00")
