@@ -94,7 +94,9 @@ def test_without_the_option_members_are_left_alone(cursor, cursor_emulator, engi
     assert not cursor_emulator.requests_to("POST", "/teams/user-spend-limit")
 
 
-def test_a_failed_write_is_kept_visible_and_retried(cursor, cursor_emulator, engineer, team, simulated, eager_celery):
+def test_a_failed_write_is_kept_visible_and_retried(
+    cursor, cursor_emulator, engineer, team, simulated, admin, eager_celery
+):
     _over_budget(engineer, team, simulated)
     cursor_emulator.fail_next(5, status=503, path_prefix="/teams/user-spend-limit")
     member_caps_keep()
@@ -102,6 +104,8 @@ def test_a_failed_write_is_kept_visible_and_retried(cursor, cursor_emulator, eng
     assert cap.state == ProviderCap.State.RETRYING and "503" in cap.last_error and cap.attempts == 1
     assert cap.next_attempt_at > timezone.now()
     assert cursor_emulator.limits["engineer@example.com"] == 500
+    page = login(admin).get(reverse("allocator:account_detail", args=[cursor.pk])).content.decode()
+    assert "Setting the limit failed (1 attempt)" in page and "503" in page
     cursor_emulator.clear_faults()
     provider_caps_retry(cursor.pk)
     cap.refresh_from_db()
