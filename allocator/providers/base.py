@@ -10,7 +10,6 @@ from __future__ import annotations
 import email.utils
 import functools
 import logging
-import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import certifi
 import httpx
 
 from allocator.providers.caps import (  # noqa: F401 - part of the provider interface
@@ -27,7 +25,7 @@ from allocator.providers.caps import (  # noqa: F401 - part of the provider inte
     GUARD_PROVIDER_MONTHLY,
     IncreaseRequest,
     ScopeLimit,
-)
+)  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +164,7 @@ def token_count(value: Any) -> int:
 
 
 ERROR_TEXT_LIMIT = 300  # characters of a provider's error text kept in messages
+_tls_context = functools.cache(httpx.create_ssl_context)  # loading the CA bundle takes ~0.3 s: once a process
 _SHORTEST_PREFIX = 8  # a start of the credential this long is redacted too
 
 
@@ -394,11 +393,6 @@ class Provider:
     def pull_cost(self, *, start: datetime, end: datetime) -> Iterator[list[CostRow]]:
         """Yield billed cost one page at a time for [start, end)."""
         raise ProviderError(f"{self.kind} has no cost API", permanent=True)
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=certifi.where())  # loading the CA bundle takes ~0.3 s: once a process
 
 
 def _retry_after_seconds(response: httpx.Response) -> float | None:
