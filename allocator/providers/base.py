@@ -25,7 +25,7 @@ from allocator.providers.caps import (  # noqa: F401 - part of the provider inte
     GUARD_PROVIDER_MONTHLY,
     IncreaseRequest,
     ScopeLimit,
-)  # fmt: skip
+)
 
 logger = logging.getLogger(__name__)
 
