@@ -31,6 +31,7 @@ from allocator.models import (
     SimulatedKey,
     SyncRun,
     UsageBucket,
+    UsageGap,
 )
 
 UNKNOWN_LOOKBACK = timedelta(days=14)
@@ -260,6 +261,13 @@ class SyncRunAdmin(ReadOnlyAdmin):
     list_display = ["started_at", "account", "trigger", "status", "window_start", "window_end", "pages", "rows"]
     list_filter = ["status", "trigger", "account"]
     date_hierarchy = "started_at"
+    list_select_related = ["account"]
+
+
+@admin.register(UsageGap)
+class UsageGapAdmin(ReadOnlyAdmin):
+    list_display = ["account", "lost_from", "lost_until", "detected_at", "alerted_at"]
+    list_filter = ["account"]
     list_select_related = ["account"]
 
 

@@ -455,6 +455,7 @@ from allocator.usage.models import (  # noqa: E402
     ModelPrice,
     SyncRun,
     UsageBucket,
+    UsageGap,
     UsageSummary,
 )
 
@@ -481,5 +482,6 @@ __all__ = [
     "SyncRun",
     "ThrottleHint",
     "UsageBucket",
+    "UsageGap",
     "UsageSummary",
 ]

@@ -256,6 +256,8 @@ CELERY_BEAT_SCHEDULE = {
     "deliver-alerts": {"task": "budgets.tasks.deliver_alerts", "schedule": 60.0},
     # Keys near a hard cap (or runaway) are synced and enforced every minute, within a call budget.
     "fast-lane": {"task": "budgets.tasks.fast_lane", "schedule": 60.0},
+    # Providers that keep a short history (Cursor about a week): one alert per stretch of days no sync pulled.
+    "history-gaps": {"task": "budgets.tasks.history_gap_alerts", "schedule": crontab(minute=41)},
     # Provider-side spend-limit increase requests (Anthropic) join the approvals inbox.
     "increase-requests": {"task": "budgets.tasks.increase_requests_sync", "schedule": crontab(minute="*/5")},
     # Capacity: rate limits once a day, minute demand peaks (and capacity alerts) every hour.

@@ -58,6 +58,8 @@ def alert_recipients(alert: Alert) -> list[User]:
     if alert.scope == CAPACITY_SCOPE:  # a provider limit concerns the whole organization
         admins = User.objects.filter(role=User.Role.ADMIN, is_active=True)
         return list({u.pk: u for u in [*finance_people(), *admins]}.values())
+    if alert.kind == Alert.Kind.HISTORY_GAP:  # admins connect the accounts and run the workers
+        return list(User.objects.filter(role=User.Role.ADMIN, is_active=True))
     people: list[User] = []
     if alert.user is not None:
         people.append(alert.user)
@@ -78,8 +80,10 @@ def alert_destinations(alert: Alert, *, policy: BudgetPolicy | None = None) -> d
         and not (alert.kind == Alert.Kind.APPROVAL and alert.dedupe == "finance")
     ):
         destinations["slack:team"] = alert.team.slack_webhook_url
-    to_finance = alert.scope in (Scope.COST_CENTER, Scope.TEAM, CAPACITY_SCOPE) or (
-        alert.kind == Alert.Kind.APPROVAL and alert.dedupe == "finance"
+    to_finance = (
+        alert.scope in (Scope.COST_CENTER, Scope.TEAM, CAPACITY_SCOPE)
+        or alert.kind == Alert.Kind.HISTORY_GAP
+        or (alert.kind == Alert.Kind.APPROVAL and alert.dedupe == "finance")
     )
     if to_finance and policy.finance_slack_webhook_url:
         destinations["slack:finance"] = policy.finance_slack_webhook_url

@@ -22,6 +22,7 @@ from allocator.models import (
     SimulatedKey,
     SyncRun,
     UsageBucket,
+    UsageGap,
 )
 from allocator.providers.coding import CodingUsageRow, SeatRow
 from budgets.models import Alert, BudgetRequest, KeyEnforcement, ProviderCap, SpendLimitRequest
@@ -46,6 +47,7 @@ def every_model(admin, engineer, team, project, simulated):
     KeyEnforcement.objects.create(key=key, suspended_by="", scope_key=f"team:{team.pk}")
     ProviderCap.objects.create(account=simulated, scope_key=f"team:{team.pk}", provider_scope_id="proj_1")
     SpendLimitRequest.objects.create(account=simulated, provider_request_id="slir_1", requester_email="e@example.com")
+    UsageGap.objects.create(account=simulated, lost_from=timezone.now() - timedelta(days=9), lost_until=timezone.now())
     spend(key, "12.50")
     now = timezone.now()
     UsageBucket.objects.create(account=simulated, key=key, model="gpt-4o-mini", bucket_start=now, bucket_width="1h")

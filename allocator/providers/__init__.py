@@ -11,6 +11,7 @@ PROVIDERS: dict[str, str] = {
     "openrouter": "allocator.providers.openrouter.OpenRouterProvider",
     "claude_code": "allocator.providers.claude_code.ClaudeCodeProvider",
     "copilot": "allocator.providers.copilot.CopilotProvider",
+    "cursor": "allocator.providers.cursor.CursorProvider",
 }
 
 

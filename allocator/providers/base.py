@@ -8,6 +8,7 @@ in `capabilities`; callers check before calling (an unsupported call raises Prov
 from __future__ import annotations
 
 import email.utils
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -74,6 +75,7 @@ class Capabilities:
     seats: bool = False  # a coding tool that lists its paid seats
     rate_limits: bool = False  # reads its rate limits (providers/capacity.py)
     minute_usage: bool = False  # serves usage in 1-minute buckets
+    member_spend_limit: bool = False  # a hard spend limit per member, held by the provider (Cursor)
 
 
 class FeatureUnavailable(ProviderError):
@@ -165,6 +167,7 @@ def token_count(value: Any) -> int:
 
 
 ERROR_TEXT_LIMIT = 300  # characters of a provider's error text kept in messages
+_tls_context = functools.cache(httpx.create_ssl_context)  # loading the CA bundle takes ~0.3 s: once a process
 _SHORTEST_PREFIX = 8  # a start of the credential this long is redacted too
 
 
@@ -450,7 +453,7 @@ class HttpClient:
         attempt = 0
         while True:
             try:
-                with httpx.Client(timeout=self.timeout) as client:
+                with httpx.Client(timeout=self.timeout, verify=_tls_context()) as client:
                     response = client.request(method, url, headers=self.headers, **kwargs)
             except httpx.TimeoutException as e:
                 error = ProviderError(f"{self.provider} timed out after {self.timeout:g}s ({method} {path})")

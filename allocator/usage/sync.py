@@ -35,6 +35,7 @@ from allocator.models import Policy, ProviderAccount, SyncRun, UsageBucket
 from allocator.providers import provider_class
 from allocator.providers.base import Provider, ProviderError, UsageRow
 from allocator.quarters import Quarter
+from allocator.usage.gaps import usage_gap_record
 from allocator.usage.pricing import Pricer
 from allocator.usage.reconcile import usage_reconcile
 from allocator.usage.rollups import DAY, rollups_recompute
@@ -135,6 +136,7 @@ def usage_sync(
     enforcement task is enqueued on commit, by name, unless `enforce` is False.
     """
     account = ProviderAccount.objects.get(pk=account.pk)  # synced_until as stored, not as the caller last saw it
+    usage_gap_record(account=account)  # before this run moves synced_until past days the provider no longer has
     start, end = sync_window(account=account, since=since, until=until)
     with _account_lock(account.pk) as locked:
         if not locked:

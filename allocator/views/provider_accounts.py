@@ -64,6 +64,8 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "account": account,
             "caps": account.capabilities,
             "page": Paginator(keys, 25).get_page(request.GET.get("page")),
+            "history_days": account.adapter().usage_history_days,
+            "gaps": account.usage_gaps.all()[:10],
         },
     )
 

@@ -8,6 +8,7 @@ import pytest
 
 from tests.emulators.anthropic import AnthropicEmulator
 from tests.emulators.coding_tools import ClaudeCodeEmulator, CopilotEmulator
+from tests.emulators.cursor import CursorEmulator
 from tests.emulators.openai import OpenAIEmulator
 from tests.emulators.openrouter import OpenRouterEmulator
 from tests.emulators.slack import SlackEmulator
@@ -53,4 +54,10 @@ def claude_code_emulator() -> Iterator[ClaudeCodeEmulator]:
 @pytest.fixture
 def copilot_emulator() -> Iterator[CopilotEmulator]:
     with CopilotEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def cursor_emulator() -> Iterator[CursorEmulator]:
+    with CursorEmulator() as emulator:
         yield emulator

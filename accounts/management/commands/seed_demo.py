@@ -197,6 +197,7 @@ class Command(BaseCommand):
 
             call_command("seed_demo_usage", stdout=self.stdout, stderr=self.stderr)
             call_command("seed_demo_coding", stdout=self.stdout)
+            call_command("seed_demo_cursor", stdout=self.stdout)
             # Budgets are sized from the usage just recorded, then enforced once so alerts and a
             # suspension are there on first sign-in.
             call_command("seed_demo_budgets", enforce=True, stdout=self.stdout)
