@@ -82,3 +82,10 @@ def test_show_only_accounts_count_nothing(claude_code, engineer):
     claude_code.save()
     coding_day_store(account=claude_code, day=DAY, rows=[_row(engineer.email, "claude-sonnet-4", "1.50")])
     assert CodingUsage.objects.count() == 1 and not DailyRollup.objects.exists()
+
+
+def test_people_are_matched_by_email_whatever_its_case(claude_code, engineer):
+    engineer.email = "Sam.Rivera@Example.com"
+    engineer.save(update_fields=["email"])
+    coding_day_store(account=claude_code, day=DAY, rows=[_row("sam.rivera@example.COM", "claude-sonnet-4", "1.50")])
+    assert CodingUsage.objects.get().user == engineer

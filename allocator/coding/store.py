@@ -13,6 +13,7 @@ from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import AuditEvent, User
@@ -51,7 +52,11 @@ def identities_resolve(*, account: ProviderAccount, seen: dict[tuple[str, str], 
         for i in CodingIdentity.objects.filter(account=account, external_id__in={ext for _, ext in seen})
     }
     emails = {email.lower() for email in seen.values() if email}
-    people = {u.email.lower(): u for u in User.objects.filter(email__in=emails)} if emails else {}
+    people = (
+        {u.email.lower(): u for u in User.objects.annotate(email_lower=Lower("email")).filter(email_lower__in=emails)}
+        if emails
+        else {}
+    )
     known = [i.pk for i in stored.values()]
     # Moving first and last seen is two statements for all of them (a sync stores every day of its window).
     CodingIdentity.objects.filter(pk__in=known, last_seen__lt=day).update(last_seen=day)
