@@ -95,9 +95,11 @@ def test_people_board_has_coding_columns_in_constant_queries(
     assert "$12.00" in section and "$4.00" in section and "own counts" in section
 
 
-def test_admin_maps_an_unmatched_identity_and_its_spend_moves(claude_code, engineer, admin, day):
+def test_admin_maps_an_unmatched_identity_and_its_spend_moves(claude_code, engineer, manager, admin, day):
     _use(claude_code, day, "erin.personal@elsewhere.test")
     identity = CodingIdentity.objects.get()
+    refused = login(manager).post(reverse("allocator:coding_identity_map", args=[identity.pk]), {"person": manager.pk})
+    assert refused.status_code == 403 and CodingIdentity.objects.get().user is None
     client = login(admin)
     page = client.get(reverse("allocator:coding_identities")).content.decode()
     assert "erin.personal@elsewhere.test" in page[page.index('id="unmatched"') : page.index('id="matched"')]
