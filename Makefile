@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test test-clock lint install install-dev migrate demo bench clean
+.PHONY: run test test-clock test-e2e lint install install-dev migrate demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,22 @@ lint: install-dev
 test: lint
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null || (echo "Missing migrations: run manage.py makemigrations" && exit 1)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Whole flows in headless Chromium with a real Celery worker and single sign-on against a loopback OpenID Provider
+# (tests/e2e/, a pytest process of its own: SSO is turned on when the settings are imported). Installs Debian's
+# chromium if it is missing and the provider's npm packages; a failing test leaves screenshots under var/e2e/.
+E2E_PYTEST_ARGS ?= -q -p no:cacheprovider
+E2E_OIDC := tests/e2e/oidc
+
+$(E2E_OIDC)/node_modules/.installed: $(E2E_OIDC)/package-lock.json
+	cd $(E2E_OIDC) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test-e2e: install-dev $(E2E_OIDC)/node_modules/.installed
+	@command -v chromium >/dev/null 2>&1 || { echo "Installing Debian's chromium for the end-to-end suite"; \
+	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@$(BIN)/pytest --ds=tests.e2e.settings tests/e2e $(E2E_PYTEST_ARGS) \
+	  || { echo "The end-to-end suite failed; screenshots of its pages: $(CURDIR)/var/e2e/" >&2; exit 1; }
 
 # The suite (SQLite, without the worker and browser tests, which keep the real clock) at fixed instants: just after
 # midnight UTC, the last hour of a quarter, either side of the hour, and fiscal years starting in February and April.

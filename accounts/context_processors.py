@@ -28,6 +28,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         items.append(("Approvals", reverse("allocator:approvals"), "approvals"))
     if access.is_manager or access.sees_everything:
         items.append(("Budgets", reverse("budgets:overview"), "budgets"))
+    if access.sees_capacity:
+        items.append(("Capacity", reverse("capacity:headroom"), "capacity"))
     items.append(("Leaderboards", reverse("budgets:leaderboard"), "boards"))
     if access.sees_chargeback:
         items.append(("Chargeback", reverse("budgets:chargeback"), "chargeback"))

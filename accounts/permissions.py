@@ -95,6 +95,11 @@ class Access:
     def sees_chargeback(self) -> bool:
         return self.sees_everything or self.is_manager
 
+    @property
+    def sees_capacity(self) -> bool:
+        """Rate limits against demand (organization-wide, no one's spend): managers, finance, admins."""
+        return self.sees_everything or self.is_manager
+
     def chargeback_team_ids(self) -> frozenset[int] | None:
         """Teams whose chargeback lines this person reads: None means every line, unattributed usage included
         (finance, admin); a manager reads their teams'; anyone else none."""

@@ -20,6 +20,9 @@ from django.utils.html import format_html, format_html_join
 from allocator.admin_base import APPROVAL_FIELDS, APPROVAL_REPAIRABLE, AllocatorAdmin, ReadOnlyAdmin, RepairAdmin
 from allocator.models import (
     BilledCost,
+    CodingIdentity,
+    CodingSeat,
+    CodingUsage,
     DailyRollup,
     Key,
     KeyRequest,
@@ -28,6 +31,7 @@ from allocator.models import (
     SimulatedKey,
     SyncRun,
     UsageBucket,
+    UsageGap,
 )
 
 UNKNOWN_LOOKBACK = timedelta(days=14)
@@ -260,6 +264,13 @@ class SyncRunAdmin(ReadOnlyAdmin):
     list_select_related = ["account"]
 
 
+@admin.register(UsageGap)
+class UsageGapAdmin(ReadOnlyAdmin):
+    list_display = ["account", "lost_from", "lost_until", "detected_at", "alerted_at"]
+    list_filter = ["account"]
+    list_select_related = ["account"]
+
+
 @admin.register(SimulatedKey)
 class SimulatedKeyAdmin(AllocatorAdmin):
     """The simulated provider's own key table. The action makes a key burst for an hour (demos, runaway alerts)."""
@@ -276,3 +287,30 @@ class SimulatedKeyAdmin(AllocatorAdmin):
         for key in queryset:
             force_runaway(key)
         self.message_user(request, f"{queryset.count()} simulated key(s) burst for the current hour.")
+
+
+# Coding tools: read-only here; identities are mapped at /providers/coding-identities/ (the map moves their days).
+@admin.register(CodingIdentity)
+class CodingIdentityAdmin(ReadOnlyAdmin):
+    list_display = ["external_id", "account", "kind", "user", "matched_by", "first_seen", "last_seen"]
+    list_filter = ["account", "kind", "matched_by"]
+    search_fields = ["external_id", "email"]
+    list_select_related = ["account", "user"]
+
+
+@admin.register(CodingUsage)
+class CodingUsageAdmin(ReadOnlyAdmin):
+    list_display = ["day", "account", "identity", "user", "model", "customer_type", "counted_via_key", "cost_usd"]
+    list_filter = ["account", "counted_via_key"]
+    date_hierarchy = "day"
+    list_select_related = ["account", "identity", "user"]
+    show_full_result_count = False
+
+
+@admin.register(CodingSeat)
+class CodingSeatAdmin(ReadOnlyAdmin):
+    list_display = ["month", "account", "identity", "user", "plan", "cost_usd"]
+    list_filter = ["account", "month"]
+    list_select_related = ["account", "identity", "user"]
+# Capacity rows are registered beside their feature.
+import allocator.capacity.admin  # noqa: E402, F401

@@ -104,6 +104,8 @@ def _option_field(spec: OptionSpec) -> forms.Field:
         return forms.CharField(max_length=2000, **common)
     if spec.kind == "choice":
         return forms.ChoiceField(choices=spec.choices, **common)
+    if spec.kind == "money":
+        return MoneyField(**common)
     return forms.CharField(max_length=200, **common)
 
 
@@ -195,6 +197,8 @@ class ProviderAccountForm(forms.ModelForm):
             value = self.cleaned_data.get(f"option_{spec.name}")
             if spec.kind == "list":
                 value = split_list(value or "")
+            elif spec.kind == "money" and value is not None:
+                value = str(value)  # options are JSON; read back with Decimal(str(...))
             if value in (None, "", []):
                 options.pop(spec.name, None)
             else:
@@ -265,3 +269,14 @@ class PolicyForm(forms.ModelForm):
         if auto is not None and finance is not None and finance < auto:
             self.add_error("finance_approval_above_usd", "Must be at least the auto-approve limit.")
         return data
+
+
+class CodingIdentityMapForm(forms.Form):
+    """Map a coding tool's identity to a person (empty: unmap it)."""
+
+    person = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True).order_by("full_name", "email"),
+        required=False,
+        label="Person",
+        empty_label="— nobody (unattributed) —",
+    )

@@ -445,6 +445,8 @@ class Key(models.Model):
 
 
 # Defined beside their features, registered in this app (same tables, same migrations).
+from allocator.capacity.models import CapacityRead, DemandPeak, RateLimitRecord, ThrottleHint  # noqa: E402
+from allocator.coding.models import CodingIdentity, CodingSeat, CodingSummary, CodingUsage  # noqa: E402
 from allocator.providers.simulated.models import SimulatedKey  # noqa: E402
 from allocator.usage.models import (  # noqa: E402
     BilledCost,
@@ -453,14 +455,21 @@ from allocator.usage.models import (  # noqa: E402
     ModelPrice,
     SyncRun,
     UsageBucket,
+    UsageGap,
     UsageSummary,
 )
 
 __all__ = [
     "ApprovalRequest",
     "BilledCost",
+    "CapacityRead",
+    "CodingIdentity",
+    "CodingSeat",
+    "CodingSummary",
+    "CodingUsage",
     "DailyRollup",
     "DailySummary",
+    "DemandPeak",
     "InvalidTransition",
     "Key",
     "KeyRequest",
@@ -468,8 +477,11 @@ __all__ = [
     "Policy",
     "ProviderAccount",
     "ProviderKind",
+    "RateLimitRecord",
     "SimulatedKey",
     "SyncRun",
+    "ThrottleHint",
     "UsageBucket",
+    "UsageGap",
     "UsageSummary",
 ]

@@ -7,6 +7,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from allocator import keys as key_services
+from allocator.capacity.tasks import capacity_demand, capacity_demand_all, capacity_limits, capacity_limits_all  # noqa: F401
 from allocator.providers.base import ProviderError
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,8 @@ def sync_all_accounts(kinds: list[str] | None = None) -> int:
     busy = sync.accounts_syncing()
     sent = 0
     for account in accounts:
-        if not account.capabilities.usage or account.pk in busy:
+        capabilities = account.capabilities
+        if not (capabilities.usage or capabilities.coding_usage) or account.pk in busy:
             continue  # a long back-fill still running is not started twice
         start, end = sync.sync_window(account=account)
         chunks = sync.backfill_chunks(start=start, end=end, days=BACKFILL_CHUNK_DAYS)

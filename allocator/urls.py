@@ -16,6 +16,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
     path("", include("allocator.urls_app")),
+    path("budgets/capacity/", include("allocator.capacity.urls")),
     path("budgets/", include("budgets.urls")),
     path("api/", include("allocator.api.urls")),
     path("admin/", admin.site.urls),

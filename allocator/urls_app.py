@@ -2,7 +2,7 @@ from django.urls import path
 
 import allocator.converters  # noqa: F401  (registers the <id:…> converter)
 from allocator.usage import views as usage_views
-from allocator.views import approvals, key_requests, keys, policy, provider_accounts
+from allocator.views import approvals, coding, key_requests, keys, policy, provider_accounts
 
 app_name = "allocator"
 
@@ -33,6 +33,8 @@ urlpatterns = [
     path("providers/<id:pk>/unmanaged/", provider_accounts.account_unmanaged, name="account_unmanaged"),
     path("providers/<id:pk>/import/", provider_accounts.account_import_key, name="account_import_key"),
     path("providers/<id:pk>/revoke-remote/", provider_accounts.account_revoke_remote, name="account_revoke_remote"),
+    path("providers/coding-identities/", coding.coding_identities, name="coding_identities"),
+    path("providers/coding-identities/<id:pk>/map/", coding.coding_identity_map_view, name="coding_identity_map"),
     path("policy/", policy.policy, name="policy"),
     path("sync/", usage_views.sync_status, name="sync_status"),
     path("sync/<id:pk>/now/", usage_views.sync_now, name="sync_now"),

@@ -29,6 +29,7 @@ from django.utils.text import Truncator
 
 from accounts.models import User
 from accounts.services import finance_people, notify, team_managers
+from allocator.capacity.alerts import CAPACITY_SCOPE
 from allocator.models import KeyRequest
 from allocator.money import usd
 from allocator.quarters import Quarter
@@ -54,6 +55,11 @@ def alert_recipients(alert: Alert) -> list[User]:
         return [u for u in people if u.pk != alert.user_id]
     if alert.scope == Scope.COST_CENTER:
         return finance_people()
+    if alert.scope == CAPACITY_SCOPE:  # a provider limit concerns the whole organization
+        admins = User.objects.filter(role=User.Role.ADMIN, is_active=True)
+        return list({u.pk: u for u in [*finance_people(), *admins]}.values())
+    if alert.kind == Alert.Kind.HISTORY_GAP:  # admins connect the accounts and run the workers
+        return list(User.objects.filter(role=User.Role.ADMIN, is_active=True))
     people: list[User] = []
     if alert.user is not None:
         people.append(alert.user)
@@ -74,8 +80,10 @@ def alert_destinations(alert: Alert, *, policy: BudgetPolicy | None = None) -> d
         and not (alert.kind == Alert.Kind.APPROVAL and alert.dedupe == "finance")
     ):
         destinations["slack:team"] = alert.team.slack_webhook_url
-    to_finance = alert.scope in (Scope.COST_CENTER, Scope.TEAM) or (
-        alert.kind == Alert.Kind.APPROVAL and alert.dedupe == "finance"
+    to_finance = (
+        alert.scope in (Scope.COST_CENTER, Scope.TEAM, CAPACITY_SCOPE)
+        or alert.kind == Alert.Kind.HISTORY_GAP
+        or (alert.kind == Alert.Kind.APPROVAL and alert.dedupe == "finance")
     )
     if to_finance and policy.finance_slack_webhook_url:
         destinations["slack:finance"] = policy.finance_slack_webhook_url

@@ -69,6 +69,20 @@ register_page("what_if", "finance", lambda org: reverse("budgets:what_if") + "?c
 register_page("manager_what_if", "manager", lambda org: reverse("budgets:what_if") + "?cache_percent=50")
 
 
+def _capacity_url(org: BenchOrg, *, detail: bool) -> str:
+    """A capacity page's URL, after giving the bench account its limits and 90 days of peaks (once)."""
+    from allocator.capacity.bench_fill import capacity_fill
+    from allocator.capacity.models import RateLimitRecord
+
+    first = RateLimitRecord.objects.filter(account=org.account).order_by("pk").first()
+    first = first or capacity_fill(account=org.account, models=org.models)
+    return reverse("capacity:detail", args=[first.pk]) if detail else reverse("capacity:headroom")
+
+
+register_page("capacity", "manager", lambda org: _capacity_url(org, detail=False))
+register_page("capacity_limit", "finance", lambda org: _capacity_url(org, detail=True))
+
+
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]

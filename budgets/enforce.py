@@ -19,7 +19,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from allocator.models import InvalidTransition, Key
+from allocator.models import InvalidTransition, Key, ProviderAccount
 from allocator.money import ZERO, clamp, to_cents, usd
 from allocator.providers import provider_class
 from allocator.providers.base import ProviderError
@@ -266,15 +266,18 @@ class _Run:
 
     def keep_provider_caps(self) -> None:
         """Provider-side limits and model lists of mapped scopes, from this run's spend and budgets."""
+        from budgets.member_caps import member_caps_keep
         from budgets.provider_caps import provider_caps_keep
 
-        try:
-            caps = provider_caps_keep(now=self.now, spend=self.spend, budgets=self.budgets)
-        except Exception as error:  # noqa: BLE001 - provider caps must never stop suspensions and alerts
-            logger.exception("keeping provider caps failed")
-            self.report.errors.append(f"provider caps: {error.__class__.__name__}")
-            return
-        self.report.errors += [f"provider cap #{pk}: write failed, retrying" for pk in caps.failed]
+        enabled = list(ProviderAccount.objects.filter(enabled=True))
+        for keep in (provider_caps_keep, member_caps_keep):  # scopes' containers; coding-tool members' limits
+            try:
+                caps = keep(now=self.now, spend=self.spend, budgets=self.budgets, enabled=enabled)
+            except Exception as error:  # noqa: BLE001 - provider caps must never stop suspensions and alerts
+                logger.exception("keeping provider caps failed")
+                self.report.errors.append(f"provider caps: {error.__class__.__name__}")
+                continue
+            self.report.errors += [f"provider cap #{pk}: write failed, retrying" for pk in caps.failed]
 
     def handle_runaway_keys(self) -> list[Alert]:
         """Alert at once about runaway keys; suspend the one key if policy says so."""

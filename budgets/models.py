@@ -295,6 +295,7 @@ class Alert(models.Model):
         SUSPENSION = "suspension", "Suspension"
         APPROVAL = "approval", "Waiting for approval"
         EVENT = "event", "Event (webhooks only)"
+        HISTORY_GAP = "history_gap", "Usage history lost"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

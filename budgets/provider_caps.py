@@ -169,14 +169,16 @@ def provider_caps_keep(
     budgets: list[Budget] | None = None,
     account_ids: list[int] | None = None,
     retrying: bool = False,
+    enabled: list[ProviderAccount] | None = None,
 ) -> CapsReport:
     """Bring every mapped scope's provider-side caps in step (see the module docstring). Reads a fixed number of
-    queries; each write costs its provider call, its row and its audit event. `retrying` ignores the backoff."""
+    queries; each write costs its provider call, its row and its audit event. `retrying` ignores the backoff;
+    `enabled` is the enabled accounts when the caller has read them already."""
     now = now or timezone.now()
     quarter, policy, report = Quarter.containing(now), BudgetPolicy.current(), CapsReport()
-    accounts = ProviderAccount.objects.filter(enabled=True)
+    accounts = enabled if enabled is not None else ProviderAccount.objects.filter(enabled=True)
     if account_ids is not None:
-        accounts = accounts.filter(pk__in=account_ids)
+        accounts = [a for a in accounts if a.pk in account_ids]
     accounts = [a for a in accounts if a.capabilities.caps_scope_spend]
     caps = {(c.account_id, c.scope_key): c for c in ProviderCap.objects.filter(account__in=accounts)}
     mapping = [a for a in accounts if a.adapter().scope_per]

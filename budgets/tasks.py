@@ -56,9 +56,11 @@ def slack_follow_up(self, response_url: str, body: dict) -> None:
 @shared_task(acks_late=True, time_limit=300)
 def provider_caps_retry(account_id: int) -> int:
     """Write the provider-side caps of one account again after a failed write (queued with backoff)."""
+    from budgets.member_caps import member_caps_keep
     from budgets.provider_caps import provider_caps_keep
 
-    return len(provider_caps_keep(account_ids=[account_id], retrying=True).failed)
+    failed = provider_caps_keep(account_ids=[account_id], retrying=True).failed
+    return len(failed) + len(member_caps_keep(account_ids=[account_id], retrying=True).failed)
 
 
 @shared_task(acks_late=True, time_limit=120, expires=60)
@@ -101,3 +103,11 @@ def increase_requests_sync() -> int:
     for pk in increase_requests_unsent():  # decided while the broker was down: their answer was never queued
         increase_request_send_enqueue_pk(pk)
     return created
+
+
+@shared_task(acks_late=True, time_limit=120)
+def history_gap_alerts() -> int:
+    """Beat, hourly, and sent by name when a sync finds a gap: one alert per lost stretch of usage history."""
+    from budgets.history_gaps import history_gap_alerts as alert_gaps
+
+    return len(alert_gaps())

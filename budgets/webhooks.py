@@ -26,6 +26,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from allocator.capacity.alerts import CAPACITY_SCOPE
 from allocator.crypto import EncryptedTextField
 from allocator.quarters import Quarter
 from budgets.models import Alert, Scope
@@ -140,7 +141,7 @@ def webhook_destinations(alert: Alert) -> list[WebhookDestination]:
         to_team, to_finance = True, True
     else:
         to_team = not finance_step
-        to_finance = alert.scope in (Scope.COST_CENTER, Scope.TEAM) or finance_step
+        to_finance = alert.scope in (Scope.COST_CENTER, Scope.TEAM, CAPACITY_SCOPE) or finance_step
     chosen = []
     if to_team and alert.team_id is not None and alert.team_id in hooks:
         chosen.append(hooks[alert.team_id])

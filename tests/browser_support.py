@@ -39,3 +39,24 @@ def sign_in(browser, live_server, email, width=1280):
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/")
     return page
+
+
+# Every Content-Security-Policy violation is reported on the console (Chromium also logs "Refused to ...").
+CSP_REPORTER = """document.addEventListener("securitypolicyviolation", (e) =>
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`));"""
+
+
+def watch_console(page, origin, errors):
+    """Append to `errors` every script error, console error and CSP violation of the site's pages on `page`."""
+    page.add_init_script(CSP_REPORTER)
+
+    def console(message):
+        url = message.location.get("url", "")
+        if url and not url.startswith(origin):
+            return  # another site's page (the sign-in pages of an identity provider)
+        # The Django admin links no icon, so the browser's own /favicon.ico guess answers 404 there.
+        if message.type == "error" and not url.endswith("/favicon.ico"):
+            errors.append(f"{message.text} ({url})")
+
+    page.on("console", console)
+    page.on("pageerror", lambda error: errors.append(str(error)))

@@ -21,6 +21,9 @@ from allocator.celery import app as celery_app
 from allocator.models import Policy, ProviderAccount, ProviderKind
 from tests.factories import CostCenterFactory, MembershipFactory, ProjectFactory, TeamFactory, UserFactory
 
+# The end-to-end flows run in a process of their own with single sign-on turned on (`make test-e2e`).
+collect_ignore = [] if getattr(settings, "END_TO_END", False) else ["e2e"]
+
 pytest_plugins = ["tests.emulators.fixtures", "tests.emulators.stripe", "tests.fixed_instant", "tests.browser_support"]
 
 

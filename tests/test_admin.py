@@ -11,6 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Notification
+from allocator.capacity.models import DemandPeak, RateLimitRecord, ThrottleHint
+from allocator.coding.store import coding_day_store, coding_seats_store
 from allocator.models import (
     BilledCost,
     Key,
@@ -20,7 +22,9 @@ from allocator.models import (
     SimulatedKey,
     SyncRun,
     UsageBucket,
+    UsageGap,
 )
+from allocator.providers.coding import CodingUsageRow, SeatRow
 from budgets.models import Alert, BudgetRequest, KeyEnforcement, ProviderCap, SpendLimitRequest
 from tests.budget_factories import AlertFactory, BudgetRequestFactory, spend, team_budget
 from tests.conftest import login
@@ -43,6 +47,7 @@ def every_model(admin, engineer, team, project, simulated):
     KeyEnforcement.objects.create(key=key, suspended_by="", scope_key=f"team:{team.pk}")
     ProviderCap.objects.create(account=simulated, scope_key=f"team:{team.pk}", provider_scope_id="proj_1")
     SpendLimitRequest.objects.create(account=simulated, provider_request_id="slir_1", requester_email="e@example.com")
+    UsageGap.objects.create(account=simulated, lost_from=timezone.now() - timedelta(days=9), lost_until=timezone.now())
     spend(key, "12.50")
     now = timezone.now()
     UsageBucket.objects.create(account=simulated, key=key, model="gpt-4o-mini", bucket_start=now, bucket_width="1h")
@@ -52,6 +57,15 @@ def every_model(admin, engineer, team, project, simulated):
         provider="openai", model="gpt-x", input_per_mtok=Decimal("1"), output_per_mtok=Decimal("2")
     )
     SimulatedKey.objects.create(account_id=simulated.pk, key_id="simk_1", name="k", hint="…0001")
+    coding = ProviderAccount.objects.create(name="Claude Code", kind="claude_code")
+    coding_day_store(account=coding, day=now.date(), rows=[
+        CodingUsageRow(day=now.date(), identity=engineer.email, email=engineer.email, model="claude-x")
+    ])  # fmt: skip
+    coding_seats_store(account=coding, month=now.date(), seats=[SeatRow(identity=engineer.email)], price_usd=None)
+    limiter = {"account": simulated, "model": "gpt-4.1", "dimension": "tokens_per_minute"}
+    RateLimitRecord.objects.create(**limiter, value=10, source="provider")
+    DemandPeak.objects.create(**limiter, day=now.date(), peak=5, p99=4, minutes=60)
+    ThrottleHint.objects.create(account=simulated, day=now.date(), count=1, last_seen_at=now)
     Notification.objects.create(user=engineer, text="hello")
     AuditEvent.record("key.minted", actor=admin, target=key)
     Group.objects.create(name="Helpers")

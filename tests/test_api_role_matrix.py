@@ -57,6 +57,7 @@ MATRIX = {
     "api:adoption": ("get", None, None, ALL_200),
     "api:compare": ("get", None, lambda o: {"team": o["team"].slug}, (403, 403, 200, 200, 200, 404)),
     "api:chargeback": ("get", None, None, (403, 403, 200, 200, 200, 403)),
+    "api:capacity": ("get", None, None, (403, 403, 200, 200, 200, 403)),
     "api:chargeback_export": ("get", "format", None, (403, 403, 200, 200, 200, 403)),
     "api:concentration": ("get", None, None, (403, 403, 200, 200, 200, 403)),
     "api:what_if": ("get", None, None, (403, 403, 200, 200, 200, 403)),

@@ -8,17 +8,26 @@ import json
 from django.core.management import call_command
 
 from accounts.models import User
-from allocator.models import DailyRollup, DailySummary, ProviderAccount, UsageBucket, UsageSummary
+from allocator.models import (
+    DailyRollup,
+    DailySummary,
+    DemandPeak,
+    ProviderAccount,
+    RateLimitRecord,
+    UsageBucket,
+    UsageSummary,
+)
 from budgets.bench_pages import PAGES
 
 REQUIRED = {
     "leaderboard", "efficiency", "adoption", "burndown", "finance_overview", "key_usage", "person",
-    "engineer_home", "manager_home", "team", "approvals", "sync_status", "concentration", "what_if",
+    "engineer_home", "manager_home", "team", "approvals", "sync_status", "capacity", "capacity_limit",
+    "concentration", "what_if",
 }  # fmt: skip
 BUDGET_PAGES = {
     "engineer_home", "manager_home", "finance_home", "finance_overview", "manager_overview", "team", "burndown",
-    "person_budget", "bump", "approvals", "manager_approvals", "sync_status", "concentration", "what_if",
-    "manager_what_if",
+    "person_budget", "bump", "approvals", "manager_approvals", "sync_status", "capacity", "capacity_limit",
+    "concentration", "what_if", "manager_what_if",
 }  # fmt: skip
 
 
@@ -44,3 +53,4 @@ def test_bench_pages_fills_measures_both_sizes_and_cleans_up(db):
     assert not User.objects.filter(email__startswith="bench-pages-").exists()
     assert not UsageBucket.objects.exists() and not DailyRollup.objects.exists()
     assert not UsageSummary.objects.exists() and not DailySummary.objects.exists()
+    assert not DemandPeak.objects.exists() and not RateLimitRecord.objects.exists()

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from allocator.quarters import Quarter
-from tests.browser_support import BROWSER_MARKS, sign_in
+from tests.browser_support import BROWSER_MARKS, sign_in, watch_console
 from tests.budget_factories import BudgetRequestFactory, simulated_key, spend, team_budget, user_budget
 from tests.factories import KeyRequestFactory
 
@@ -64,21 +64,8 @@ def rows(engineer, manager, team, simulated, policy):
 
 
 
-# Every Content-Security-Policy violation is reported on the console (Chromium also logs "Refused to ...").
-CSP_REPORTER = """document.addEventListener("securitypolicyviolation", (e) =>
-  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`));"""
-
-
 def _watch(page, live_server, errors, foreign):
-    page.add_init_script(CSP_REPORTER)
-
-    def console(message):
-        # The Django admin links no icon, so the browser's own /favicon.ico guess answers 404 there.
-        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
-            errors.append(f"{message.text} ({message.location.get('url')})")
-
-    page.on("console", console)
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    watch_console(page, live_server.url, errors)
     page.on("request", lambda request: request.url.startswith(live_server.url) or foreign.append(request.url))
 
 

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from allocator.providers.base import HttpClient, ProviderError
+from allocator.providers.base import ProviderError
+from allocator.providers.http import HttpClient
 from tests.emulators.base import Emulator, EmulatorError, RecordedRequest, Reply, json_reply
 from tests.emulators.slack import SlackEmulator
 

@@ -12,6 +12,7 @@ from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Notification
+from allocator.capacity.models import ThrottleHint
 from allocator.models import BilledCost, DailyRollup, ProviderAccount, ProviderKind, SyncRun, UsageBucket
 from allocator.providers.base import ProviderError
 from allocator.tasks import sync_account, sync_all_accounts
@@ -167,6 +168,7 @@ def test_429_with_retry_after_is_waited_out(openai_emulator, account, key_a):
     run = usage_sync(account=account, since=hour(5))
     assert run.status == SyncRun.Status.SUCCEEDED and UsageBucket.objects.count() == 1
     assert len(openai_emulator.requests_to("GET", "/organization/usage/completions")) == 2
+    assert ThrottleHint.objects.get(account=account).count == 1  # a capacity hint: the organization is near a limit
 
 
 @time_machine.travel(MID_QUARTER, tick=True)  # a first sync starts at the quarter's start: not 3 hours before it

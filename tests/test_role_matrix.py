@@ -14,7 +14,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.api_tokens import api_token_create
-from allocator.models import Key, KeyRequest
+from allocator.models import CodingIdentity, Key, KeyRequest, ProviderAccount, RateLimitRecord
 from budgets.models import SpendLimitRequest
 from tests.budget_factories import AlertFactory, BudgetRequestFactory, team_budget, user_budget
 from tests.conftest import login
@@ -64,11 +64,17 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "allocator:account_unmanaged": ("account", (302, 403, 403, 403, 200, 403)),
     "allocator:account_import_key": ("account", (302, 405, 405, 405, 405, 405)),
     "allocator:account_revoke_remote": ("account", (302, 405, 405, 405, 405, 405)),
+    "allocator:coding_identities": (None, (302, 403, 403, 403, 200, 403)),
+    "allocator:coding_identity_map": ("identity", (302, 405, 405, 405, 405, 405)),
     "allocator:policy": (None, (302, 403, 403, 403, 200, 403)),
     "allocator:sync_status": (None, (302, 403, 403, 200, 200, 403)),
     "allocator:sync_now": ("account", (302, 405, 405, 405, 405, 405)),
     "allocator:sync_account_status": ("account", (302, 403, 403, 200, 200, 403)),
     "budgets:overview": (None, (302, 403, 200, 200, 200, 403)),
+    "capacity:headroom": (None, (302, 403, 200, 200, 200, 403)),
+    "capacity:detail": ("limit", (302, 403, 200, 200, 200, 403)),
+    "capacity:limit_record": (None, (302, 403, 403, 403, 200, 403)),
+    "capacity:limit_remove": ("limit", (302, 405, 405, 405, 405, 405)),
     "budgets:set": (None, (302, 403, 403, 200, 200, 403)),
     "budgets:copy": (None, (302, 403, 403, 200, 200, 403)),
     "budgets:detail": ("budget", (302, 200, 200, 200, 200, 404)),
@@ -138,6 +144,7 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "api:team_list": (None, (403, 200, 200, 200, 200, 200)),
     "api:project_list": (None, (403, 200, 200, 200, 200, 200)),
     "api:person_list": (None, (403, 200, 200, 200, 200, 200)),
+    "api:capacity": (None, (403, 403, 200, 200, 200, 403)),
 }
 
 
@@ -172,7 +179,16 @@ def objects(cast, simulated, team):
     )
     expires_on = date.today() + timedelta(days=30)
     token, _ = api_token_create(user=cast["engineer"], name="ci", read_only=True, expires_on=expires_on)
+    coding = ProviderAccount.objects.create(name="Claude Code", kind="claude_code")
+    identity = CodingIdentity.objects.create(
+        account=coding, external_id="someone@elsewhere.test", first_seen=date.today(), last_seen=date.today()
+    )
+    limit = RateLimitRecord.objects.create(
+        account=simulated, model="gpt-4.1", dimension="tokens_per_minute", value=1000, source="provider"
+    )
     return {
+        "identity": identity,
+        "limit": limit,
         "increase": increase,
         "token": token,
         "key": key,

@@ -9,6 +9,9 @@ PROVIDERS: dict[str, str] = {
     "openai": "allocator.providers.openai.OpenAIProvider",
     "anthropic": "allocator.providers.anthropic.AnthropicProvider",
     "openrouter": "allocator.providers.openrouter.OpenRouterProvider",
+    "claude_code": "allocator.providers.claude_code.ClaudeCodeProvider",
+    "copilot": "allocator.providers.copilot.CopilotProvider",
+    "cursor": "allocator.providers.cursor.CursorProvider",
 }
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from allocator.providers import capacity
 from allocator.providers.base import (
     Capabilities,
     CostRow,
@@ -39,6 +40,15 @@ DEFAULT_WORKSPACE = "default"
 SPEND_LIMITS = "/v1/organizations/spend_limits"
 INCREASE_REQUESTS = "/v1/organizations/spend_limit_increase_requests"
 UNAVAILABLE = "not available for this organization"
+RATE_LIMITS = "/v1/organizations/rate_limits"
+MINUTE_BUCKETS_PER_PAGE = 1440  # the documented maximum for bucket_width=1m
+MINUTE_GROUP_BY = ("model", "workspace_id")
+# Limiter types of the model groups (provider-apis.md §2.5, §8) and the dimension each one limits.
+LIMITER_TYPES = {
+    "requests_per_minute": capacity.REQUESTS_PER_MINUTE,
+    "input_tokens_per_minute": capacity.INPUT_TOKENS_PER_MINUTE,
+    "output_tokens_per_minute": capacity.OUTPUT_TOKENS_PER_MINUTE,
+}
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -91,6 +101,8 @@ class AnthropicProvider(Provider):
         request_counts=False,
         caps_scope_spend=True,
         increase_requests=True,
+        rate_limits=True,
+        minute_usage=True,
     )
     usage_bucket_width = "1h"
     scope_noun = "workspace"
@@ -289,3 +301,75 @@ class AnthropicProvider(Provider):
             )
             for result in bucket["results"]
         ]
+
+    # --- capacity (provider-apis.md §2.3, §2.5, §8) -------------------------------------------------
+    def rate_limits(self, *, scope_ids: tuple[str, ...] = ()) -> list[capacity.RateLimit]:
+        """The organization's model-group limiters, then each workspace's (inherited ones included, so a workspace
+        without overrides still shows what binds it). The default workspace has no id of its own here."""
+        sources = [(RATE_LIMITS, [], capacity.ORGANIZATION)] + [
+            (f"/v1/organizations/workspaces/{ws}/rate_limits", [("include_inherited", "true")], ws)
+            for ws in scope_ids
+            if ws and ws != DEFAULT_WORKSPACE
+        ]
+        limits: list[capacity.RateLimit] = []
+        for path, params, scope in sources:
+            for entries in self.report_pages(path, params):
+                try:
+                    limits += [limit for entry in entries for limit in _limiters(entry, scope)]
+                except (AttributeError, KeyError, TypeError, ValueError) as e:
+                    raise ProviderError("Anthropic sent a malformed rate limit entry") from e
+        return limits
+
+    def minute_usage(self, *, start: datetime, end: datetime) -> Iterator[list[UsageRow]]:
+        """Message usage per minute, model and workspace (the workspace is the row's scope)."""
+        params: list[tuple[str, Any]] = [
+            ("starting_at", _rfc3339(start)),
+            ("ending_at", _rfc3339(end)),
+            ("bucket_width", "1m"),
+            *[("group_by[]", dim) for dim in MINUTE_GROUP_BY],
+            ("limit", MINUTE_BUCKETS_PER_PAGE),
+        ]
+        path = "/v1/organizations/usage_report/messages"
+        for rows in self.report_rows(path, params, self._usage_rows, what="minute usage"):
+            for row in rows:
+                row.bucket_width = "1m"
+                row.dimensions = {"scope": row.dimensions["workspace_id"]}
+            yield rows
+
+    def limit_counts(self, row: UsageRow) -> capacity.MinuteCounts:
+        """Cached reads do not count toward input tokens per minute (most models; still billed); there are no
+        request counts; output limiters reserve max_tokens at request start, so output seen is a lower bound."""
+        counted_input = row.input_tokens - row.cached_input_tokens
+        return capacity.MinuteCounts(
+            requests=None,
+            tokens=counted_input + row.output_tokens,
+            input_tokens=counted_input,
+            output_tokens=row.output_tokens,
+        )
+
+
+def _limiters(entry: dict[str, Any], scope: str) -> list[capacity.RateLimit]:
+    """The per-model limiters of one entry; other group types (batch, token count) limit what minute usage does not
+    show."""
+    if entry.get("group_type", "model_group") != "model_group":
+        return []
+    models = entry["models"]
+    if not isinstance(models, list):
+        raise TypeError("models is not a list")
+    out = []
+    for limiter in entry["limits"]:
+        dimension = LIMITER_TYPES.get(limiter["type"])
+        if dimension is None:
+            continue
+        org_limit = limiter.get("org_limit")
+        for model in models:
+            out.append(
+                capacity.RateLimit(
+                    model=str(model),
+                    dimension=dimension,
+                    value=token_count(limiter["value"]),
+                    scope=scope,
+                    org_limit=token_count(org_limit) if org_limit is not None else None,
+                )
+            )
+    return out

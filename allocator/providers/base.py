@@ -7,17 +7,16 @@ in `capabilities`; callers check before calling (an unsupported call raises Prov
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from allocator.providers.capacity import CapacityReads
 from allocator.providers.caps import (  # noqa: F401 - part of the provider interface
     GUARD_NEXT_SYNC,
     GUARD_PROVIDER,
@@ -25,6 +24,9 @@ from allocator.providers.caps import (  # noqa: F401 - part of the provider inte
     IncreaseRequest,
     ScopeLimit,
 )
+
+if TYPE_CHECKING:
+    from allocator.providers.http import HttpClient
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,11 @@ class Capabilities:
     caps_scope_spend: bool = False
     restricts_models: bool = False
     increase_requests: bool = False  # members ask the provider for more (Anthropic spend-limit increase requests)
+    coding_usage: bool = False  # a coding tool: per person and day usage and outcomes (providers/coding.py)
+    seats: bool = False  # a coding tool that lists its paid seats
+    rate_limits: bool = False  # reads its rate limits (providers/capacity.py)
+    minute_usage: bool = False  # serves usage in 1-minute buckets
+    member_spend_limit: bool = False  # a hard spend limit per member, held by the provider (Cursor)
 
 
 class FeatureUnavailable(ProviderError):
@@ -189,12 +196,12 @@ class OptionSpec:
     name: str
     label: str
     help: str = ""
-    kind: str = "text"  # "text", "int", "bool", "list" (comma-separated) or "choice"
+    kind: str = "text"  # "text", "int", "bool", "list" (comma-separated), "choice" or "money" (bounded USD)
     required: bool = False
     choices: tuple[tuple[str, str], ...] = ()  # for kind "choice": (value, label)
 
 
-class Provider:
+class Provider(CapacityReads):
     """Base class of every adapter. Subclasses override what their `capabilities` declare."""
 
     kind: str = ""
@@ -241,6 +248,8 @@ class Provider:
 
     def http_client(self) -> HttpClient:
         """The adapter's HTTP client; options `timeout`, `retries` and `max_sleep` tune it (tests shorten them)."""
+        from allocator.providers.http import HttpClient
+
         return HttpClient(
             base_url=self.base_url,
             headers=self.auth_headers(),
@@ -388,108 +397,3 @@ class Provider:
     def pull_cost(self, *, start: datetime, end: datetime) -> Iterator[list[CostRow]]:
         """Yield billed cost one page at a time for [start, end)."""
         raise ProviderError(f"{self.kind} has no cost API", permanent=True)
-
-
-def _retry_after_seconds(response: httpx.Response) -> float | None:
-    ms = response.headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
-
-
-class HttpClient:
-    """The one way adapters speak HTTP: timeouts, bounded retries honoring Retry-After, one error type.
-
-    Retries 408/409/429/5xx and connection errors/timeouts `retries` times with exponential backoff
-    (capped by `max_sleep`), then raises ProviderError. Never logs headers or bodies (they hold secrets).
-    """
-
-    RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
-
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        headers: dict[str, str],
-        timeout: float = 20.0,
-        retries: int = 2,
-        backoff: float = 0.5,
-        max_sleep: float = 30.0,
-        provider: str = "provider",
-        error_message=None,
-    ) -> None:
-        self.base_url = base_url
-        self.headers = headers
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        self.max_sleep = max_sleep
-        self.provider = provider
-        self.error_message = error_message or (lambda response: response.text[:ERROR_TEXT_LIMIT])
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Send a request and return the decoded JSON body (or None for an empty body)."""
-        url = self.base_url + path
-        attempt = 0
-        while True:
-            try:
-                with httpx.Client(timeout=self.timeout) as client:
-                    response = client.request(method, url, headers=self.headers, **kwargs)
-            except httpx.TimeoutException as e:
-                error = ProviderError(f"{self.provider} timed out after {self.timeout:g}s ({method} {path})")
-                cause: Exception = e
-            except httpx.HTTPError as e:
-                error = ProviderError(f"{self.provider} unreachable: {e.__class__.__name__} ({method} {path})")
-                cause = e
-            else:
-                if response.status_code < 400:
-                    return self._decode(response, method, path)
-                error = self._error(response, method, path)
-                cause = None  # type: ignore[assignment]
-                if response.status_code not in self.RETRY_STATUSES or self._is_quota(response):
-                    raise error
-            if attempt >= self.retries:
-                raise error from cause
-            delay = error.retry_after if error.retry_after is not None else self.backoff * (2**attempt)
-            time.sleep(min(delay, self.max_sleep))
-            attempt += 1
-
-    def _decode(self, response: httpx.Response, method: str, path: str) -> Any:
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError as e:
-            raise ProviderError(
-                f"{self.provider} sent a malformed response to {method} {path} (not JSON)",
-                status=response.status_code,
-            ) from e
-
-    def _is_quota(self, response: httpx.Response) -> bool:
-        # OpenAI's 429 insufficient_quota is a billing problem; retrying cannot help.
-        return response.status_code == 429 and "insufficient_quota" in response.text
-
-    def _error(self, response: httpx.Response, method: str, path: str) -> ProviderError:
-        status = response.status_code
-        try:
-            detail = self.error_message(response)
-        except Exception:  # noqa: BLE001 - an unreadable error body must not hide the status
-            detail = f"unreadable error body ({len(response.content)} bytes)"
-        message = f"{self.provider} answered {status} to {method} {path}: {detail}".strip().rstrip(":")
-        return ProviderError(
-            message,
-            status=status,
-            auth=status in (401, 403),
-            permanent=status not in self.RETRY_STATUSES or self._is_quota(response),
-            retry_after=_retry_after_seconds(response),
-        )

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from allocator.providers import capacity
 from allocator.providers.base import (
     Capabilities,
     CostRow,
@@ -33,6 +34,16 @@ COST_GROUP_BY = ("project_id", "api_key_id")
 PAGE_SIZE = 100
 HOUR_BUCKETS_PER_PAGE = 168  # the documented maximum for bucket_width=1h
 DAY_COST_BUCKETS_PER_PAGE = 180
+MINUTE_BUCKETS_PER_PAGE = 1440  # the documented maximum for bucket_width=1m
+MINUTE_GROUP_BY = ("model", "project_id")  # rate limits are per project and model
+# A project rate limit's fields (provider-apis.md §1.4, §8) and the dimension each one limits; images and audio are
+# not usage Allocator reads.
+RATE_LIMIT_FIELDS = {
+    "max_requests_per_1_minute": capacity.REQUESTS_PER_MINUTE,
+    "max_tokens_per_1_minute": capacity.TOKENS_PER_MINUTE,
+    "max_requests_per_1_day": capacity.REQUESTS_PER_DAY,
+    "batch_1_day_max_input_tokens": capacity.BATCH_INPUT_TOKENS_PER_DAY,
+}
 
 
 def _hint(secret: str) -> str:
@@ -73,6 +84,8 @@ class OpenAIProvider(Provider):
         request_counts=True,
         caps_scope_spend=True,
         restricts_models=True,
+        rate_limits=True,
+        minute_usage=True,
     )
     usage_bucket_width = "1h"
     scope_noun = "project"
@@ -322,3 +335,51 @@ class OpenAIProvider(Provider):
             )
             for result in bucket["results"]
         ]
+
+    # --- capacity (provider-apis.md §1.4, §1.6, §8) -------------------------------------------------
+    def rate_limits(self, *, scope_ids: tuple[str, ...] = ()) -> list[capacity.RateLimit]:
+        """Rate limits per model of the given projects (else the configured one, else every project)."""
+        project_ids = list(scope_ids) or ([str(self.options["project_id"])] if self.options.get("project_id") else [])
+        if not project_ids:
+            project_ids = [p["id"] for p in self._list_all("/organization/projects", {})]
+        limits = []
+        for project_id in project_ids:
+            for item in self._list_all(f"/organization/projects/{project_id}/rate_limits", {}):
+                try:
+                    limits += _rate_limits(item, project_id)
+                except (AttributeError, KeyError, TypeError, ValueError) as e:
+                    raise ProviderError("OpenAI sent a malformed project rate limit") from e
+        return limits
+
+    def minute_usage(self, *, start: datetime, end: datetime) -> Iterator[list[UsageRow]]:
+        """Completions and embeddings usage per minute, model and project (the grain of the rate limits)."""
+        for kind in USAGE_KINDS:
+            path = f"/organization/usage/{kind}"
+            params = _report_params(start, end, width="1m", group_by=MINUTE_GROUP_BY, limit=MINUTE_BUCKETS_PER_PAGE)
+            yield from self.report_rows(path, params, _minute_rows(self._usage_rows), what="minute usage")
+
+
+def _rate_limits(item: dict[str, Any], project_id: str) -> list[capacity.RateLimit]:
+    model = item["model"]
+    if not isinstance(model, str) or not model:
+        raise ValueError("rate limit without a model")
+    limits = []
+    for name, dimension in RATE_LIMIT_FIELDS.items():
+        value = item.get(name)
+        if value is None:
+            continue
+        limits.append(capacity.RateLimit(model=model, dimension=dimension, value=token_count(value), scope=project_id))
+    return limits
+
+
+def _minute_rows(parse):
+    """`parse` (an hourly bucket reader) for minute buckets: width 1m, the project as the row's scope."""
+
+    def rows(bucket: dict[str, Any]) -> list[UsageRow]:
+        out = parse(bucket)
+        for row in out:
+            row.bucket_width = "1m"
+            row.dimensions = {"scope": row.dimensions.get("project_id", capacity.ORGANIZATION)}
+        return out
+
+    return rows

@@ -237,6 +237,33 @@ class SyncRun(models.Model):
         return (self.finished_at - self.started_at) if self.finished_at else None
 
 
+class UsageGap(models.Model):
+    """Days of usage a provider no longer serves that no sync pulled (allocator/usage/gaps.py): the provider keeps a
+    short history (Cursor about a week) and the last complete pull ended before its oldest day. One row per gap,
+    named by where the last pull ended; `lost_until` grows while the gap stays open."""
+
+    account = models.ForeignKey("allocator.ProviderAccount", on_delete=models.CASCADE, related_name="usage_gaps")
+    lost_from = models.DateTimeField(help_text="End of the last complete pull: the first moment no sync can fetch.")
+    lost_until = models.DateTimeField(help_text="Start of the oldest day the provider still served when last seen.")
+    detected_at = models.DateTimeField(default=timezone.now)
+    alerted_at = models.DateTimeField(null=True, blank=True, help_text="When the alert went to the outbox.")
+
+    class Meta:
+        ordering = ["-lost_from"]
+        constraints = [models.UniqueConstraint(fields=["account", "lost_from"], name="usage_gap_one_per_gap")]
+
+    def __str__(self) -> str:
+        return f"{self.account}: usage lost {self.lost_from:%Y-%m-%d} – {self.lost_until:%Y-%m-%d}"
+
+    @property
+    def last_day(self):
+        return max(self.lost_from.date(), (self.lost_until - timedelta(days=1)).date())
+
+    @property
+    def lost_days(self) -> int:
+        return (self.last_day - self.lost_from.date()).days + 1
+
+
 # Summary money columns hold sums of many rollup rows (each at most 10^12 dollars): room for 10^22.
 SUM_DIGITS = 28
 

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.db import connection, transaction
 
 from accounts.models import Team
+from allocator.coding.rollups import coding_rollups_recompute
 from allocator.models import DailyRollup, Key, ProviderAccount, UsageBucket
 from allocator.providers import PROVIDERS, provider_class
 from allocator.providers.base import UsageRow
@@ -37,6 +38,9 @@ def rollups_recompute(*, account: ProviderAccount, days: Iterable[date]) -> None
     Requests are summed as NULL when the provider reports none (Anthropic), never as 0. The usage summaries of
     those days are refreshed in the same transaction.
     """
+    if account.capabilities.coding_usage:  # no buckets: rebuilt from the coding tool's stored days
+        coding_rollups_recompute(account=account, days=days)
+        return
     ranges = list(day_ranges(days))
     if not ranges:
         return

@@ -30,10 +30,12 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import notify
+from allocator.coding.sync import coding_window_store
 from allocator.models import Policy, ProviderAccount, SyncRun, UsageBucket
 from allocator.providers import provider_class
 from allocator.providers.base import Provider, ProviderError, UsageRow
 from allocator.quarters import Quarter
+from allocator.usage.gaps import usage_gap_record
 from allocator.usage.pricing import Pricer
 from allocator.usage.reconcile import usage_reconcile
 from allocator.usage.rollups import DAY, rollups_recompute
@@ -98,7 +100,17 @@ def backfill_chunks(*, start: datetime, end: datetime, days: int) -> list[tuple[
 
 
 def accounts_syncing() -> set[int]:
-    """Ids of accounts with a live (recent heartbeat) RUNNING sync."""
+    """Ids of accounts with a live sync. On PostgreSQL those whose sync lock is held: a killed worker's session,
+    and so its lock, is gone at once, and the next beat redoes its run instead of waiting for the heartbeat to go
+    stale. Elsewhere those with a RUNNING run whose heartbeat is recent."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = %s "
+                "AND objsubid = 2 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                [LOCK_NAMESPACE],
+            )
+            return {int(objid) for (objid,) in cursor.fetchall()}
     return set(SyncRun.objects.live().values_list("account_id", flat=True))
 
 
@@ -124,6 +136,7 @@ def usage_sync(
     enforcement task is enqueued on commit, by name, unless `enforce` is False.
     """
     account = ProviderAccount.objects.get(pk=account.pk)  # synced_until as stored, not as the caller last saw it
+    usage_gap_record(account=account)  # before this run moves synced_until past days the provider no longer has
     start, end = sync_window(account=account, since=since, until=until)
     with _account_lock(account.pk) as locked:
         if not locked:
@@ -133,8 +146,18 @@ def usage_sync(
             return None
         run, dirty = claimed
         adapter = provider or account.adapter()
-        with _fewer_gc_passes():
-            return _run(run=run, account=account, adapter=adapter, progress=progress, enforce=enforce, dirty=dirty)
+        try:
+            with _fewer_gc_passes():
+                return _run(run=run, account=account, adapter=adapter, progress=progress, enforce=enforce, dirty=dirty)
+        finally:
+            _throttles_record(account=account, adapter=adapter)
+
+
+def _throttles_record(*, account: ProviderAccount, adapter: Provider) -> None:
+    """The 429s this sync got: a capacity hint (allocator.capacity)."""
+    from allocator.capacity.limits import throttles_record
+
+    throttles_record(account=account, count=getattr(getattr(adapter, "http", None), "throttled", 0), now=timezone.now())
 
 
 def _run(
@@ -151,16 +174,12 @@ def _run(
     writer = BucketWriter(account_id=account.pk, stamp=run.started_at, run_id=run.pk)
     changed: set[date] = set(dirty)
     try:
-        had_rows = UsageBucket.objects.filter(
-            account=account, bucket_start__gte=run.window_start, bucket_start__lt=run.window_end
-        ).exists()  # a first pull or a back-fill has nothing to replace
-        _store_pages(run=run, account=account, adapter=adapter, pricer=pricer, writer=writer, progress=progress,
-                     changed=changed)  # fmt: skip
-        if had_rows:
-            changed |= _replace_unseen(run=run, account=account, writer=writer)
-        if account.capabilities.cost:
-            changed |= usage_reconcile(account=account, adapter=adapter, start=run.window_start, end=run.window_end)
-        rollups_recompute(account=account, days=changed)
+        if account.capabilities.coding_usage:  # a coding tool: whole days, each stored and rolled up as it comes
+            coding_window_store(run=run, account=account, adapter=adapter, heartbeat=_heartbeat, changed=changed,
+                                progress=progress)  # fmt: skip
+        else:
+            _pull_buckets(run=run, account=account, adapter=adapter, pricer=pricer, writer=writer, progress=progress,
+                          changed=changed)  # fmt: skip
     except SyncSuperseded:
         logger.warning("sync #%s of %s was taken over by a newer run", run.pk, account)
         run.refresh_from_db()
@@ -172,6 +191,29 @@ def _run(
         writer.close()
     _succeed(run=run, account=account, unknown=pricer.unknown_models, enforce=enforce)
     return run
+
+
+def _pull_buckets(
+    *,
+    run: SyncRun,
+    account: ProviderAccount,
+    adapter: Provider,
+    pricer: Pricer,
+    writer: BucketWriter,
+    progress: Progress | None,
+    changed: set[date],
+) -> None:
+    """Store the window's pages, delete what the provider no longer reports, reconcile and roll up."""
+    had_rows = UsageBucket.objects.filter(
+        account=account, bucket_start__gte=run.window_start, bucket_start__lt=run.window_end
+    ).exists()  # a first pull or a back-fill has nothing to replace
+    _store_pages(run=run, account=account, adapter=adapter, pricer=pricer, writer=writer, progress=progress,
+                 changed=changed)  # fmt: skip
+    if had_rows:
+        changed |= _replace_unseen(run=run, account=account, writer=writer)
+    if account.capabilities.cost:
+        changed |= usage_reconcile(account=account, adapter=adapter, start=run.window_start, end=run.window_end)
+    rollups_recompute(account=account, days=changed)
 
 
 def _store_pages(

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import AuditEvent
 from accounts.permissions import require_admin
 from allocator import provider_accounts as account_services
+from allocator.coding.store import coding_account_reroll
 from allocator.forms import ImportKeyForm, ProviderAccountForm
 from allocator.models import (
     ProviderAccount,
@@ -40,7 +41,10 @@ def account_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         request.POST or None, instance=account, kind=request.GET.get("kind", ""), initial=initial
     )
     if request.method == "POST" and form.is_valid():
+        policy_before = (account.options or {}).get("budget_policy") if account else None
         account = form.save()
+        if account.capabilities.coding_usage and (account.options or {}).get("budget_policy") != policy_before:
+            coding_account_reroll(account=account)  # counted spend joins or leaves the budgets now
         AuditEvent.record("provider_account.saved", actor=request.user, target=account, kind=account.kind)
         messages.success(request, f"Saved “{account.name}”. Test the connection to check the credential.")
         return redirect(account.get_absolute_url())
@@ -60,6 +64,8 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "account": account,
             "caps": account.capabilities,
             "page": Paginator(keys, 25).get_page(request.GET.get("page")),
+            "history_days": account.adapter().usage_history_days,
+            "gaps": account.usage_gaps.all()[:10],
         },
     )
 

@@ -27,6 +27,7 @@ from django.db.models import Count, F, Sum
 from accounts.models import CostCenter, Project, Team, User
 from allocator.models import DailyRollup, Key, ProviderAccount, UsageBucket
 from allocator.money import ZERO, sum_money
+from allocator.providers import provider_class
 from allocator.quarters import Quarter
 from budgets.reports.models import Category, FrozenLine, Kind, QuarterClose, Source
 
@@ -148,17 +149,22 @@ class _Names:
 
 
 def key_sources(*, quarter: Quarter) -> dict[tuple[int, int | None], str]:
-    """The weakest cost source of each (account, key) in the quarter's buckets (one grouped query)."""
-    accounts = list(ProviderAccount.objects.values_list("pk", flat=True))
+    """The weakest cost source of each (account, key) in the quarter's buckets (one grouped query); a coding
+    tool's lines carry the source its adapter declares."""
+    accounts = list(ProviderAccount.objects.values_list("pk", "kind"))
+    sources: dict[tuple[int, int | None], str] = {}
+    for account_id, kind in accounts:  # coding tools: no buckets; the tool says whether its cost is a bill
+        if (tool := provider_class(kind)).capabilities.coding_usage:
+            sources[(account_id, None)] = (Source.BILLED if tool.cost_is_billed else Source.ESTIMATED).value
     rows = (
         UsageBucket.objects.filter(
-            account_id__in=accounts, bucket_start__gte=quarter.start_at, bucket_start__lt=quarter.end_at
+            account_id__in=[pk for pk, _ in accounts], bucket_start__gte=quarter.start_at,
+            bucket_start__lt=quarter.end_at,
         )
         .values_list("account_id", "key_id", "cost_source")
         .annotate(n=Count("id"))
         .order_by()
     )
-    sources: dict[tuple[int, int | None], str] = {}
     for account_id, key_id, cost_source, _ in rows:
         source = _SOURCE_OF.get(cost_source, Source.ESTIMATED).value
         known = sources.get((account_id, key_id))
@@ -196,12 +202,12 @@ def live_lines(*, quarter: Quarter, team_ids: Iterable[int] | None = None) -> It
     ) in rows.iterator(chunk_size=5000):  # fmt: skip
         cc_code, cc_name = names.cost_centers.get(cc_id, no_cc)
         project_name, project_kind = names.projects.get(project_id, no_project)
-        if key_id is None:
+        if key_id is None and user_id is None:
             kind = unattributed
         elif project_id is not None:
             kind = run if project_kind == run else build
         else:
-            kind = build  # personal keys (and a key whose owner is gone) count as build
+            kind = build  # personal keys, a person's coding tools (and a key whose owner is gone) count as build
         yield Line(
             name, usage, account_id, names.accounts.get(account_id, ""), provider, key_id,
             names.keys.get(key_id, ""), model, cc_id, cc_code, cc_name, team_id, names.teams.get(team_id, ""),

@@ -23,6 +23,7 @@ from allocator.quarters import Quarter
 from budgets.forecast import FORECAST_METHOD, daily_series, forecast
 from budgets.models import Budget, Scope
 from budgets.reports import charts
+from budgets.reports.coding import TOOLS_NOTE, person_tools
 from budgets.reports.usage_figures import Efficiency, efficiency_of
 from budgets.spend import SCOPE_COLUMNS, with_quarter_spend
 from budgets.tables import Row
@@ -171,4 +172,6 @@ def person_page(*, person: User, quarter: Quarter) -> dict[str, Any]:
         "quarter": quarter,
         "is_current": quarter == Quarter.current(),
         "forecast_method": FORECAST_METHOD,
+        "tools": person_tools(person_id=person.pk, quarter=quarter),
+        "tools_note": TOOLS_NOTE,
     }

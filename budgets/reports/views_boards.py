@@ -17,6 +17,7 @@ from accounts.permissions import Access
 from budgets.reports.adoption import TOP_SHARE
 from budgets.reports.boards import adoption_board, efficiency_board, hidden_positions, leaderboard_rows
 from budgets.reports.boards import shows_board as board_shown
+from budgets.reports.coding import TOOLS_NOTE, ToolsBoard, tools_board
 from budgets.reports.efficiency import CAREFUL_SCORE, HEAVY_MULTIPLE, SMALL_TIER_RULE
 from budgets.reports.leaderboards import DEFAULT_SORT, DEFAULT_TAB, PER_PAGE, SORTS, TABS, BoardRow, board_totals
 from budgets.reports.svg import Bar, hbars
@@ -68,6 +69,13 @@ def _csv(rows: list[BoardRow], tab: str, filters: BoardFilters) -> HttpResponse:
     return response
 
 
+def _tools_board(filters: BoardFilters, access: Access) -> ToolsBoard:
+    board = tools_board(filters)
+    for row in board.rows:
+        row.url = person_url(row.user_id, access)
+    return board
+
+
 @login_required
 def leaderboard(request: HttpRequest) -> HttpResponse:
     filters = board_filters(request)
@@ -96,6 +104,8 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
             "chart": hbars(bars, title=f"{TABS[tab][1]} by cost, {filters.quarter}"),
             "query": f"{filters.query}&tab={tab}&sort={sort}",
         }
+        if tab == "people" and not request.htmx:
+            context |= {"coding": _tools_board(filters, Access.for_request(request)), "tools_note": TOOLS_NOTE}
     context["positions"] = hidden_positions(user=request.user, filters=filters, named=shows_board)
     context["shows_board"] = shows_board
     template = "budgets/leaderboard.html"

@@ -63,3 +63,9 @@ def board_position_panel(context: template.Context) -> dict[str, Any]:
     if not access.team_ids:
         return {"positions": []}
     return {"positions": positions(user=request.user, team_ids=access.team_ids, quarter=Quarter.current())}
+
+
+@register.filter
+def tool_cells(row, board) -> list:
+    """One person's spend per tool on the coding-tool table, in the board's tool order (None: not used)."""
+    return board.cells(row)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from tests.emulators.anthropic_capacity import RateLimitsMixin
 from tests.emulators.anthropic_caps import SpendLimitsMixin
 from tests.emulators.base import (
     BUCKET_LIMITS,
@@ -92,7 +93,7 @@ def _parse_time(request: RecordedRequest, name: str, required: bool) -> int | No
     return int(moment.timestamp())
 
 
-class AnthropicEmulator(SpendLimitsMixin, Emulator):
+class AnthropicEmulator(SpendLimitsMixin, RateLimitsMixin, Emulator):
     base_path = ""
     credential = "sk-ant-admin01-emulator-0123456789"
     name = "anthropic-emulator"
@@ -113,6 +114,7 @@ class AnthropicEmulator(SpendLimitsMixin, Emulator):
         self.route("GET", ORG + "/usage_report/messages", self._usage)
         self.route("GET", ORG + "/cost_report", self._costs)
         self.install_caps()
+        self.install_rate_limits()
 
     # --- seeding helpers ------------------------------------------------------------------------------
     def add_key(

@@ -51,6 +51,7 @@ class Reply:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    cut_at: int | None = None  # send only this many bytes of the body, then close the connection
 
 
 def json_reply(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
@@ -77,6 +78,7 @@ class Fault:
     status: int | None
     retry_after: float | None
     malformed: bool
+    truncated: bool
     delay: float | None
     path_prefix: str | None
     message: str | None
@@ -229,6 +231,7 @@ class Emulator:
         status: int | None = None,
         retry_after: float | None = None,
         malformed: bool = False,
+        truncated: bool = False,
         delay: float | None = None,
         path_prefix: str | None = None,
         message: str | None = None,
@@ -238,15 +241,22 @@ class Emulator:
 
         - `status=429, retry_after=1`: answer that status in the provider's error shape (+ Retry-After);
         - `malformed=True`: answer 200 with a truncated, non-JSON body;
+        - `truncated=True`: answer the real page but cut the connection half way through its body (the
+          Content-Length promises more than arrives);
         - `delay=seconds`: sleep before answering (then answer normally unless status/malformed is set);
         - nothing given: answer 500.
         `path_prefix` limits the fault to paths starting with it (with or without the base path);
         `message`/`code` override the error body (e.g. `code="insufficient_quota"`).
         """
-        if status is None and not malformed and delay is None:
+        if status is None and not malformed and not truncated and delay is None:
             status = 500
         with self.lock:
-            self._faults.append(Fault(n, status, retry_after, malformed, delay, path_prefix, message, code))
+            self._faults.append(Fault(n, status, retry_after, malformed, truncated, delay, path_prefix, message, code))
+
+    def faults_left(self) -> int:
+        """How many injected faults no request has met yet."""
+        with self.lock:
+            return sum(fault.remaining for fault in self._faults)
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -293,6 +303,12 @@ class Emulator:
                 return reply
             if fault.malformed:
                 return Reply(200, self.malformed_body, {"Content-Type": "application/json"})
+        reply = self._answer(request)
+        if fault is not None and fault.truncated:
+            reply.cut_at = len(reply.body) // 2
+        return reply
+
+    def _answer(self, request: RecordedRequest) -> Reply:
         with self.lock:
             try:
                 self.check_auth(request)
@@ -370,6 +386,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(reply.body)
+            self.wfile.write(reply.body[: reply.cut_at])
+        if reply.cut_at is not None:
+            self.close_connection = True
 
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = _serve

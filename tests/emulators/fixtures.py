@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.emulators.anthropic import AnthropicEmulator
+from tests.emulators.coding_tools import ClaudeCodeEmulator, CopilotEmulator
+from tests.emulators.cursor import CursorEmulator
 from tests.emulators.openai import OpenAIEmulator
 from tests.emulators.openrouter import OpenRouterEmulator
 from tests.emulators.slack import SlackEmulator
@@ -40,4 +42,22 @@ def slack_emulator() -> Iterator[SlackEmulator]:
 @pytest.fixture
 def webhook_receiver() -> Iterator[WebhookReceiver]:
     with WebhookReceiver() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def claude_code_emulator() -> Iterator[ClaudeCodeEmulator]:
+    with ClaudeCodeEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def copilot_emulator() -> Iterator[CopilotEmulator]:
+    with CopilotEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def cursor_emulator() -> Iterator[CursorEmulator]:
+    with CursorEmulator() as emulator:
         yield emulator

@@ -27,6 +27,7 @@ from tests.emulators.base import (
     int_param,
     json_reply,
 )
+from tests.emulators.openai_capacity import ProjectRateLimitsMixin
 from tests.emulators.openai_caps import ProjectCapsMixin
 
 USAGE_KINDS = (
@@ -60,7 +61,7 @@ def _redact(value: str) -> str:
     return f"{value[:6]}...{value[-4:]}"
 
 
-class OpenAIEmulator(ProjectCapsMixin, Emulator):
+class OpenAIEmulator(ProjectCapsMixin, ProjectRateLimitsMixin, Emulator):
     base_path = "/v1"
     credential = "sk-admin-emulator-0123456789"
     name = "openai-emulator"
@@ -75,6 +76,7 @@ class OpenAIEmulator(ProjectCapsMixin, Emulator):
         self.usage: list[dict[str, Any]] = []
         self.costs: list[dict[str, Any]] = []
         self.install_caps(P)
+        self.install_rate_limits(P)
 
         self.route("GET", r"/v1/organization/projects", self._list_projects)
         self.route("POST", r"/v1/organization/projects", self._create_project)

@@ -196,9 +196,12 @@ class Command(BaseCommand):
             from django.core.management import call_command
 
             call_command("seed_demo_usage", stdout=self.stdout, stderr=self.stderr)
+            call_command("seed_demo_coding", stdout=self.stdout)
+            call_command("seed_demo_cursor", stdout=self.stdout)
             # Budgets are sized from the usage just recorded, then enforced once so alerts and a
             # suspension are there on first sign-in.
             call_command("seed_demo_budgets", enforce=True, stdout=self.stdout)
+            call_command("seed_demo_capacity", stdout=self.stdout)
         self.stdout.write(f"Demo logins (password: {DEMO_PASSWORD}):")
         for email, name, what in DEMO_LOGINS:
             self.stdout.write(f"  {email:<24} {name:<16} {what}")

@@ -27,6 +27,8 @@ class SimulatedProvider(Provider):
         cost=False,
         per_key_cost=False,
         request_counts=True,
+        rate_limits=True,
+        minute_usage=True,
     )
     usage_bucket_width = "1h"
     recent_usage_calls = 0  # it runs inside Allocator: no provider calls
@@ -105,3 +107,13 @@ class SimulatedProvider(Provider):
         from allocator.providers.simulated.usage import simulated_usage_pages
 
         yield from simulated_usage_pages(account_id=self.account_id, start=start, end=end)
+
+    def rate_limits(self, *, scope_ids: tuple[str, ...] = ()):
+        from allocator.providers.simulated.minutes import simulated_rate_limits
+
+        return simulated_rate_limits(self.options)
+
+    def minute_usage(self, *, start: datetime, end: datetime) -> Iterator[list[UsageRow]]:
+        from allocator.providers.simulated.minutes import simulated_minute_pages
+
+        yield from simulated_minute_pages(options=self.options, start=start, end=end)

@@ -1,0 +1,1 @@
+"""Capacity: provider rate limits (supply) against per-minute demand peaks, headroom, the crossover date, alerts."""
