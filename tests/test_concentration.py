@@ -9,7 +9,9 @@ import pytest
 from django.test import override_settings
 from django.urls import reverse
 
+from allocator.capacity.models import DemandPeak
 from allocator.models import ProviderKind
+from allocator.providers import capacity
 from tests.budget_factories import spend
 from tests.conftest import login
 from tests.factories import KeyFactory, ProjectFactory, ProviderAccountFactory
@@ -100,6 +102,17 @@ def test_query_count_is_constant(finance, usage, team, simulated, django_assert_
         spend(project_key(ProjectFactory(team=team, kind="run"), ProviderAccountFactory()), "1", day=USAGE_DAY)
     with django_assert_max_num_queries(len(before.captured_queries)):
         client.get(URL, {"quarter": quarter_name()})
+
+
+def test_peak_demand_share_stands_beside_the_spend_share(finance, usage, simulated):
+    openai = usage["openai"]
+    for account, peak in [(simulated, 300), (openai, 100)]:  # tokens in the busiest minute of a day
+        DemandPeak.objects.create(account=account, scope=capacity.ORGANIZATION, model="gpt-4o", day=USAGE_DAY,
+                                  dimension=capacity.TOKENS_PER_MINUTE, peak=peak, p99=peak, minutes=1440)  # fmt: skip
+    report = login(finance).get(URL, {"quarter": quarter_name()}).context["report"]
+    assert {s.name: s.peak_share for s in report.accounts} == {"Simulated": Decimal("0.75"),
+                                                               "Prod-OpenAI": Decimal("0.25")}  # fmt: skip
+    assert {s.ref: s.peak_share for s in report.providers} == {"simulated": Decimal("0.75"), "openai": Decimal("0.25")}
 
 
 def test_api_answers_what_the_page_shows(finance, engineer, usage):

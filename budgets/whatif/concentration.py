@@ -6,8 +6,8 @@ Run spend is the spend of keys owned by projects of kind "run" (accounts.models.
 splits build from run. Read from the daily rollups in one grouped query per quarter (account × project), never
 from usage buckets; names come in two more queries.
 
-The share of peak demand (per-minute tokens against rate limits) belongs beside the spend share: `peak_shares`
-is the one place it comes from, empty until the capacity feature supplies it.
+Beside the spend share stands the share of peak demand (the busiest minute of tokens, from the capacity
+feature's daily peaks: `peak_shares`), so a provider that carries little spend but much of the load shows too.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db.models import Sum
 
 from accounts.models import Project
+from allocator.capacity.headroom import peak_share
 from allocator.models import DailyRollup, ProviderAccount
 from allocator.money import ZERO
 from allocator.providers import kind_choices
@@ -78,9 +79,12 @@ class Concentration:
 
 
 def peak_shares(quarter: Quarter) -> dict[str, Decimal]:
-    """Share (0..1) of peak demand per "provider:<kind>" and "account:<id>": empty until the capacity feature
-    (allocator.capacity, `peak_share(quarter)`) provides it; the page then shows it beside the spend share."""
-    return {}
+    """Share (0..1) of the quarter's peak demand (tokens per minute, every use, not only run) per "provider:<kind>"
+    and "account:<name>", from the capacity feature's daily peaks (one query); empty when none were measured."""
+    shares = peak_share(quarter)
+    out = {f"provider:{kind}": Decimal(str(value)) for kind, value in shares["providers"].items()}
+    out |= {f"account:{name}": Decimal(str(value)) for name, value in shares["accounts"].items()}
+    return out
 
 
 def _ratio(part: Decimal, whole: Decimal) -> Decimal | None:
@@ -118,10 +122,11 @@ def concentration(*, quarter: Quarter, team_ids: frozenset[int] | None = None) -
         account.cost += cost
         per_project[row["owner_project_id"]].append({**row, "cost": cost})
     peaks = peak_shares(quarter)
+    measured = ZERO if peaks else None  # once any demand was measured, a provider or account without any has none
     for key, share in [*((f"provider:{k}", s) for k, s in by_provider.items()),
-                       *((f"account:{k}", s) for k, s in by_account.items())]:  # fmt: skip
+                       *((f"account:{s.name}", s) for s in by_account.values())]:  # fmt: skip
         share.share = _ratio(share.cost, total)
-        share.peak_share = peaks.get(key)
+        share.peak_share = peaks.get(key, measured)
     threshold = policy_share()
     dependences = [
         _dependence(projects[pk], lines, provider_names, account_names, threshold)
