@@ -157,6 +157,7 @@ def bench_pages(
             continue
         other = small.get(name, {})
         pages[name] = {**figures, "p95_ms_small": other.get("p95_ms"), "queries_small": other.get("queries")}
+        pages[name]["met"] = page_met(pages[name])
     return {
         "bench": "pages",
         "usage_rows": usage_rows,
@@ -169,12 +170,29 @@ def bench_pages(
         "fill_seconds": big_fill.get("fill_seconds"),
         "skipped": skipped,
         "pages": pages,
+        "not_met": sorted(name for name, figures in pages.items() if not figures["met"]),
     }
+
+
+PAGES_TARGET = {"p95_ms_max": 100, "p95_vs_small_max": 1.5, "queries_equal_small": True}
+
+
+def page_met(figures: dict) -> bool:
+    """p95 at most 100 ms and at most 1.5 × the p95 at the small size, with the same number of queries."""
+    small = figures.get("p95_ms_small")
+    return (
+        figures["p95_ms"] <= PAGES_TARGET["p95_ms_max"]
+        and small is not None
+        and figures["p95_ms"] <= PAGES_TARGET["p95_vs_small_max"] * small
+        and figures["queries"] == figures.get("queries_small")
+    )
 
 
 register(
     "pages",
     bench_pages,
+    target=PAGES_TARGET,
+    met=lambda result: bool(result["pages"]) and not result["not_met"],
     help="Fill a year of usage for a company (N hourly buckets) and time every page, then again at 10,000 rows.",
     arguments=[
         (("--usage-rows",), {"type": int, "default": 10_000_000, "dest": "usage_rows"}),
