@@ -78,14 +78,14 @@ def _measure_page(page: Page, org: BenchOrg, *, requests: int, warmup: int) -> d
         return {"skipped": "no such page yet"}
     client = Client()
     client.force_login(getattr(org, page.role))
-    for _ in range(warmup):
-        response = client.get(url)
+    count = 0
+    for _ in range(max(1, warmup)):
+        reset_queries()  # the log is bounded: a full one would count nothing
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
         if response.status_code != 200:
             return {"skipped": f"answered {response.status_code}"}
-    reset_queries()  # the log is bounded: a full one would count nothing
-    with CaptureQueriesContext(connection) as queries:
-        client.get(url)
-    count = len(queries)  # now: the log is cleared at every request
+        count = len(queries)  # the last warm-up's (the log is cleared at every request); timed ones log nothing
     times = []
     for _ in range(requests):
         started = time.perf_counter()
@@ -131,6 +131,7 @@ def bench_pages(
     usage_rows: int = 10_000_000,
     small_rows: int = 10_000,
     requests: int = 20,
+    warmup: int = 2,
     people: int = 2000,
     keys: int = 5000,
     keep: bool = False,
@@ -141,12 +142,12 @@ def bench_pages(
     try:
         big_fill = _fill(org, usage_rows, reuse=reuse)
         _log(f"pages at {usage_rows:,} rows ({big_fill}):")
-        big = measure_pages(org, requests=requests)
+        big = measure_pages(org, requests=requests, warmup=warmup)
         small = {}
         if small_rows:
             _fill(org, small_rows, reuse=False)
             _log(f"pages at {small_rows:,} rows:")
-            small = measure_pages(org, requests=requests)
+            small = measure_pages(org, requests=requests, warmup=warmup)
     finally:
         if not keep:
             org_delete()
@@ -166,6 +167,7 @@ def bench_pages(
         "people": people,
         "keys": keys,
         "requests_per_page": requests,
+        "warmup_requests": warmup,
         "organisation_seconds": round(org_seconds, 1),
         "fill_seconds": big_fill.get("fill_seconds"),
         "skipped": skipped,
@@ -197,7 +199,8 @@ register(
     arguments=[
         (("--usage-rows",), {"type": int, "default": 10_000_000, "dest": "usage_rows"}),
         (("--small-rows",), {"type": int, "default": 10_000, "dest": "small_rows", "help": "0 skips it"}),
-        (("--requests",), {"type": int, "default": 20, "help": "timed requests per page (after 2 warm-ups)"}),
+        (("--requests",), {"type": int, "default": 20, "help": "timed requests per page (after the warm-ups)"}),
+        (("--warmup",), {"type": int, "default": 2, "help": "untimed requests per page first (at least 1)"}),
         (("--people",), {"type": int, "default": 2000}),
         (("--keys",), {"type": int, "default": 5000}),
         (("--keep",), {"action": "store_true", "help": "leave the organisation and its usage in the database"}),

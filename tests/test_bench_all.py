@@ -12,9 +12,9 @@ from django.db import connection
 from allocator.models import DailyRollup, ProviderAccount, UsageBucket
 
 TINY = [
-    "--ingest-buckets", "2000",
-    "--pages-usage-rows", "300", "--pages-small-rows", "60", "--pages-requests", "1", "--pages-people", "20",
-    "--pages-keys", "30",
+    "--ingest-buckets", "2000", "--ingest-keys", "200",
+    "--pages-usage-rows", "300", "--pages-small-rows", "60", "--pages-requests", "1", "--pages-warmup", "2",
+    "--pages-people", "20", "--pages-keys", "30",
     "--export-lines", "500",
     "--enforce-keys", "120",
 ]  # fmt: skip

@@ -208,10 +208,10 @@ class _GeneratedOpenAI:
         return decode_json(self.pages[int(params.get("page") or 0)])
 
 
-def _generate(rows: int, models: list[str], first_hour: datetime) -> list[bytes]:
+def _generate(rows: int, models: list[str], first_hour: datetime, keys: int = KEYS) -> list[bytes]:
     """OpenAI usage pages (HOURS_PER_PAGE hourly buckets each) holding `rows` results in all."""
     rng = random.Random(42)
-    combos = [(k, models[(k * 7 + j * 13) % len(models)]) for k in range(KEYS) for j in range(MODELS_PER_KEY)]
+    combos = [(k, models[(k * 7 + j * 13) % len(models)]) for k in range(keys) for j in range(MODELS_PER_KEY)]
     per_hour = min(len(combos), rows)
     hours = math.ceil(rows / per_hour)
     pages: list[bytes] = []
@@ -253,7 +253,7 @@ def _generate(rows: int, models: list[str], first_hour: datetime) -> list[bytes]
     return pages
 
 
-def _setup() -> tuple[Any, Any]:
+def _setup(keys: int = KEYS) -> tuple[Any, Any]:
     from accounts.models import CostCenter, Team, User
     from allocator.models import Key, ProviderAccount, ProviderKind, UsageBucket
 
@@ -271,7 +271,7 @@ def _setup() -> tuple[Any, Any]:
     Key.objects.bulk_create(
         [
             Key(account=account, owner_user=user, team=team, name=f"bench {k}", provider_key_id=f"key_bench_{k:05d}")
-            for k in range(KEYS)
+            for k in range(keys)
             if k % 100
         ],
         batch_size=1000,
@@ -374,19 +374,21 @@ def _timed_pass(label: str, *, pages: list, account: Any, since: datetime, until
     return elapsed, run
 
 
-def bench_ingest(buckets: int = 1_000_000, keep: bool = False) -> dict:
+def bench_ingest(buckets: int = 1_000_000, keys: int = KEYS, keep: bool = False) -> dict:
     from allocator.models import DailyRollup, UsageBucket
 
     if buckets < 1:
         raise CommandError("--buckets must be at least 1")
     models = _bench_models()
-    per_hour = min(KEYS * MODELS_PER_KEY, buckets)
+    if keys < 1:
+        raise CommandError("--keys must be at least 1")
+    per_hour = min(keys * MODELS_PER_KEY, buckets)
     hours = math.ceil(buckets / per_hour)
     now = timezone.now()
     first_hour = (now - timedelta(hours=hours + 1)).replace(minute=0, second=0, microsecond=0)
-    _log(f"generating {buckets:,} usage results ({hours} hourly buckets, {len(models)} models, {KEYS:,} keys)…")
-    pages = _generate(buckets, models, first_hour)
-    account, _team = _setup()
+    _log(f"generating {buckets:,} usage results ({hours} hourly buckets, {len(models)} models, {keys:,} keys)…")
+    pages = _generate(buckets, models, first_hour, keys)
+    account, _team = _setup(keys)
     until = first_hour + timedelta(hours=hours)
 
     try:
@@ -405,7 +407,7 @@ def bench_ingest(buckets: int = 1_000_000, keep: bool = False) -> dict:
     result: dict[str, Any] = {
         "rows": buckets,
         "stored_rows": stored,
-        "keys": KEYS,
+        "keys": keys,
         "models": len(models),
         "pages": run.pages,
         "rollup_rows": rollup_rows,
@@ -448,6 +450,7 @@ register(
     met=ingest_met,
     arguments=[
         (("--buckets",), {"type": int, "default": 1_000_000, "help": "Usage rows to generate (default 1,000,000)."}),
+        (("--keys",), {"type": int, "default": KEYS, "help": f"Keys the rows are spread over (default {KEYS:,})."}),
         (("--keep",), {"action": "store_true", "help": "Keep the bench account and its rows afterwards."}),
     ],
 )
