@@ -52,16 +52,6 @@ class ProviderError(Exception):
         self.status = status
         self.retry_after = retry_after
 
-    def __reduce__(self):  # pickled with its flags: a sync's pages are parsed in another process
-        return _provider_error, (type(self), str(self), dict(self.__dict__))
-
-
-def _provider_error(cls: type[ProviderError], message: str, state: dict[str, Any]) -> ProviderError:
-    error = cls.__new__(cls)
-    Exception.__init__(error, message)
-    error.__dict__.update(state)
-    return error
-
 
 @dataclass(frozen=True)
 class Capabilities:
