@@ -55,3 +55,10 @@ def test_stopping_early_ends_the_producer():
     assert next(prepared) == 0
     prepared.close()  # the writer failed or the run was superseded
     assert not [child for child in multiprocessing.active_children() if child.name == "usage-producer"]
+
+
+def test_a_page_that_cannot_be_sent_fails_the_run_instead_of_going_missing():
+    prepared = prefetched(_pages(3), lambda page: (lambda: page) if page[0] == 1 else page[0], process=True)
+    assert next(prepared) == 0
+    with pytest.raises(RuntimeError, match="could not send a page"):
+        next(prepared)

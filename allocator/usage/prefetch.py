@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import pickle
 import queue
 import signal
 import threading
@@ -35,7 +36,10 @@ def prefetched(pages: Iterator[Any], prepare: Callable[[Any], Any], *, process: 
     """`prepare(page)` for each page, one to AHEAD pages ahead: in a forked process when `process` (and the
     platform can fork), else in a thread. What `prepare` returns must pickle for the process."""
     if process and "fork" in multiprocessing.get_all_start_methods():
-        return _in_process(pages, prepare)
+        try:
+            return _from_process(*_start_producer(pages, prepare))
+        except (AssertionError, OSError):  # e.g. a daemonic process may not have children; out of processes
+            logger.warning("could not start the usage producer process; preparing pages in a thread", exc_info=True)
     return _in_thread(pages, prepare)
 
 
@@ -79,16 +83,20 @@ def _in_thread(pages: Iterator[Any], prepare: Callable[[Any], Any]) -> Iterator[
         stop.set()
 
 
-def _in_process(pages: Iterator[Any], prepare: Callable[[Any], Any]) -> Iterator[Any]:
+def _start_producer(pages: Iterator[Any], prepare: Callable[[Any], Any]) -> tuple[Any, Any]:
     context = multiprocessing.get_context("fork")
     handoff = context.Queue(maxsize=AHEAD)
 
     def put(item: tuple) -> bool:
+        # Pickled here, not in the queue's feeder thread, which would drop (and only print) what does not pickle:
+        # a page lost without a word would then be "not reported again" and its stored rows deleted.
         try:
-            handoff.put(item)
+            data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as error:  # noqa: BLE001 - e.g. an error that does not pickle: send its words instead
-            handoff.put(("error", RuntimeError(f"{item[0]} could not be sent from the usage producer: {error!r}")))
+            words = f"the usage producer could not send a {item[0]}: {error!r}"
+            handoff.put(pickle.dumps(("error", RuntimeError(words))))
             return False
+        handoff.put(data)
         return True
 
     def run() -> None:
@@ -101,16 +109,23 @@ def _in_process(pages: Iterator[Any], prepare: Callable[[Any], Any]) -> Iterator
 
     producer = context.Process(target=run, name="usage-producer", daemon=True)
     producer.start()
+    return producer, handoff
 
+
+def _loads(data: bytes) -> tuple:
+    return pickle.loads(data)  # noqa: S301 - sent by our own forked producer, never by anyone else
+
+
+def _from_process(producer: Any, handoff: Any) -> Iterator[Any]:
     def get() -> tuple:
         while True:
             try:
-                return handoff.get(timeout=_POLL)
+                return _loads(handoff.get(timeout=_POLL))
             except queue.Empty:
                 if producer.is_alive():
                     continue
                 try:  # it may have sent its last word just before it ended
-                    return handoff.get(timeout=_POLL)
+                    return _loads(handoff.get(timeout=_POLL))
                 except queue.Empty:  # ended without one (killed): what it sent before is all there is
                     raise RuntimeError(f"the usage producer stopped (exit code {producer.exitcode})") from None
 
