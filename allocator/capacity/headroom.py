@@ -20,7 +20,7 @@ from allocator.providers import capacity
 from allocator.quarters import Quarter
 from budgets.projection import LOOKBACK_DAYS, series_crossing
 
-CROSSOVER_HORIZON_DAYS = 180
+CROSSOVER_HORIZON_DAYS = 180  # budgets.models.MAX_CAPACITY_DAYS bounds the policy by it
 CHART_DAYS = 90
 
 
