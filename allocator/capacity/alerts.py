@@ -2,8 +2,8 @@
 
 Two kinds of their own, each one Alert row per limiter, quarter and limit value (a raised limit is a new crossing),
 held by the outbox's unique constraint (kind, scope_key, quarter, threshold, dedupe) with ON CONFLICT DO NOTHING:
-- "capacity_peak": a day's busiest minute at or above the policy share of a limit (BudgetPolicy.capacity_percent,
-  80 by default), threshold = that share;
+- "capacity_peak": a day's busiest minute (a per-day limit: the day's total) at or above the policy share of a limit
+  (BudgetPolicy.capacity_percent, 80 by default), threshold = that share;
 - "capacity_crossover": the projected crossover fewer than BudgetPolicy.capacity_days (14) away, threshold = those
   days.
 Each message names the model, the limit's dimension, the account (and project or workspace) and the numbers: the
@@ -53,7 +53,8 @@ def peak_text(row: HeadroomRow, *, today: date) -> str:
     """The peak against the limit ("gpt-4.1 tokens per minute on Prod-OpenAI peaked at 1,700,000 on 30 November:
     85 % of its 2,000,000 limit.") and, where a crossover is projected, when it is."""
     value = row.limit.value
-    text = f"{_what(row)} peaked at {row.peak:,} on {_day(row.peak_day)}: {row.percent}\u00a0% of its {value:,} limit."
+    verb = "reached" if row.limit.per_day else "peaked at"  # a per-day limit counts the day's total
+    text = f"{_what(row)} {verb} {row.peak:,} on {_day(row.peak_day)}: {row.percent}\u00a0% of its {value:,} limit."
     if row.crossover and row.crossover > today:
         text += f" At this growth it reaches the limit on {_day(row.crossover)}."
     return text
@@ -68,7 +69,8 @@ def crossover_text(row: HeadroomRow, *, today: date) -> str:
     else:
         text = f"{_what(row)} reaches its limit of {value:,} on {_day(row.crossover)} at this growth"
     if row.peak is not None:
-        text += f" (peak {row.peak:,} on {_day(row.peak_day)}, {row.percent}\u00a0%)"
+        what = "day total" if row.limit.per_day else "peak"
+        text += f" ({what} {row.peak:,} on {_day(row.peak_day)}, {row.percent}\u00a0%)"
     return text + "."
 
 

@@ -67,7 +67,7 @@ def capacity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "row": row,
         "limit": limit,
-        "chart": capacity_chart(row, today=today) if limit.per_minute else None,
+        "chart": capacity_chart(row, today=today),
         "chart_days": CHART_DAYS,
         "is_admin": access.is_admin,
     }
