@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from accounts.models import User
@@ -14,7 +15,7 @@ from allocator.forms import split_list
 from allocator.models import Key
 from allocator.money import MoneyField, usd
 from budgets import bumps as bump_services
-from budgets.models import MAX_THRESHOLD, Budget, BudgetPolicy
+from budgets.models import MAX_CAPACITY_DAYS, MAX_CAPACITY_PERCENT, MAX_THRESHOLD, Budget, BudgetPolicy
 
 REASON_MAX = 2000
 
@@ -89,6 +90,7 @@ class BudgetPolicyForm(forms.ModelForm):
         ),
         ("Leaderboards: who sees whom", ["engineers_see_names", "managers_see_other_teams"]),
         ("Caps at the provider", ["degrade_at_percent", "fast_lane_percent", "fast_lane_calls_per_minute"]),
+        ("Capacity alerts", ["capacity_alert_percent", "capacity_crossover_days"]),
     ]
 
     alert_thresholds = forms.CharField(
@@ -117,6 +119,26 @@ class BudgetPolicyForm(forms.ModelForm):
     fast_lane_calls_per_minute = forms.IntegerField(
         label="Fast lane: provider calls a minute, at most", min_value=1, max_value=600, required=False
     )
+    capacity_alert_percent = forms.IntegerField(
+        label="Capacity: alert when a peak minute reaches (% of a rate limit)",
+        min_value=1,
+        max_value=MAX_CAPACITY_PERCENT,
+        required=False,
+        error_messages={
+            "max_value": "A share of a limit is at most %(limit_value)s %%.",
+            "min_value": "A share of a limit is at least %(limit_value)s %%.",
+        },
+    )
+    capacity_crossover_days = forms.IntegerField(
+        label="Capacity: alert when the projected crossover is fewer than (days) away",
+        min_value=1,
+        max_value=MAX_CAPACITY_DAYS,
+        required=False,
+        error_messages={
+            "max_value": "The crossover is projected at most %(limit_value)s days ahead.",
+            "min_value": "At least %(limit_value)s day.",
+        },
+    )
     KEEP_WHEN_BLANK = ("degrade_at_percent", "fast_lane_percent", "fast_lane_calls_per_minute")
 
     def clean(self) -> dict[str, Any]:
@@ -139,6 +161,8 @@ class BudgetPolicyForm(forms.ModelForm):
             "degrade_at_percent",
             "fast_lane_percent",
             "fast_lane_calls_per_minute",
+            "capacity_alert_percent",
+            "capacity_crossover_days",
         ]
         labels = {
             "engineers_see_names": "Engineers see names on their teams' leaderboards",
@@ -159,6 +183,15 @@ class BudgetPolicyForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.initial["alert_thresholds"] = ", ".join(str(t) for t in self.instance.thresholds)
+        # Blank keeps the server's setting; the help text says which value that is.
+        percent = settings.CAPACITY_ALERT_PERCENT
+        self.fields["capacity_alert_percent"].help_text = (
+            f"Once per limit and quarter. Blank: the server's CAPACITY_ALERT_PERCENT ({percent})."
+        )
+        self.fields["capacity_crossover_days"].help_text = (
+            "Projected from the daily peaks' trend. "
+            f"Blank: the server's CAPACITY_CROSSOVER_DAYS ({settings.CAPACITY_CROSSOVER_DAYS})."
+        )
 
     def sections(self):
         return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]

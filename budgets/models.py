@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -45,6 +46,8 @@ _SCOPE_SHAPES = {
 
 DEFAULT_THRESHOLDS = [50, 80, 100]
 MAX_THRESHOLD = 200  # percent; a crossing past twice the budget is the last one worth announcing
+MAX_CAPACITY_PERCENT = 100  # a peak alert at the limit itself is the last one worth announcing
+MAX_CAPACITY_DAYS = 180  # the crossover is projected this far ahead (allocator.capacity.headroom)
 
 
 def default_thresholds() -> list[int]:
@@ -296,6 +299,10 @@ class Alert(models.Model):
         APPROVAL = "approval", "Waiting for approval"
         EVENT = "event", "Event (webhooks only)"
         HISTORY_GAP = "history_gap", "Usage history lost"
+        # Provider rate limits (allocator/capacity/alerts.py): a day's busiest minute past the policy share of a
+        # limit, and a projected crossover within the policy's days.
+        CAPACITY_PEAK = "capacity_peak", "Capacity peak"
+        CAPACITY_CROSSOVER = "capacity_crossover", "Capacity crossover"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -304,7 +311,7 @@ class Alert(models.Model):
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Superseded"
 
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=24, choices=Kind.choices)
     scope = models.CharField(max_length=16, blank=True)
     scope_key = models.CharField(max_length=40)
     quarter = models.CharField(max_length=10)
@@ -346,6 +353,22 @@ class Alert(models.Model):
         return f"{self.get_kind_display()}: {self.message[:60]}"
 
     @property
+    def label(self) -> str:
+        """The kind as pages show it: "Threshold 80 %", "Capacity peak ≥ 80 %", "Capacity crossover"."""
+        if self.kind == self.Kind.THRESHOLD and self.threshold:
+            return f"{self.get_kind_display()} {self.threshold}\u00a0%"
+        if self.kind == self.Kind.CAPACITY_PEAK:
+            return f"{self.get_kind_display()} \u2265\u00a0{self.threshold}\u00a0%"
+        return self.get_kind_display()
+
+    @property
+    def tone(self) -> str:
+        """The badge colour of the kind: bad (urgent), warn (a date ahead) or info."""
+        if self.is_urgent:
+            return "bad"
+        return "warn" if self.kind in (self.Kind.FORECAST, self.Kind.CAPACITY_CROSSOVER) else "info"
+
+    @property
     def identity(self) -> tuple[str, str, str, int, str]:
         return (self.kind, self.scope_key, self.quarter, self.threshold, self.dedupe)
 
@@ -379,6 +402,19 @@ class BudgetPolicy(OneRowSettings):
     fast_lane_calls_per_minute = models.PositiveSmallIntegerField(
         default=30, help_text="At most this many provider calls a minute for the fast lane."
     )
+    # Capacity alerts (allocator/capacity/alerts.py); blank: the server's CAPACITY_ALERT_PERCENT / _CROSSOVER_DAYS.
+    capacity_alert_percent = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_CAPACITY_PERCENT)],
+        help_text="Alert when a day's busiest minute reaches this share of a rate limit.",
+    )
+    capacity_crossover_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_CAPACITY_DAYS)],
+        help_text="Alert when demand is projected to cross a rate limit within this many days.",
+    )
     # Who sees whom on the leaderboards (accounts.permissions.Access.leaderboard_scope reads these).
     engineers_see_names = models.BooleanField(
         default=False, help_text="Engineers see their teams' leaderboards with names, not only their own position."
@@ -393,6 +429,16 @@ class BudgetPolicy(OneRowSettings):
 
     def __str__(self) -> str:
         return "Budget policy"
+
+    @property
+    def capacity_percent(self) -> int:
+        """The share of a rate limit a peak minute alerts at: the policy's, else the server's setting."""
+        return self.capacity_alert_percent or settings.CAPACITY_ALERT_PERCENT
+
+    @property
+    def capacity_days(self) -> int:
+        """How near a projected crossover alerts: the policy's, else the server's setting."""
+        return self.capacity_crossover_days or settings.CAPACITY_CROSSOVER_DAYS
 
     @property
     def thresholds(self) -> list[int]:

@@ -32,6 +32,8 @@ _TITLES = {
     "runaway": ":rotating_light: Runaway spend",
     "suspension": ":no_entry: Keys suspended",
     "approval": ":inbox_tray: Waiting for approval",
+    "capacity_peak": ":chart_with_upwards_trend: Capacity peak",
+    "capacity_crossover": ":hourglass_flowing_sand: Capacity crossover",
 }
 
 

@@ -54,14 +54,14 @@ def test_doubling_every_10_days_alerts_at_least_7_days_ahead_and_once(limit):
         today = CROSSING - timedelta(days=lead)
         peaks_of(limit, series(doubling, today=today))
         capacity_alerts_raise(today=today)
-        if first_crossover_alert is None and Alert.objects.filter(kind=Alert.Kind.FORECAST).exists():
+        if first_crossover_alert is None and Alert.objects.filter(kind=Alert.Kind.CAPACITY_CROSSOVER).exists():
             first_crossover_alert = today
     assert first_crossover_alert is not None
     assert (CROSSING - first_crossover_alert).days >= 7
     # Each crossing once, however many days it held: one crossover alert and one "above 80 %" alert.
     alerts = Alert.objects.filter(scope=CAPACITY_SCOPE)
-    assert sorted(alerts.values_list("kind", flat=True)) == [Alert.Kind.FORECAST, Alert.Kind.THRESHOLD]
-    threshold = alerts.get(kind=Alert.Kind.THRESHOLD)
+    assert sorted(alerts.values_list("kind", flat=True)) == [Alert.Kind.CAPACITY_CROSSOVER, Alert.Kind.CAPACITY_PEAK]
+    threshold = alerts.get(kind=Alert.Kind.CAPACITY_PEAK)
     assert threshold.threshold == 80 and "gpt-4.1 tokens per minute on Simulated" in threshold.message
     assert threshold.url == limit.get_absolute_url()
 

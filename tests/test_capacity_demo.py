@@ -24,7 +24,7 @@ def test_demo_capacity_shows_gpt_4_1_near_its_limit_with_a_crossover_and_alerts(
     assert 80 <= first.percent < 100 and first.binds_first
     assert first.crossover is not None and 0 < first.days_to_crossover < 14
     kinds = set(Alert.objects.filter(scope=CAPACITY_SCOPE).values_list("kind", flat=True))
-    assert kinds == {Alert.Kind.THRESHOLD, Alert.Kind.FORECAST}
+    assert kinds == {Alert.Kind.CAPACITY_PEAK, Alert.Kind.CAPACITY_CROSSOVER}
     assert all(row.crossover is None for row in page.context["rows"] if row.limit.model != "gpt-4.1")
     # Run again: nothing new (same anchor, same numbers, alerts once per crossing).
     call_command("seed_demo_capacity", stdout=io.StringIO())

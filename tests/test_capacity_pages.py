@@ -14,6 +14,7 @@ from django.utils import timezone
 from allocator.capacity.models import RateLimitRecord
 from allocator.models import ProviderAccount
 from allocator.providers import capacity
+from budgets.models import BudgetPolicy
 from tests.api_helpers import script
 from tests.capacity_helpers import limit_of, peaks_of
 from tests.conftest import login
@@ -118,6 +119,7 @@ def _count(client, url) -> int:
 def test_query_counts_do_not_grow_with_limits_and_peaks(
     limits, simulated, finance, today, django_assert_max_num_queries
 ):
+    BudgetPolicy.current()  # the policy row exists (its first read creates it)
     client = login(finance)
     urls = [reverse("capacity:headroom"), reverse("capacity:detail", args=[limits[0].pk]), reverse("api:capacity")]
     before = [_count(client, url) for url in urls]

@@ -1,7 +1,8 @@
 """Capacity: the headroom rows the capacity page shows (allocator/capacity/headroom.py), least headroom first.
 
 Managers, finance and admins (Access.sees_capacity); engineers get 403. Counts are integers (tokens or requests a
-minute); a dimension the provider does not report (Anthropic request counts) has `reported: false` and null peaks."""
+minute; for a per-day limit the day's total, with a null p99); a dimension the provider does not report (Anthropic
+request counts) has `reported: false` and null peaks."""
 
 from __future__ import annotations
 
@@ -76,8 +77,8 @@ def _row(row: HeadroomRow) -> dict:
 
 @extend_schema(parameters=[CapacityQuery], responses={200: HeadroomPageSerializer, **errors(400, 403, 404)})
 class CapacityList(APIView):
-    """Every per-minute rate limit against the busiest and p99 minute of today or yesterday (`peak_day`), which
-    dimension binds first and the projected crossover date; filter `account` (name)."""
+    """Every rate limit against the busiest and p99 minute of today or yesterday (`peak_day`; a per-day limit: that
+    day's total), which dimension binds first and the projected crossover date; filter `account` (name)."""
 
     def get(self, request: Request) -> Response:
         if not Access.for_request(request).sees_capacity:

@@ -1,5 +1,6 @@
-"""Headroom: each limiter against its recent peak and p99 minute (today or yesterday), which one binds first, and
-the projected crossover.
+"""Headroom: each limiter against its recent demand (today or yesterday), which one binds first, and the projected
+crossover. Per-minute limits are compared with the day's busiest minute (and its p99 minute), per-day limits
+(requests per day, batch input tokens per day) with the sum of the day's minutes.
 
 The crossover is `budgets.projection.series_crossing` on the limiter's daily peaks (the same projection as budget
 forecasts: weekday pattern, robust level, a trend only where two estimates agree), looking CROSSOVER_HORIZON_DAYS
@@ -20,7 +21,7 @@ from allocator.providers import capacity
 from allocator.quarters import Quarter
 from budgets.projection import LOOKBACK_DAYS, series_crossing
 
-CROSSOVER_HORIZON_DAYS = 180
+CROSSOVER_HORIZON_DAYS = 180  # budgets.models.MAX_CAPACITY_DAYS bounds the policy by it
 CHART_DAYS = 90
 
 
@@ -28,12 +29,13 @@ CHART_DAYS = 90
 class HeadroomRow:
     limit: RateLimitRecord
     # The busiest minute of today or yesterday, whichever is busier (early in a UTC day, today alone would read as
-    # quiet): None when no demand was seen on either, or the provider does not report the dimension.
+    # quiet), or for a per-day limit that day's total: None when no demand was seen on either, or the provider does
+    # not report the dimension.
     peak: int | None = None
-    p99: int | None = None  # of the same day
+    p99: int | None = None  # of the same day (None for a per-day limit)
     peak_day: date | None = None
     crossover: date | None = None  # first day the projected daily peak reaches the limit (today if it already did)
-    history: dict[date, int] = field(default_factory=dict)  # daily peaks before today
+    history: dict[date, int] = field(default_factory=dict)  # daily peaks (or totals) before today
     binds_first: bool = False  # the least headroom of its account × scope × model
     reported: bool = True  # the provider reports this dimension (Anthropic: no request counts)
 
@@ -65,30 +67,33 @@ class HeadroomRow:
 
 
 def _limits(account_ids=None) -> list[RateLimitRecord]:
-    records = RateLimitRecord.objects.select_related("account").filter(
-        dimension__in=capacity.MINUTE_DIMENSIONS, account__enabled=True
-    )
+    records = RateLimitRecord.objects.select_related("account").filter(account__enabled=True)
     if account_ids is not None:
         records = records.filter(account_id__in=account_ids)
     return effective_limits(records)
 
 
-def _peaks(limits: list[RateLimitRecord], *, since: date) -> dict[tuple, dict[date, tuple[int, int]]]:
-    series: dict[tuple, dict[date, tuple[int, int]]] = defaultdict(dict)
+Days = dict[date, tuple[int, int | None]]  # day -> (demand, p99 minute): what a limiter is compared with
+
+
+def _peaks(limits: list[RateLimitRecord], *, since: date) -> dict[tuple, Days]:
+    """Per limiter identity, each day's demand: the peak and p99 minute, or for a per-day limit the day's total."""
+    series: dict[tuple, Days] = defaultdict(dict)
     if not limits:
         return series
     rows = DemandPeak.objects.filter(day__gte=since, account_id__in={limit.account_id for limit in limits})
-    for account_id, scope, model, dimension, day, peak, p99 in rows.values_list(
-        "account_id", "scope", "model", "dimension", "day", "peak", "p99"
+    for account_id, scope, model, dimension, day, peak, p99, total in rows.values_list(
+        "account_id", "scope", "model", "dimension", "day", "peak", "p99", "total"
     ):
-        series[(account_id, scope, model, dimension)][day] = (peak, p99)
+        per_day = dimension in capacity.DAY_DIMENSIONS
+        series[(account_id, scope, model, dimension)][day] = (total, None) if per_day else (peak, p99)
     return series
 
 
-def headroom_row(limit: RateLimitRecord, days: dict[date, tuple[int, int]], *, today: date) -> HeadroomRow:
+def headroom_row(limit: RateLimitRecord, days: Days, *, today: date) -> HeadroomRow:
     row = HeadroomRow(limit=limit, history={d: peak for d, (peak, _) in days.items() if d < today})
-    reported = limit.account.capabilities.request_counts or limit.dimension != capacity.REQUESTS_PER_MINUTE
-    row.reported = reported
+    counts_requests = limit.dimension in (capacity.REQUESTS_PER_MINUTE, capacity.REQUESTS_PER_DAY)
+    row.reported = limit.account.capabilities.request_counts or not counts_requests
     recent = [day for day in (today, today - timedelta(days=1)) if day in days]
     if recent:
         row.peak_day = max(recent, key=lambda day: days[day][0])
@@ -108,7 +113,8 @@ def headroom_row(limit: RateLimitRecord, days: dict[date, tuple[int, int]], *, t
 def headroom_rows(
     *, today: date | None = None, account_ids=None, history_days: int = LOOKBACK_DAYS
 ) -> list[HeadroomRow]:
-    """Every per-minute limiter with its recent peak, p99 and crossover, least headroom first."""
+    """Every limiter with its recent demand (peak and p99 minute, or the day's total) and crossover, least headroom
+    first."""
     today = today or timezone.now().date()
     limits = _limits(account_ids)
     series = _peaks(limits, since=today - timedelta(days=history_days))

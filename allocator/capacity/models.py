@@ -61,10 +61,15 @@ class RateLimitRecord(models.Model):
     def per_minute(self) -> bool:
         return self.dimension in capacity.MINUTE_DIMENSIONS
 
+    @property
+    def per_day(self) -> bool:
+        return self.dimension in capacity.DAY_DIMENSIONS
+
 
 class DemandPeak(models.Model):
-    """The busiest minute and the 99th-percentile minute of one UTC day, per account × scope × model × dimension,
-    counted as the limiter counts (providers/capacity.py). Scope blank is the account's whole demand."""
+    """The busiest minute, the 99th-percentile minute and the sum of the minutes of one UTC day, per account × scope
+    × model × dimension, counted as the limiter counts (providers/capacity.py). Scope blank is the account's whole
+    demand. Per-minute limits read the peak, per-day limits (requests, batch tokens) the total."""
 
     account = models.ForeignKey(
         "allocator.ProviderAccount", on_delete=models.CASCADE, related_name="+", db_constraint=False
@@ -76,6 +81,7 @@ class DemandPeak(models.Model):
     peak = models.PositiveBigIntegerField()
     p99 = models.PositiveBigIntegerField()
     minutes = models.PositiveIntegerField(help_text="Minutes of the day the pull covered.")
+    total = models.PositiveBigIntegerField(default=0, help_text="Sum of the day's minutes (what per-day limits count).")
 
     class Meta:
         constraints = [

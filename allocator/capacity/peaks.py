@@ -1,4 +1,4 @@
-"""Demand: pull 1-minute usage for a recent window and keep, per UTC day, the peak and p99 minute.
+"""Demand: pull 1-minute usage for a recent window and keep, per UTC day, the peak and p99 minute and the day's sum.
 
 Each pull covers the start of yesterday (UTC) to now, so yesterday is complete once a pull ran after midnight and
 today grows through the day; the days it covers are replaced, never added to. Minute rows are summed per
@@ -81,6 +81,7 @@ def peaks_of(totals: Minutes, *, account: ProviderAccount, start: datetime, end:
                 peak=max(values),
                 p99=percentile(values, PERCENTILE, population=covered),
                 minutes=covered,
+                total=sum(values),
             )
         )
     return rows

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -21,7 +20,7 @@ from allocator.capacity.headroom import CHART_DAYS, headroom_detail, headroom_ro
 from allocator.capacity.limits import LimitInputError, limit_record, limit_remove
 from allocator.capacity.models import CapacityRead, RateLimitRecord, ThrottleHint
 from allocator.models import ProviderAccount
-from budgets.models import Alert
+from budgets.models import Alert, BudgetPolicy
 
 HINT_DAYS = 7
 
@@ -54,7 +53,7 @@ def capacity_headroom(request: HttpRequest) -> HttpResponse:
         "has_accounts": ProviderAccount.objects.filter(enabled=True).exists(),
         "is_admin": access.is_admin,
         "hint_days": HINT_DAYS,
-        "alert_percent": settings.CAPACITY_ALERT_PERCENT,
+        "alert_percent": BudgetPolicy.current().capacity_percent,
     }
     return render(request, "capacity/headroom.html", context)
 
@@ -68,7 +67,7 @@ def capacity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "row": row,
         "limit": limit,
-        "chart": capacity_chart(row, today=today) if limit.per_minute else None,
+        "chart": capacity_chart(row, today=today),
         "chart_days": CHART_DAYS,
         "is_admin": access.is_admin,
     }

@@ -1,8 +1,8 @@
 """Provider rate limits and per-minute demand: the value types adapters return, and the count rule.
 
 Dimensions are Allocator's words for what a limiter counts; each adapter maps its provider's limiter names onto
-them (`openai.RATE_LIMIT_FIELDS`, `anthropic.LIMITER_TYPES`). Only the per-minute dimensions are compared with
-minute demand; the per-day ones are stored and shown.
+them (`openai.RATE_LIMIT_FIELDS`, `anthropic.LIMITER_TYPES`). The per-minute dimensions are compared with the busiest
+minute of a day, the per-day ones with the sum of the day's minutes (UTC days).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ DIMENSIONS = (
     (BATCH_INPUT_TOKENS_PER_DAY, "batch input tokens per day"),
 )
 MINUTE_DIMENSIONS = (REQUESTS_PER_MINUTE, TOKENS_PER_MINUTE, INPUT_TOKENS_PER_MINUTE, OUTPUT_TOKENS_PER_MINUTE)
+DAY_DIMENSIONS = (REQUESTS_PER_DAY, BATCH_INPUT_TOKENS_PER_DAY)
 
 ORGANIZATION = ""  # the scope of an organization-wide limit (and of an account's whole demand)
 
@@ -43,20 +44,24 @@ class RateLimit:
 
 
 class MinuteCounts(NamedTuple):
-    """What one minute of usage counts against each per-minute limiter (None: the provider does not report it)."""
+    """What one minute of usage counts against each limiter (None: the provider does not report it). The per-day
+    limiters count the day's sum of these minutes."""
 
     requests: int | None
     tokens: int
     input_tokens: int
     output_tokens: int
+    batch_input_tokens: int | None = None  # input tokens of Batch API requests (OpenAI's batch tokens per day)
 
     def by_dimension(self) -> tuple[tuple[str, int | None], ...]:
-        """(dimension, count) of every per-minute dimension."""
+        """(dimension, count) of every dimension: the per-minute ones, then the per-day ones."""
         return (
             (REQUESTS_PER_MINUTE, self.requests),
             (TOKENS_PER_MINUTE, self.tokens),
             (INPUT_TOKENS_PER_MINUTE, self.input_tokens),
             (OUTPUT_TOKENS_PER_MINUTE, self.output_tokens),
+            (REQUESTS_PER_DAY, self.requests),
+            (BATCH_INPUT_TOKENS_PER_DAY, self.batch_input_tokens),
         )
 
 
@@ -80,11 +85,13 @@ class CapacityReads:
 
     def limit_counts(self, row) -> MinuteCounts:
         """What a minute row counts against the limiters. The default is OpenAI's rule: every input token (cached
-        ones too) and every output token seen. Output limiters reserve `max_tokens` at request start, which usage
-        does not show: output seen is a lower bound."""
+        ones too) and every output token seen; batch tokens per day count the input tokens of rows marked
+        `dimensions["batch"]`. Output limiters reserve `max_tokens` at request start, which usage does not show:
+        output seen is a lower bound."""
         return MinuteCounts(
             requests=row.requests,
             tokens=row.input_tokens + row.output_tokens,
             input_tokens=row.input_tokens,
             output_tokens=row.output_tokens,
+            batch_input_tokens=row.input_tokens if row.dimensions.get("batch") is True else 0,
         )

@@ -36,6 +36,8 @@ HOUR_BUCKETS_PER_PAGE = 168  # the documented maximum for bucket_width=1h
 DAY_COST_BUCKETS_PER_PAGE = 180
 MINUTE_BUCKETS_PER_PAGE = 1440  # the documented maximum for bucket_width=1m
 MINUTE_GROUP_BY = ("model", "project_id")  # rate limits are per project and model
+# Completions also split batch from the rest (batch_1_day_max_input_tokens); embeddings have no `batch` grouping.
+MINUTE_GROUP_BY_KIND = {"completions": (*MINUTE_GROUP_BY, "batch"), "embeddings": MINUTE_GROUP_BY}
 # A project rate limit's fields (provider-apis.md §1.4, §8) and the dimension each one limits; images and audio are
 # not usage Allocator reads.
 RATE_LIMIT_FIELDS = {
@@ -355,8 +357,17 @@ class OpenAIProvider(Provider):
         """Completions and embeddings usage per minute, model and project (the grain of the rate limits)."""
         for kind in USAGE_KINDS:
             path = f"/organization/usage/{kind}"
-            params = _report_params(start, end, width="1m", group_by=MINUTE_GROUP_BY, limit=MINUTE_BUCKETS_PER_PAGE)
-            yield from self.report_rows(path, params, _minute_rows(self._usage_rows), what="minute usage")
+            group_by = MINUTE_GROUP_BY_KIND[kind]
+            params = _report_params(start, end, width="1m", group_by=group_by, limit=MINUTE_BUCKETS_PER_PAGE)
+            yield from self.report_rows(path, params, _minute_rows(self._minute_usage_rows), what="minute usage")
+
+    def _minute_usage_rows(self, bucket: dict[str, Any]) -> list[UsageRow]:
+        """An hourly bucket's rows, each marked `batch` where the result says it is Batch API usage."""
+        rows = self._usage_rows(bucket)
+        for row, result in zip(rows, bucket["results"], strict=True):
+            if result.get("batch") is True:
+                row.dimensions["batch"] = True
+        return rows
 
 
 def _rate_limits(item: dict[str, Any], project_id: str) -> list[capacity.RateLimit]:
@@ -379,7 +390,8 @@ def _minute_rows(parse):
         out = parse(bucket)
         for row in out:
             row.bucket_width = "1m"
-            row.dimensions = {"scope": row.dimensions.get("project_id", capacity.ORGANIZATION)}
+            scope = row.dimensions.get("project_id", capacity.ORGANIZATION)
+            row.dimensions = {"scope": scope, "batch": True} if row.dimensions.get("batch") else {"scope": scope}
         return out
 
     return rows
