@@ -88,8 +88,10 @@ class HttpClient:
                 self.throttled += response.status_code == 429
                 cause = None  # type: ignore[assignment]
                 if response.status_code not in self.RETRY_STATUSES or self._is_quota(response):
+                    error.throttled = self.throttled
                     raise error
             if attempt >= self.retries:
+                error.throttled = self.throttled  # the count travels with the error out of a producer process
                 raise error from cause
             delay = error.retry_after if error.retry_after is not None else self.backoff * (2**attempt)
             time.sleep(min(delay, self.max_sleep))

@@ -17,11 +17,15 @@ helper is stopped.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import multiprocessing
+import os
 import pickle
 import queue
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 AHEAD = 2  # pages prepared ahead of the writer: enough to keep it busy, little memory (a page is a few MB)
 _POLL = 0.2  # seconds between checks of "stop" while a queue is full or empty
+_PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
 
 
 def prefetched(pages: Iterator[Any], prepare: Callable[[Any], Any], *, process: bool = False) -> Iterator[Any]:
@@ -99,7 +104,10 @@ def _start_producer(pages: Iterator[Any], prepare: Callable[[Any], Any]) -> tupl
         handoff.put(data)
         return True
 
+    parent = os.getpid()
+
     def run() -> None:
+        _let_go_of_the_parent(parent)
         # The parent's handlers (a Celery worker's warm shutdown) are not this process's: terminate() just ends it.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops this one
@@ -110,6 +118,24 @@ def _start_producer(pages: Iterator[Any], prepare: Callable[[Any], Any]) -> tupl
     producer = context.Process(target=run, name="usage-producer", daemon=True)
     producer.start()
     return producer, handoff
+
+
+def _let_go_of_the_parent(parent: int) -> None:
+    """In the forked producer: die with the parent, and close (without a word to the server) its inherited copies of
+    the parent's database sockets. Otherwise a parent killed mid-sync would leave this process holding its database
+    session open, and with it the account's sync lock, so the next worker could never take the sync over."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        raw = connection.connection
+        if raw is not None and hasattr(raw, "fileno"):
+            with contextlib.suppress(OSError):
+                os.close(raw.fileno())  # the socket, not the session: the parent's session stays its own
 
 
 def _loads(data: bytes) -> tuple:

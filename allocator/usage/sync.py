@@ -158,7 +158,7 @@ def _throttles_record(*, account: ProviderAccount, adapter: Provider) -> None:
     """The 429s this sync got: a capacity hint (allocator.capacity)."""
     from allocator.capacity.limits import throttles_record
 
-    throttles_record(account=account, count=getattr(getattr(adapter, "http", None), "throttled", 0), now=timezone.now())
+    throttles_record(account=account, count=_throttled(adapter), now=timezone.now())
 
 
 def _run(
@@ -234,7 +234,13 @@ def _store_pages(
 
     def prepare(page: list[UsageRow]) -> Page:
         rows = bucket_rows(page, account_id=account.pk, keys=keys, pricer=pricer, stamp=run.started_at)
-        return Page.of(rows, stamp=run.started_at, copy_text=writer.postgres, unknown_models=pricer.unknown_models)
+        return Page.of(
+            rows,
+            stamp=run.started_at,
+            copy_text=writer.postgres,
+            unknown_models=pricer.unknown_models,
+            throttled=_throttled(adapter),
+        )
 
     pages = adapter.pull_usage(start=run.window_start, end=run.window_end)
     if adapter.reads_database:
@@ -242,14 +248,28 @@ def _store_pages(
     else:
         # A producer process on PostgreSQL: it sends COPY text, which pickles cheaply (SQLite needs the rows).
         prepared = prefetched(pages, prepare, process=writer.postgres)
-    for page in prepared:
-        pricer.unknown_models |= page.unknown_models  # priced in the producer: its pricer saw them
-        with transaction.atomic():
-            days = writer.write(page)
-            _heartbeat(run, rows=page.count, unknown=pricer.unknown_models)
-        changed |= days
-        if progress is not None:
-            progress(run)
+    try:
+        for page in prepared:
+            pricer.unknown_models |= page.unknown_models  # priced in the producer: its pricer saw them
+            _throttled(adapter, seen=page.throttled)
+            with transaction.atomic():
+                days = writer.write(page)
+                _heartbeat(run, rows=page.count, unknown=pricer.unknown_models)
+            changed |= days
+            if progress is not None:
+                progress(run)
+    except ProviderError as error:
+        _throttled(adapter, seen=getattr(error, "throttled", 0))
+        raise
+
+
+def _throttled(adapter: Provider, *, seen: int = 0) -> int:
+    """The 429s the adapter's client has met, at least `seen` (what a producer process's copy of it counted)."""
+    http = getattr(adapter, "http", None)
+    if http is None:
+        return 0
+    http.throttled = max(getattr(http, "throttled", 0), seen)
+    return http.throttled
 
 
 def _replace_unseen(*, run: SyncRun, account: ProviderAccount, writer: BucketWriter) -> set[date]:

@@ -184,7 +184,8 @@ def _copy_text(rows: list[tuple], stamp: datetime, chunk_rows: int = 5000) -> It
 class Page:
     """A page ready to store, built before the page's transaction opens (ahead, in the producer, where there is one):
     bucket tuples (None on PostgreSQL, where the COPY text stands for them and only it is sent from the producer),
-    their number, time buckets and provider key ids, and the models the pricer has not known so far."""
+    their number, time buckets and provider key ids, the models the pricer has not known so far, and the 429s the
+    adapter's client had met by then (counted where the page was fetched: perhaps in the producer)."""
 
     rows: list[tuple] | None
     count: int
@@ -192,9 +193,18 @@ class Page:
     keys: set[str]
     text: list[str] | None
     unknown_models: frozenset[str] = frozenset()
+    throttled: int = 0
 
     @classmethod
-    def of(cls, rows: list[tuple], *, stamp: datetime, copy_text: bool, unknown_models: Iterable[str] = ()) -> Page:
+    def of(
+        cls,
+        rows: list[tuple],
+        *,
+        stamp: datetime,
+        copy_text: bool,
+        unknown_models: Iterable[str] = (),
+        throttled: int = 0,
+    ) -> Page:
         return cls(
             rows=None if copy_text else rows,
             count=len(rows),
@@ -202,6 +212,7 @@ class Page:
             keys={row[3] for row in rows},
             text=list(_copy_text(rows, stamp)) if copy_text else None,
             unknown_models=frozenset(unknown_models),
+            throttled=throttled,
         )
 
 
