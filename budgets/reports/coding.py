@@ -77,6 +77,7 @@ class PersonTools:
 
     user_id: int
     name: str
+    email: str = ""
     cost_by_tool: dict[str, Decimal] = field(default_factory=dict)
     lines_added: int | None = None
     commits: int | None = None
@@ -96,15 +97,16 @@ class PersonTools:
 @dataclass
 class ToolsBoard:
     tools: list[str]
-    rows: list[PersonTools]  # the costliest first, at most BOARD_ROWS
+    rows: list[PersonTools]  # the costliest first, at most the limit asked for
     people: int  # how many people use a coding tool here
 
     def cells(self, row: PersonTools) -> list[Decimal | None]:
         return [row.cost_by_tool.get(tool) for tool in self.tools]
 
 
-def tools_board(filters: BoardFilters) -> ToolsBoard:
-    """Coding-tool spend and outcomes per person of the board's filter (one query)."""
+def tools_board(filters: BoardFilters, *, limit: int | None = BOARD_ROWS) -> ToolsBoard:
+    """Coding-tool spend and outcomes per person of the board's filter, the `limit` costliest (None: everyone; the
+    CSV and the API), in one query. Who may see the rows is the board's rule (boards.shows_board)."""
     summaries = CodingSummary.objects.filter(quarter_start=filters.quarter.start, user__isnull=False)
     if filters.team:
         summaries = summaries.filter(user__memberships__team=filters.team)
@@ -119,10 +121,10 @@ def tools_board(filters: BoardFilters) -> ToolsBoard:
         if s.pk in seen:  # a person in two of the filtered teams
             continue
         seen.add(s.pk)
-        row = people.setdefault(s.user_id, PersonTools(user_id=s.user_id, name=str(s.user)))
+        row = people.setdefault(s.user_id, PersonTools(user_id=s.user_id, name=str(s.user), email=s.user.email))
         row.cost_by_tool[s.account.name] = row.cost_by_tool.get(s.account.name, ZERO) + s.cost_usd
         tools.add(s.account.name)
         for name in OUTCOMES:
             setattr(row, name, _add(getattr(row, name), getattr(s, name)))
     ranked = sorted(people.values(), key=lambda r: (-r.cost, r.name.lower()))
-    return ToolsBoard(tools=sorted(tools), rows=ranked[:BOARD_ROWS], people=len(ranked))
+    return ToolsBoard(tools=sorted(tools), rows=ranked[:limit], people=len(ranked))
