@@ -15,6 +15,8 @@ from allocator.coding.models import CodingSummary
 from allocator.coding.rollups import counts_against_budgets
 from allocator.money import ZERO
 from allocator.quarters import Quarter
+from budgets.models import Scope, scope_key
+from budgets.provider_cap_models import ProviderCap
 from budgets.reports.visibility import BoardFilters
 
 OUTCOMES = ("lines_added", "commits", "pull_requests", "accepted_suggestions")
@@ -69,6 +71,17 @@ def person_tools(*, person_id: int, quarter: Quarter) -> list[ToolRow]:
         for s in rows
     ]
     return sorted(tools, key=lambda t: (-t.cost, t.name))
+
+
+def person_member_limits(*, person_id: int) -> list[ProviderCap]:
+    """The hard spend limits Allocator keeps for the person at coding tools (budgets/member_caps.py: scope
+    "user:<id>"), a failing write first, with its error (one query)."""
+    caps = (
+        ProviderCap.objects.filter(scope_key=scope_key(Scope.USER, person_id))
+        .exclude(state=ProviderCap.State.REMOVED)
+        .select_related("account")
+    )
+    return sorted(caps, key=lambda c: (c.state == ProviderCap.State.IN_STEP, c.account.name))
 
 
 @dataclass
