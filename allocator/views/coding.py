@@ -19,11 +19,14 @@ SHOWN = 200  # identities a list shows (the unmatched ones first)
 @login_required
 def coding_identities(request: HttpRequest) -> HttpResponse:
     require_admin(request)
-    identities = CodingIdentity.objects.select_related("account", "user").order_by("account__name", "external_id")
+    identities = CodingIdentity.objects.select_related("account", "user", "mapped_by")
+    identities = identities.order_by("account__name", "external_id")
     unmatched = list(identities.filter(user__isnull=True)[:SHOWN])
     matched = identities.filter(user__isnull=False).order_by("-matched_by", "account__name", "external_id")
     matched = list(matched[:SHOWN])
-    context = {"unmatched": unmatched, "matched": matched, "form": CodingIdentityMapForm(), "shown": SHOWN}
+    form = CodingIdentityMapForm()
+    people = [(value, label) for value, label in form.fields["person"].choices if value]  # once, not once a row
+    context = {"unmatched": unmatched, "matched": matched, "people": people, "shown": SHOWN}
     return render(request, "allocator/coding_identities.html", context)
 
 
