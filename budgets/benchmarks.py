@@ -217,6 +217,8 @@ if register is not None:
         "enforce",
         bench_enforce,
         help="Time one enforcement run at N keys and at 100 (queries must stay flat).",
+        target={"queries_equal_at_100_keys": True},
+        met=lambda result: result["queries"] == result["queries_at_100_keys"],
         arguments=[(("--keys",), {"type": int, "default": 5000})],
     )
 

@@ -35,8 +35,8 @@ BUDGET_PAGES = {
 def test_bench_pages_fills_measures_both_sizes_and_cleans_up(db):
     out = io.StringIO()
     call_command(
-        "bench", "pages", "--usage-rows", "600", "--small-rows", "100", "--requests", "2", "--people", "30",
-        "--keys", "60", "--json", stdout=out,
+        "bench", "pages", "--usage-rows", "600", "--small-rows", "100", "--requests", "1", "--warmup", "2",
+        "--people", "30", "--keys", "60", "--json", stdout=out,
     )  # fmt: skip
     result = json.loads(out.getvalue().strip().splitlines()[-1])
     assert result["bench"] == "pages" and result["usage_rows"] == 600

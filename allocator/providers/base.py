@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import orjson
 
 from allocator.providers.capacity import CapacityReads
 from allocator.providers.caps import (  # noqa: F401 - part of the provider interface
@@ -397,3 +398,8 @@ class Provider(CapacityReads):
     def pull_cost(self, *, start: datetime, end: datetime) -> Iterator[list[CostRow]]:
         """Yield billed cost one page at a time for [start, end)."""
         raise ProviderError(f"{self.kind} has no cost API", permanent=True)
+
+
+def decode_json(body: bytes) -> Any:
+    """A body's JSON (orjson: usage pages hold 100,000s of results; twice as fast; its errors are ValueErrors)."""
+    return orjson.loads(body)

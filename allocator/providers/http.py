@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from allocator.providers.base import ERROR_TEXT_LIMIT, ProviderError
+from allocator.providers.base import ERROR_TEXT_LIMIT, ProviderError, decode_json
 
 _tls_context = functools.cache(httpx.create_ssl_context)  # loading the CA bundle takes ~0.3 s: once a process
 
@@ -99,7 +99,7 @@ class HttpClient:
         if not response.content:
             return None
         try:
-            return response.json()
+            return decode_json(response.content)
         except ValueError as e:
             raise ProviderError(
                 f"{self.provider} sent a malformed response to {method} {path} (not JSON)",

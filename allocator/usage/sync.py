@@ -36,10 +36,11 @@ from allocator.providers import provider_class
 from allocator.providers.base import Provider, ProviderError, UsageRow
 from allocator.quarters import Quarter
 from allocator.usage.gaps import usage_gap_record
+from allocator.usage.prefetch import prefetched
 from allocator.usage.pricing import Pricer
 from allocator.usage.reconcile import usage_reconcile
 from allocator.usage.rollups import DAY, rollups_recompute
-from allocator.usage.writer import BucketWriter, Page, bucket_rows, key_ids, prefetched
+from allocator.usage.writer import BucketWriter, Page, bucket_rows, key_ids
 
 logger = logging.getLogger(__name__)
 
@@ -233,14 +234,19 @@ def _store_pages(
 
     def prepare(page: list[UsageRow]) -> Page:
         rows = bucket_rows(page, account_id=account.pk, keys=keys, pricer=pricer, stamp=run.started_at)
-        return Page.of(rows, stamp=run.started_at, copy_text=writer.postgres)
+        return Page.of(rows, stamp=run.started_at, copy_text=writer.postgres, unknown_models=pricer.unknown_models)
 
     pages = adapter.pull_usage(start=run.window_start, end=run.window_end)
-    prepared = (prepare(page) for page in pages) if adapter.reads_database else prefetched(pages, prepare)
+    if adapter.reads_database:
+        prepared = (prepare(page) for page in pages)
+    else:
+        # A producer process on PostgreSQL: it sends COPY text, which pickles cheaply (SQLite needs the rows).
+        prepared = prefetched(pages, prepare, process=writer.postgres)
     for page in prepared:
+        pricer.unknown_models |= page.unknown_models  # priced in the producer: its pricer saw them
         with transaction.atomic():
             days = writer.write(page)
-            _heartbeat(run, rows=len(page.rows), unknown=pricer.unknown_models)
+            _heartbeat(run, rows=page.count, unknown=pricer.unknown_models)
         changed |= days
         if progress is not None:
             progress(run)

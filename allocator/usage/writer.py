@@ -12,16 +12,14 @@ The same SQL on SQLite and PostgreSQL, only the bulk loader differs:
   "seen" are deleted. That also retires OpenRouter's live "openrouter/today" row once the completed day
   arrives.
 
-Pages are prepared (parsed, priced, formatted for COPY) one page ahead in a helper thread while this one is
-written, for adapters that do not read the database themselves.
+Pages are prepared (parsed, priced, formatted for COPY) ahead of the writer, in a producer process on PostgreSQL
+(allocator.usage.prefetch), for adapters that do not read the database themselves.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from operator import attrgetter
@@ -139,49 +137,7 @@ def _summed(a: tuple, b: tuple) -> tuple:
     )
 
 
-# --- prefetch and storage ------------------------------------------------------------------------------
-
-
-def prefetched(pages: Iterator[list[UsageRow]], prepare: Callable[[list[UsageRow]], Page]) -> Iterator[Page]:
-    """`prepare(page)` for each page, computed one page ahead in a helper thread.
-
-    Fetching and parsing the next page (HTTP, JSON, pricing) then overlaps with writing this one (the database
-    works while this thread waits on it). The helper thread never touches the database, so it is only used for
-    adapters that do not either. An error in the helper is raised here; when the caller stops early, the helper
-    finishes the page in hand and exits.
-    """
-    handoff: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def put(item: tuple) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for page in pages:
-                if not put(("page", prepare(page))):
-                    return
-            put(("end", None))
-        except BaseException as error:  # noqa: BLE001 - handed to the consuming thread
-            put(("error", error))
-
-    threading.Thread(target=work, name="usage-prefetch", daemon=True).start()
-    try:
-        while True:
-            kind, value = handoff.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
+# --- storage ------------------------------------------------------------------------------
 
 
 def _copy_field(value: object) -> str:
@@ -226,21 +182,26 @@ def _copy_text(rows: list[tuple], stamp: datetime, chunk_rows: int = 5000) -> It
 
 @dataclass
 class Page:
-    """A page ready to store: bucket tuples, their time buckets and provider key ids, and (for PostgreSQL) the
-    COPY text, all built before the page's transaction opens (ahead, in the prefetch thread, where there is one)."""
+    """A page ready to store, built before the page's transaction opens (ahead, in the producer, where there is one):
+    bucket tuples (None on PostgreSQL, where the COPY text stands for them and only it is sent from the producer),
+    their number, time buckets and provider key ids, and the models the pricer has not known so far."""
 
-    rows: list[tuple]
+    rows: list[tuple] | None
+    count: int
     starts: set[datetime]
     keys: set[str]
     text: list[str] | None
+    unknown_models: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, rows: list[tuple], *, stamp: datetime, copy_text: bool) -> Page:
+    def of(cls, rows: list[tuple], *, stamp: datetime, copy_text: bool, unknown_models: Iterable[str] = ()) -> Page:
         return cls(
-            rows=rows,
+            rows=None if copy_text else rows,
+            count=len(rows),
             starts={row[1] for row in rows},
             keys={row[3] for row in rows},
-            text=list(_copy_text(rows, stamp)) if copy_text and rows else None,
+            text=list(_copy_text(rows, stamp)) if copy_text else None,
+            unknown_models=frozenset(unknown_models),
         )
 
 
@@ -296,14 +257,14 @@ class BucketWriter:
         columns = ", ".join(COLUMNS)
         if self.postgres:
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for chunk in page.text if page.text is not None else _copy_text(page.rows, self.stamp):
+                for chunk in page.text if page.text is not None else _copy_text(page.rows or [], self.stamp):
                     copy.write(chunk)
             return
         adapt = connection.ops.adapt_datetimefield_value
         starts: dict[datetime, str] = {}
         stamp = adapt(self.stamp)
         prepared = []
-        for row in page.rows:
+        for row in page.rows or []:
             start = starts.get(row[1])
             if start is None:
                 start = starts[row[1]] = adapt(row[1])
@@ -313,7 +274,7 @@ class BucketWriter:
 
     def write(self, page: Page) -> set[date]:
         """Store one page; return the UTC days whose buckets changed."""
-        if not page.rows:
+        if not page.count:
             return set()
         self.keys_seen |= page.keys
         starts = page.starts

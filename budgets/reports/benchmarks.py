@@ -135,6 +135,15 @@ def bench_export(lines: int = 1_000_000, format: str = "csv") -> dict:  # noqa: 
     return result
 
 
+EXPORT_TARGET = {"csv_lines_per_s_min": 50_000, "peak_rss_mb_max": 200}
+
+
+def export_met(result: dict) -> bool:
+    """Peak memory within bounds for every format; the lines-per-second target is the CSV's."""
+    fast = result["format"] != "csv" or (result["lines_per_s"] or 0) >= EXPORT_TARGET["csv_lines_per_s_min"]
+    return fast and result["peak_rss_mb"] <= EXPORT_TARGET["peak_rss_mb_max"]
+
+
 def _counting(lines, result: dict):
     result["_lines"] = 0
     for line in lines:
@@ -152,6 +161,8 @@ if register is not None:
         "export",
         bench_export,
         help="Stream a chargeback export of N lines: lines per second and peak memory.",
+        target=EXPORT_TARGET,
+        met=export_met,
         arguments=[
             (("--lines",), {"type": int, "default": 1_000_000}),
             (("--format",), {"choices": sorted(FORMATS), "default": "csv"}),

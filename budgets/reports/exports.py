@@ -70,38 +70,66 @@ def source_label(source: str) -> str:
 
 
 def chargeback_csv(lines: Iterable[Line], *, quarter: str) -> Iterator[str]:
-    """The chargeback lines as CSV, one row per line, header first."""
-    writer = csv.writer(Echo())
-    rows: list[str] = [writer.writerow(CHARGEBACK_COLUMNS)]
+    """The chargeback lines as CSV, one row per line, header first.
+
+    A million lines name a few thousand people, keys and teams and a few dozen models, so each text cell is made
+    safe once per distinct value (`safe`), and rows go to csv.writer CHUNK_ROWS at a time (`writerows`)."""
+    buffer = _Buffer()
+    writer = csv.writer(buffer)
+    writer.writerow(CHARGEBACK_COLUMNS)
+    safe: dict[str, str] = {}
+
+    def cell(value: str) -> str:
+        try:
+            return safe[value]
+        except KeyError:
+            result = safe[value] = text(value)
+            return result
+
+    rows: list[list] = []
     for line in lines:
         rows.append(
-            writer.writerow(
-                [
-                    quarter,
-                    line.for_quarter,
-                    line.category,
-                    text(line.cost_center_code),
-                    text(line.cost_center_name),
-                    text(line.team_name),
-                    text(line.project_name),
-                    text(line.user_name),
-                    line.kind,
-                    line.provider,
-                    text(line.account_name),
-                    text(line.key_name),
-                    text(line.model),
-                    line.input_tokens,
-                    line.cached_input_tokens,
-                    line.cache_write_tokens,
-                    line.output_tokens,
-                    "n/a" if line.requests is None else line.requests,
-                    money(line.cost_usd),
-                    source_label(line.source),
-                ]
-            )
+            [
+                quarter,
+                line.for_quarter,
+                line.category,
+                cell(line.cost_center_code),
+                cell(line.cost_center_name),
+                cell(line.team_name),
+                cell(line.project_name),
+                cell(line.user_name),
+                line.kind,
+                line.provider,
+                cell(line.account_name),
+                cell(line.key_name),
+                cell(line.model),
+                line.input_tokens,
+                line.cached_input_tokens,
+                line.cache_write_tokens,
+                line.output_tokens,
+                "n/a" if line.requests is None else line.requests,
+                money(line.cost_usd),
+                source_label(line.source),
+            ]
         )
         if len(rows) >= CHUNK_ROWS:
-            yield "".join(rows)
+            writer.writerows(rows)
+            yield buffer.take()
             rows.clear()
     if rows:
-        yield "".join(rows)
+        writer.writerows(rows)
+    yield buffer.take()
+
+
+class _Buffer:
+    """What csv.writer writes to: collects the text of a chunk of rows until it is taken."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, value: str) -> None:
+        self.parts.append(value)
+
+    def take(self) -> str:
+        chunk, self.parts = "".join(self.parts), []
+        return chunk

@@ -28,6 +28,7 @@ import importlib
 import io
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -44,6 +45,8 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from allocator.providers.base import decode_json
+
 # --- the registry ---------------------------------------------------------------------------------------
 
 
@@ -53,16 +56,31 @@ class Bench:
     function: Callable[..., dict]
     help: str = ""
     arguments: list[tuple[tuple, dict]] = field(default_factory=list)
+    target: dict[str, Any] = field(default_factory=dict)  # what the figures should reach, as printed
+    met: Callable[[dict], bool] | None = None  # whether a result reaches `target`
+
+    @property
+    def dests(self) -> list[str]:
+        return [kwargs.get("dest") or args[-1].lstrip("-").replace("-", "_") for args, kwargs in self.arguments]
 
 
 BENCHES: dict[str, Bench] = {}
+# `bench all` runs these, in this order, each at its own default scale unless told otherwise (--ingest-buckets …).
+ALL = ("ingest", "pages", "export", "enforce")
 
 
 def register(
-    name: str, function: Callable[..., dict], *, help: str = "", arguments: list[tuple[tuple, dict]] | None = None
+    name: str,
+    function: Callable[..., dict],
+    *,
+    help: str = "",
+    arguments: list[tuple[tuple, dict]] | None = None,
+    target: dict[str, Any] | None = None,
+    met: Callable[[dict], bool] | None = None,
 ) -> Callable[..., dict]:
-    """Add a `bench <name>` subcommand. `arguments` are (args, kwargs) pairs for argparse's add_argument."""
-    BENCHES[name] = Bench(name=name, function=function, help=help, arguments=list(arguments or []))
+    """Add a `bench <name>` subcommand. `arguments` are (args, kwargs) pairs for argparse's add_argument; `target`
+    and `met(result)` say what the figures should reach, and whether they did (both printed with the result)."""
+    BENCHES[name] = Bench(name, function, help, list(arguments or []), dict(target or {}), met)
     return function
 
 
@@ -76,12 +94,52 @@ def discover() -> None:
                 raise
 
 
+def run_bench(bench: Bench, options: dict[str, Any]) -> dict:
+    """Run one bench with its parsed options; its result with the database, target, met and the load average
+    (1-minute, before and after: on a shared machine every figure needs it beside it)."""
+    before = _load_average()
+    result = bench.function(**{name: options[name] for name in bench.dests})
+    result = {"bench": bench.name, "database": connection.vendor, **result}
+    if bench.met is not None:
+        result["target"] = bench.target
+        result["met"] = bool(bench.met(result))
+    result["load_average"] = [before, _load_average()]
+    return result
+
+
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:  # not available on this platform
+        return None
+
+
+def bench_all(**options: Any) -> dict:
+    """Every bench of ALL with the options given as --<bench>-<option> (each bench's defaults otherwise)."""
+    result: dict[str, Any] = {"bench": "all"}
+    for name in ALL:
+        bench = BENCHES[name]
+        _log(f"== bench {name}")
+        result[name] = run_bench(bench, {dest: options[f"{name}_{dest}"] for dest in bench.dests})
+        _log(f"== bench {name}: met {result[name].get('met')}")
+    return result
+
+
+def _all_arguments(parser) -> None:
+    for name in ALL:
+        bench = BENCHES[name]
+        for (_args, kwargs), dest in zip(bench.arguments, bench.dests, strict=True):
+            option = f"--{name}-{dest.replace('_', '-')}"
+            parser.add_argument(option, **{**kwargs, "dest": f"{name}_{dest}"})
+
+
 class Command(BaseCommand):
-    help = "Run a benchmark: " + "bench ingest --buckets N --json (others are registered by apps)."
+    help = "Run a benchmark: bench ingest --buckets N --json (others are registered by apps); bench all: all of them."
 
     def add_arguments(self, parser):
         discover()
-        sub = parser.add_subparsers(dest="bench", required=True, metavar="{" + ",".join(sorted(BENCHES)) + "}")
+        names = sorted([*BENCHES, "all"])
+        sub = parser.add_subparsers(dest="bench", required=True, metavar="{" + ",".join(names) + "}")
         for bench in BENCHES.values():
             bench_parser = sub.add_parser(bench.name, help=bench.help, description=bench.help)
             bench_parser.add_argument(
@@ -89,14 +147,18 @@ class Command(BaseCommand):
             )
             for args, kwargs in bench.arguments:
                 bench_parser.add_argument(*args, **kwargs)
+        all_help = f"Run {', '.join(ALL)} in turn (each at its documented default scale) and report them together."
+        all_parser = sub.add_parser("all", help=all_help, description=all_help)
+        all_parser.add_argument("--json", dest="as_json", action="store_true", help="Print one JSON object last.")
+        _all_arguments(all_parser)
 
     def handle(self, *args, bench: str, as_json: bool = False, **options):
-        chosen = BENCHES.get(bench)
-        if chosen is None:
+        if bench == "all":
+            result = bench_all(**options)
+        elif (chosen := BENCHES.get(bench)) is not None:
+            result = run_bench(chosen, options)
+        else:
             raise CommandError(f"Unknown benchmark {bench!r}; known: {', '.join(sorted(BENCHES))}.")
-        names = [kwargs.get("dest") or args[-1].lstrip("-").replace("-", "_") for args, kwargs in chosen.arguments]
-        result = chosen.function(**{name: options[name] for name in names})
-        result = {"bench": chosen.name, "database": connection.vendor, **result}
         if as_json:
             self.stdout.write(json.dumps(result))
         else:
@@ -132,8 +194,8 @@ def _bench_models() -> list[str]:
 
 
 class _GeneratedOpenAI:
-    """Stands in for the adapter's HTTP client: serves pre-built JSON pages of the usage API, as bytes, so the
-    adapter's own decoding, paging and parsing run as they do against api.openai.com."""
+    """Stands in for the adapter's HTTP client: serves pre-built JSON pages of the usage API, as bytes, decoded by the
+    client's own decoder, so the adapter's decoding, paging and parsing run as they do against api.openai.com."""
 
     def __init__(self, pages: list[bytes]) -> None:
         self.pages = pages
@@ -142,14 +204,14 @@ class _GeneratedOpenAI:
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         params = dict(kwargs.get("params") or [])
         if path != "/organization/usage/completions":
-            return json.loads(self.empty)  # embeddings and costs: nothing
-        return json.loads(self.pages[int(params.get("page") or 0)])
+            return decode_json(self.empty)  # embeddings and costs: nothing
+        return decode_json(self.pages[int(params.get("page") or 0)])
 
 
-def _generate(rows: int, models: list[str], first_hour: datetime) -> list[bytes]:
+def _generate(rows: int, models: list[str], first_hour: datetime, keys: int = KEYS) -> list[bytes]:
     """OpenAI usage pages (HOURS_PER_PAGE hourly buckets each) holding `rows` results in all."""
     rng = random.Random(42)
-    combos = [(k, models[(k * 7 + j * 13) % len(models)]) for k in range(KEYS) for j in range(MODELS_PER_KEY)]
+    combos = [(k, models[(k * 7 + j * 13) % len(models)]) for k in range(keys) for j in range(MODELS_PER_KEY)]
     per_hour = min(len(combos), rows)
     hours = math.ceil(rows / per_hour)
     pages: list[bytes] = []
@@ -191,7 +253,7 @@ def _generate(rows: int, models: list[str], first_hour: datetime) -> list[bytes]
     return pages
 
 
-def _setup() -> tuple[Any, Any]:
+def _setup(keys: int = KEYS) -> tuple[Any, Any]:
     from accounts.models import CostCenter, Team, User
     from allocator.models import Key, ProviderAccount, ProviderKind, UsageBucket
 
@@ -209,7 +271,7 @@ def _setup() -> tuple[Any, Any]:
     Key.objects.bulk_create(
         [
             Key(account=account, owner_user=user, team=team, name=f"bench {k}", provider_key_id=f"key_bench_{k:05d}")
-            for k in range(KEYS)
+            for k in range(keys)
             if k % 100
         ],
         batch_size=1000,
@@ -312,19 +374,21 @@ def _timed_pass(label: str, *, pages: list, account: Any, since: datetime, until
     return elapsed, run
 
 
-def bench_ingest(buckets: int = 1_000_000, keep: bool = False) -> dict:
+def bench_ingest(buckets: int = 1_000_000, keys: int = KEYS, keep: bool = False) -> dict:
     from allocator.models import DailyRollup, UsageBucket
 
     if buckets < 1:
         raise CommandError("--buckets must be at least 1")
     models = _bench_models()
-    per_hour = min(KEYS * MODELS_PER_KEY, buckets)
+    if keys < 1:
+        raise CommandError("--keys must be at least 1")
+    per_hour = min(keys * MODELS_PER_KEY, buckets)
     hours = math.ceil(buckets / per_hour)
     now = timezone.now()
     first_hour = (now - timedelta(hours=hours + 1)).replace(minute=0, second=0, microsecond=0)
-    _log(f"generating {buckets:,} usage results ({hours} hourly buckets, {len(models)} models, {KEYS:,} keys)…")
-    pages = _generate(buckets, models, first_hour)
-    account, _team = _setup()
+    _log(f"generating {buckets:,} usage results ({hours} hourly buckets, {len(models)} models, {keys:,} keys)…")
+    pages = _generate(buckets, models, first_hour, keys)
+    account, _team = _setup(keys)
     until = first_hour + timedelta(hours=hours)
 
     try:
@@ -343,7 +407,7 @@ def bench_ingest(buckets: int = 1_000_000, keep: bool = False) -> dict:
     result: dict[str, Any] = {
         "rows": buckets,
         "stored_rows": stored,
-        "keys": KEYS,
+        "keys": keys,
         "models": len(models),
         "pages": run.pages,
         "rollup_rows": rollup_rows,
@@ -363,12 +427,30 @@ def bench_ingest(buckets: int = 1_000_000, keep: bool = False) -> dict:
     return result
 
 
+INGEST_TARGET = {"ratio_vs_copy_min": 0.5, "reingest_time_ratio_max": 1.2}
+
+
+def ingest_met(result: dict) -> bool:
+    """First pass at least half a plain COPY's rows per second, re-ingest at most 1.2 × the first pass, rollups
+    exact. Without a COPY reference (SQLite) the first part cannot be shown, so it is not met."""
+    ratio = result.get("ratio_vs_copy")
+    return (
+        ratio is not None
+        and ratio >= INGEST_TARGET["ratio_vs_copy_min"]
+        and result["reingest_time_ratio"] <= INGEST_TARGET["reingest_time_ratio_max"]
+        and result["rollups_match"]
+    )
+
+
 register(
     "ingest",
     bench_ingest,
     help="Usage ingestion: N provider-format rows through parse → price → upsert → rollup, twice, vs COPY.",
+    target=INGEST_TARGET,
+    met=ingest_met,
     arguments=[
         (("--buckets",), {"type": int, "default": 1_000_000, "help": "Usage rows to generate (default 1,000,000)."}),
+        (("--keys",), {"type": int, "default": KEYS, "help": f"Keys the rows are spread over (default {KEYS:,})."}),
         (("--keep",), {"action": "store_true", "help": "Keep the bench account and its rows afterwards."}),
     ],
 )
