@@ -130,14 +130,20 @@ def tools_board(filters: BoardFilters, *, limit: int | None = BOARD_ROWS) -> Too
     people: dict[int, PersonTools] = {}
     tools: set[str] = set()
     seen: set[int] = set()
-    for s in summaries.select_related("account", "user").order_by("pk"):
-        if s.pk in seen:  # a person in two of the filtered teams
+    # Plain values, not model rows: a company's board reads thousands of summaries.
+    columns = ("pk", "user_id", "user__full_name", "user__email", "account__name", "usage_cost_usd", "seat_cost_usd")
+    for s in summaries.order_by("pk").values(*columns, *OUTCOMES):
+        if s["pk"] in seen:  # a person in two of the filtered teams
             continue
-        seen.add(s.pk)
-        row = people.setdefault(s.user_id, PersonTools(user_id=s.user_id, name=str(s.user), email=s.user.email))
-        row.cost_by_tool[s.account.name] = row.cost_by_tool.get(s.account.name, ZERO) + s.cost_usd
-        tools.add(s.account.name)
+        seen.add(s["pk"])
+        row = people.get(s["user_id"])
+        if row is None:
+            name = s["user__full_name"] or s["user__email"]  # as User.__str__
+            row = people[s["user_id"]] = PersonTools(user_id=s["user_id"], name=name, email=s["user__email"])
+        tool = s["account__name"]
+        row.cost_by_tool[tool] = row.cost_by_tool.get(tool, ZERO) + s["usage_cost_usd"] + s["seat_cost_usd"]
+        tools.add(tool)
         for name in OUTCOMES:
-            setattr(row, name, _add(getattr(row, name), getattr(s, name)))
+            setattr(row, name, _add(getattr(row, name), s[name]))
     ranked = sorted(people.values(), key=lambda r: (-r.cost, r.name.lower()))
     return ToolsBoard(tools=sorted(tools), rows=ranked[:limit], people=len(ranked))
