@@ -272,7 +272,8 @@ class PolicyForm(forms.ModelForm):
 
 
 class CodingIdentityMapForm(forms.Form):
-    """Map a coding tool's identity to a person (empty: unmap it)."""
+    """Map a coding tool's identity to a person, named by id or by email (the page's picker; any case), or to
+    nobody (both empty: unmap it)."""
 
     person = forms.ModelChoiceField(
         queryset=User.objects.filter(is_active=True).order_by("full_name", "email"),
@@ -280,3 +281,14 @@ class CodingIdentityMapForm(forms.Form):
         label="Person",
         empty_label="— nobody (unattributed) —",
     )
+    email = forms.EmailField(required=False, max_length=254, label="Person's email")
+
+    def clean(self):
+        data = super().clean()
+        email = data.get("email")
+        if email:
+            person = User.objects.filter(email__iexact=email, is_active=True).order_by("pk").first()
+            if person is None:
+                self.add_error("email", f"Nobody here has the email {email}.")
+            data["person"] = person
+        return data

@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import CostCenter, Membership, Project, Team, User
+from allocator.coding.bench_fill import coding_delete
 from allocator.models import DailyRollup, Key, KeyRequest, ProviderAccount, ProviderKind, SyncRun, UsageBucket
 from allocator.quarters import Quarter
 from allocator.usage.rollups import rollups_recompute
@@ -349,6 +350,7 @@ def _fill_batches(org: BenchOrg, *, keys: list, rows: int, first: datetime) -> N
 
 def org_delete() -> None:
     """Everything a fill made (the bench leaves the database as it found it unless --keep)."""
+    coding_delete(tag=TAG)  # before the summaries are rebuilt below
     account = ProviderAccount.objects.filter(name=TAG).first()
     if account is not None:
         UsageBucket.objects.filter(account=account)._raw_delete(connection.alias)

@@ -27,9 +27,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import NoReverseMatch, reverse
 
+from allocator.coding.bench_fill import coding_fill
+from allocator.coding.models import CodingIdentity
 from allocator.management.commands.bench import _bench_models, _log, register
 from allocator.models import UsageBucket
-from budgets.bench_fill import BenchOrg, Scale, bench_org, org_create, org_delete, usage_fill
+from budgets.bench_fill import TAG, BenchOrg, Scale, bench_org, org_create, org_delete, usage_fill
 
 
 @dataclass
@@ -64,6 +66,10 @@ register_page("person", "manager", lambda org: reverse("budgets:person", args=[o
 register_page("leaderboard", "finance", lambda org: reverse("budgets:leaderboard"))
 register_page("efficiency", "finance", lambda org: reverse("budgets:efficiency"))
 register_page("adoption", "manager", lambda org: reverse("budgets:adoption"))
+# The People board with its coding-tool table, and the identities page (coding data from allocator/coding/bench_fill)
+register_page("manager_people_board", "manager",
+              lambda org: reverse("budgets:leaderboard") + f"?team={org.team.pk}&tab=people")  # fmt: skip
+register_page("coding_identities", "admin", lambda org: reverse("allocator:coding_identities"))
 register_page("concentration", "finance", lambda org: reverse("budgets:concentration"))
 register_page("what_if", "finance", lambda org: reverse("budgets:what_if") + "?cache_percent=50&price_percent=10")
 register_page("manager_what_if", "manager", lambda org: reverse("budgets:what_if") + "?cache_percent=50")
@@ -144,6 +150,16 @@ def _fill(org: BenchOrg, rows: int, *, reuse: bool) -> dict:
     return {**filled, "fill_seconds": round(time.perf_counter() - started, 1)}
 
 
+def _coding_fill(*, reuse: bool) -> dict:
+    """This quarter's coding-tool use of every bench person (once a run: both usage sizes read the same)."""
+    if reuse and CodingIdentity.objects.filter(account__name__startswith=f"{TAG} ").exists():
+        return {"coding_reused": True}
+    _log("coding tools: a day a week of this quarter for every person, this month's seats…")
+    started = time.perf_counter()
+    filled = coding_fill(tag=TAG)
+    return {**filled, "coding_fill_seconds": round(time.perf_counter() - started, 1)}
+
+
 def bench_pages(
     usage_rows: int = 10_000_000,
     small_rows: int = 10_000,
@@ -157,7 +173,7 @@ def bench_pages(
     scale = Scale(people=people, keys=keys)
     org, org_seconds = _organisation(reuse=reuse, scale=scale)
     try:
-        big_fill = _fill(org, usage_rows, reuse=reuse)
+        big_fill = _fill(org, usage_rows, reuse=reuse) | _coding_fill(reuse=reuse)
         _log(f"pages at {usage_rows:,} rows ({big_fill}):")
         big = measure_pages(org, requests=requests, warmup=warmup)
         small = {}
@@ -187,6 +203,7 @@ def bench_pages(
         "warmup_requests": warmup,
         "organisation_seconds": round(org_seconds, 1),
         "fill_seconds": big_fill.get("fill_seconds"),
+        "coding_fill_seconds": big_fill.get("coding_fill_seconds"),
         "skipped": skipped,
         "pages": pages,
         "not_met": sorted(name for name, figures in pages.items() if not figures["met"]),

@@ -55,6 +55,7 @@ MATRIX = {
     "api:leaderboard": ("get", None, None, ALL_200),
     "api:efficiency": ("get", None, None, ALL_200),
     "api:adoption": ("get", None, None, ALL_200),
+    "api:coding_tools": ("get", None, None, ALL_200),
     "api:compare": ("get", None, lambda o: {"team": o["team"].slug}, (403, 403, 200, 200, 200, 404)),
     "api:chargeback": ("get", None, None, (403, 403, 200, 200, 200, 403)),
     "api:capacity": ("get", None, None, (403, 403, 200, 200, 200, 403)),

@@ -8,6 +8,7 @@ import json
 from django.core.management import call_command
 
 from accounts.models import User
+from allocator.coding.models import CodingIdentity, CodingSeat, CodingSummary, CodingUsage
 from allocator.models import (
     DailyRollup,
     DailySummary,
@@ -22,12 +23,12 @@ from budgets.bench_pages import PAGES
 REQUIRED = {
     "leaderboard", "efficiency", "adoption", "burndown", "finance_overview", "key_usage", "person",
     "engineer_home", "manager_home", "team", "approvals", "sync_status", "capacity", "capacity_limit",
-    "concentration", "what_if",
+    "concentration", "what_if", "manager_people_board", "coding_identities",
 }  # fmt: skip
 BUDGET_PAGES = {
     "engineer_home", "manager_home", "finance_home", "finance_overview", "manager_overview", "team", "burndown",
     "person_budget", "bump", "approvals", "manager_approvals", "sync_status", "capacity", "capacity_limit",
-    "concentration", "what_if", "manager_what_if",
+    "concentration", "what_if", "manager_what_if", "manager_people_board", "coding_identities",
 }  # fmt: skip
 
 
@@ -48,9 +49,12 @@ def test_bench_pages_fills_measures_both_sizes_and_cleans_up(db):
             assert figures["queries"] == figures["queries_small"], name
     assert {"engineer_home", "finance_overview", "team", "approvals", "sync_status"} <= set(result["pages"])
     assert result["rollups"] > 0
+    assert result["coding_fill_seconds"] is not None  # the coding-tool pages read a quarter of tool use
     # Left as found.
     assert not ProviderAccount.objects.filter(name="bench-pages").exists()
     assert not User.objects.filter(email__startswith="bench-pages-").exists()
     assert not UsageBucket.objects.exists() and not DailyRollup.objects.exists()
     assert not UsageSummary.objects.exists() and not DailySummary.objects.exists()
     assert not DemandPeak.objects.exists() and not RateLimitRecord.objects.exists()
+    assert not CodingIdentity.objects.exists() and not CodingUsage.objects.exists()
+    assert not CodingSeat.objects.exists() and not CodingSummary.objects.exists()

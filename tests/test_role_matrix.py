@@ -129,6 +129,7 @@ MATRIX: dict[str, tuple[str | None, tuple[int, ...]]] = {
     "api:leaderboard": (None, (403, 200, 200, 200, 200, 200)),
     "api:efficiency": (None, (403, 200, 200, 200, 200, 200)),
     "api:adoption": (None, (403, 200, 200, 200, 200, 200)),
+    "api:coding_tools": (None, (403, 200, 200, 200, 200, 200)),
     "api:compare": (None, (403, 400, 400, 400, 400, 400)),  # needs ?team= or ?cost_center= (test_api_boards.py)
     "api:chargeback": (None, (403, 403, 200, 200, 200, 403)),
     "api:chargeback_export": ("format", (403, 403, 200, 200, 200, 403)),

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.models import User
 from accounts.permissions import require_admin
 from allocator.coding.models import CodingIdentity
 from allocator.coding.store import coding_identity_map
@@ -19,11 +20,15 @@ SHOWN = 200  # identities a list shows (the unmatched ones first)
 @login_required
 def coding_identities(request: HttpRequest) -> HttpResponse:
     require_admin(request)
-    identities = CodingIdentity.objects.select_related("account", "user").order_by("account__name", "external_id")
+    identities = CodingIdentity.objects.select_related("account", "user", "mapped_by")
+    identities = identities.order_by("account__name", "external_id")
     unmatched = list(identities.filter(user__isnull=True)[:SHOWN])
     matched = identities.filter(user__isnull=False).order_by("-matched_by", "account__name", "external_id")
     matched = list(matched[:SHOWN])
-    context = {"unmatched": unmatched, "matched": matched, "form": CodingIdentityMapForm(), "shown": SHOWN}
+    # One list of people for every row's picker (a datalist), read once: not a select of everyone per row.
+    people = User.objects.filter(is_active=True).order_by("full_name", "email").values_list("email", "full_name")
+    people = list(people)
+    context = {"unmatched": unmatched, "matched": matched, "people": people, "shown": SHOWN}
     return render(request, "allocator/coding_identities.html", context)
 
 

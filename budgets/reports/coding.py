@@ -15,6 +15,8 @@ from allocator.coding.models import CodingSummary
 from allocator.coding.rollups import counts_against_budgets
 from allocator.money import ZERO
 from allocator.quarters import Quarter
+from budgets.models import Scope, scope_key
+from budgets.provider_cap_models import ProviderCap
 from budgets.reports.visibility import BoardFilters
 
 OUTCOMES = ("lines_added", "commits", "pull_requests", "accepted_suggestions")
@@ -71,12 +73,24 @@ def person_tools(*, person_id: int, quarter: Quarter) -> list[ToolRow]:
     return sorted(tools, key=lambda t: (-t.cost, t.name))
 
 
+def person_member_limits(*, person_id: int) -> list[ProviderCap]:
+    """The hard spend limits Allocator keeps for the person at coding tools (budgets/member_caps.py: scope
+    "user:<id>"), a failing write first, with its error (one query)."""
+    caps = (
+        ProviderCap.objects.filter(scope_key=scope_key(Scope.USER, person_id))
+        .exclude(state=ProviderCap.State.REMOVED)
+        .select_related("account")
+    )
+    return sorted(caps, key=lambda c: (c.state == ProviderCap.State.IN_STEP, c.account.name))
+
+
 @dataclass
 class PersonTools:
     """One person's row on the People board's coding-tool table."""
 
     user_id: int
     name: str
+    email: str = ""
     cost_by_tool: dict[str, Decimal] = field(default_factory=dict)
     lines_added: int | None = None
     commits: int | None = None
@@ -96,15 +110,16 @@ class PersonTools:
 @dataclass
 class ToolsBoard:
     tools: list[str]
-    rows: list[PersonTools]  # the costliest first, at most BOARD_ROWS
+    rows: list[PersonTools]  # the costliest first, at most the limit asked for
     people: int  # how many people use a coding tool here
 
     def cells(self, row: PersonTools) -> list[Decimal | None]:
         return [row.cost_by_tool.get(tool) for tool in self.tools]
 
 
-def tools_board(filters: BoardFilters) -> ToolsBoard:
-    """Coding-tool spend and outcomes per person of the board's filter (one query)."""
+def tools_board(filters: BoardFilters, *, limit: int | None = BOARD_ROWS) -> ToolsBoard:
+    """Coding-tool spend and outcomes per person of the board's filter, the `limit` costliest (None: everyone; the
+    CSV and the API), in one query. Who may see the rows is the board's rule (boards.shows_board)."""
     summaries = CodingSummary.objects.filter(quarter_start=filters.quarter.start, user__isnull=False)
     if filters.team:
         summaries = summaries.filter(user__memberships__team=filters.team)
@@ -115,14 +130,20 @@ def tools_board(filters: BoardFilters) -> ToolsBoard:
     people: dict[int, PersonTools] = {}
     tools: set[str] = set()
     seen: set[int] = set()
-    for s in summaries.select_related("account", "user").order_by("pk"):
-        if s.pk in seen:  # a person in two of the filtered teams
+    # Plain values, not model rows: a company's board reads thousands of summaries.
+    columns = ("pk", "user_id", "user__full_name", "user__email", "account__name", "usage_cost_usd", "seat_cost_usd")
+    for s in summaries.order_by("pk").values(*columns, *OUTCOMES):
+        if s["pk"] in seen:  # a person in two of the filtered teams
             continue
-        seen.add(s.pk)
-        row = people.setdefault(s.user_id, PersonTools(user_id=s.user_id, name=str(s.user)))
-        row.cost_by_tool[s.account.name] = row.cost_by_tool.get(s.account.name, ZERO) + s.cost_usd
-        tools.add(s.account.name)
+        seen.add(s["pk"])
+        row = people.get(s["user_id"])
+        if row is None:
+            name = s["user__full_name"] or s["user__email"]  # as User.__str__
+            row = people[s["user_id"]] = PersonTools(user_id=s["user_id"], name=name, email=s["user__email"])
+        tool = s["account__name"]
+        row.cost_by_tool[tool] = row.cost_by_tool.get(tool, ZERO) + s["usage_cost_usd"] + s["seat_cost_usd"]
+        tools.add(tool)
         for name in OUTCOMES:
-            setattr(row, name, _add(getattr(row, name), getattr(s, name)))
+            setattr(row, name, _add(getattr(row, name), s[name]))
     ranked = sorted(people.values(), key=lambda r: (-r.cost, r.name.lower()))
-    return ToolsBoard(tools=sorted(tools), rows=ranked[:BOARD_ROWS], people=len(ranked))
+    return ToolsBoard(tools=sorted(tools), rows=ranked[:limit], people=len(ranked))

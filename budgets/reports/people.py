@@ -23,7 +23,7 @@ from allocator.quarters import Quarter
 from budgets.forecast import FORECAST_METHOD, daily_series, forecast
 from budgets.models import Budget, Scope
 from budgets.reports import charts
-from budgets.reports.coding import TOOLS_NOTE, person_tools
+from budgets.reports.coding import TOOLS_NOTE, person_member_limits, person_tools
 from budgets.reports.usage_figures import Efficiency, efficiency_of
 from budgets.spend import SCOPE_COLUMNS, with_quarter_spend
 from budgets.tables import Row
@@ -174,4 +174,5 @@ def person_page(*, person: User, quarter: Quarter) -> dict[str, Any]:
         "forecast_method": FORECAST_METHOD,
         "tools": person_tools(person_id=person.pk, quarter=quarter),
         "tools_note": TOOLS_NOTE,
+        "member_limits": person_member_limits(person_id=person.pk),
     }

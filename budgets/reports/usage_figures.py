@@ -6,6 +6,10 @@
 - spend per active day: spend ÷ days with any usage;
 - output per input token: output tokens ÷ input tokens.
 
+Coding-tool seats (rollup rows of the model "seat", booked on the first day of their month) are a fixed monthly
+price, not usage: they are left out of every figure, so they count neither as large-tier spend nor make the 1st of
+the month an active day.
+
 `efficiency_ratios` is the one place these ratios are computed: the person page (here) and the efficiency board
 (budgets.reports.efficiency) both call it.
 """
@@ -16,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from allocator.coding.rollups import SEAT_MODEL
 from allocator.money import ZERO
 from allocator.usage.pricing import SMALL_TIER_RULE, model_tiers
 
@@ -105,8 +110,8 @@ class Efficiency:
 def efficiency_of(rows: Iterable[dict]) -> Efficiency:
     """Figures from rollup rows grouped by (day, provider, model) with `cost`, `req` (requests) and `reported`
     (how many rows report requests), `request_cost` and the token sums `t_input_tokens`, `t_cached_input_tokens`,
-    `t_output_tokens`."""
-    rows = list(rows)
+    `t_output_tokens`. Seat rows are left out (see the module docstring)."""
+    rows = [row for row in rows if row["model"] != SEAT_MODEL]
     tiers = model_tiers((row["provider"], row["model"]) for row in rows)
     figures, days = Efficiency(), set()
     for row in rows:

@@ -54,19 +54,43 @@ def _board(request: HttpRequest, filters: BoardFilters, tab: str, sort: str) -> 
     return rows
 
 
+def _text(value: str) -> str:
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value  # never a formula
+
+
+def _csv_response(out: StringIO, filename: str) -> HttpResponse:
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 def _csv(rows: list[BoardRow], tab: str, filters: BoardFilters) -> HttpResponse:
     out = StringIO()
     writer = csv.writer(out)
     writer.writerow(["rank", TABS[tab][1].lower(), "cost_usd", "tokens", "requests", "previous_quarter_cost_usd",
                      "same_day_previous_cost_usd"])  # fmt: skip
     for r in rows:
-        name = "'" + r.name if r.name[:1] in ("=", "+", "-", "@", "\t", "\r") else r.name  # never a formula
         requests = "" if r.requests is None else r.requests
         same_day = "" if r.same_day_cost is None else f"{r.same_day_cost:.2f}"
-        writer.writerow([r.rank, name, f"{r.cost:.2f}", r.tokens, requests, f"{r.previous_cost:.2f}", same_day])
-    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="leaderboard-{tab}-{filters.quarter}.csv"'
-    return response
+        previous = f"{r.previous_cost:.2f}"
+        writer.writerow([r.rank, _text(r.name), f"{r.cost:.2f}", r.tokens, requests, previous, same_day])
+    return _csv_response(out, f"leaderboard-{tab}-{filters.quarter}.csv")
+
+
+def _coding_csv(board: ToolsBoard, filters: BoardFilters) -> HttpResponse:
+    """The People board's coding-tool table, every person (not only the 25 the page shows): one cost column per
+    tool, then the tools' own counts (empty where a tool reports none)."""
+    out = StringIO()
+    writer = csv.writer(out)
+    tools = [_text(f"{tool} (USD)") for tool in board.tools]
+    writer.writerow(["rank", "person", "email", *tools, "cost_usd", "lines_added", "commits", "pull_requests",
+                     "accepted_suggestions", "cost_per_pull_request_usd"])  # fmt: skip
+    for rank, r in enumerate(board.rows, start=1):
+        costs = ["" if c is None else f"{c:.2f}" for c in board.cells(r)]
+        counts = ["" if n is None else n for n in (r.lines_added, r.commits, r.pull_requests, r.accepted_suggestions)]
+        per_pr = "" if r.cost_per_pull_request is None else f"{r.cost_per_pull_request:.2f}"
+        writer.writerow([rank, _text(r.name), _text(r.email), *costs, f"{r.cost:.2f}", *counts, per_pr])
+    return _csv_response(out, f"leaderboard-coding-tools-{filters.quarter}.csv")
 
 
 def _tools_board(filters: BoardFilters, access: Access) -> ToolsBoard:
@@ -93,6 +117,8 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
                          ("change", "vs same day"), ("change_full", f"vs {filters.quarter.previous()}")],
     }  # fmt: skip
     if shows_board:
+        if tab == "people" and request.GET.get("format") == "coding-csv":
+            return _coding_csv(tools_board(filters, limit=None), filters)
         rows = _board(request, filters, tab, sort)
         if request.GET.get("format") == "csv":
             return _csv(rows, tab, filters)
