@@ -31,7 +31,8 @@ def search(team, engineer, manager, simulated):
     q = Quarter.current()
     use(KeyFactory(account=simulated, owner_user=engineer, team=team), "30.00", day=today - timedelta(days=2))
     sam, sam_key = member_with_key(team, simulated, name="Sam Spender")
-    use(sam_key, "10.00", day=today - timedelta(days=20))
+    # 8 to 30 days ago and inside the quarter (which, with a fiscal year starting in February, began 17 days ago).
+    use(sam_key, "10.00", day=max(today - timedelta(days=20), q.start))
     ivy = UserFactory(full_name="Ivy Idle")
     MembershipFactory(user=ivy, team=team)
     rebuild(q, q.previous())
